@@ -1,0 +1,72 @@
+"""mesh-magics: run notebook cells on a Dask mesh, with live output and history.
+
+In a notebook::
+
+    %load_ext mesh_magics
+    %mesh up
+
+From Python, the same core the magics use::
+
+    import mesh_magics
+    mesh = mesh_magics.up()          # or mesh_magics.connect("tls://...")
+    run = mesh.run("print('hi'); x = 1")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .mesh import Mesh, connect, current, up
+    from .run import MeshRun
+
+_LAZY = {
+    "Mesh": "mesh",
+    "up": "mesh",
+    "connect": "mesh",
+    "current": "mesh",
+    "MeshRun": "run",
+    "errors": None,
+    "runes": None,
+}
+
+__all__ = [
+    "Mesh",
+    "MeshRun",
+    "__version__",
+    "connect",
+    "current",
+    "errors",
+    "load_ipython_extension",
+    "runes",
+    "unload_ipython_extension",
+    "up",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mesh_magics' has no attribute {name!r}")
+    mod = _LAZY[name]
+    if mod is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext mesh_magics``: register ``%mesh`` and ``%%mesh``."""
+    from ._magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from ._magics import unload
+
+    unload(ipython)

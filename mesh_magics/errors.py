@@ -1,0 +1,176 @@
+"""The one error tree of mesh-magics.
+
+Every error the package raises on purpose is a :class:`MeshError`, so a user can
+catch them all with one ``except`` clause, and each message names the problem
+and the fix. The tree::
+
+    MeshError
+    ├── MeshConfigError          a ``mesh.*`` dask.config key or a magic option is wrong
+    │   └── MeshUsageError       a usage mistake in the magics (also an IPython UsageError)
+    ├── NoMeshError              no mesh is up or connected yet
+    ├── GPUUnavailableError      ``--gpu`` asked for, but no usable NVIDIA GPU / dask-cuda
+    ├── MeshConnectionError      the scheduler cannot be reached (connect, reconnect gave up)
+    ├── TransferError            moving variables between the notebook and the mesh failed
+    │   ├── PushError            a pushed variable cannot be pickled (names it)
+    │   └── PullError            a ``--pull`` name is not defined on the worker (names it)
+    ├── RunError                 a ``%%mesh`` run did not finish normally
+    │   ├── RemoteError          the cell raised on a worker (carries the remote traceback)
+    │   ├── RunCancelledError    cancelled (Ctrl-C, ``MeshRun.cancel()``, the side panel)
+    │   ├── RunTimeoutError      ``--timeout`` expired
+    │   └── WorkerLostError      the worker running the cell left and no retry was left
+    ├── HistoryError             the run-history database cannot be opened or written
+    ├── RegistryError            the registry of live meshes cannot be written
+    └── RunesError               ``mesh_magics.runes``: bad tables or input
+        ├── SchemaError          a table does not match the canonical schema (names column/row)
+        └── RuneNameError        a rune name, spaced name or rune id does not parse
+
+``MeshUsageError`` also derives from IPython's ``UsageError`` when IPython is
+importable, so the magics show it the way IPython shows usage mistakes (one red
+line, no traceback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GPUUnavailableError",
+    "HistoryError",
+    "MeshConfigError",
+    "MeshConnectionError",
+    "MeshError",
+    "MeshUsageError",
+    "NoMeshError",
+    "PullError",
+    "PushError",
+    "RegistryError",
+    "RemoteError",
+    "RuneNameError",
+    "RunCancelledError",
+    "RunError",
+    "RunTimeoutError",
+    "RunesError",
+    "SchemaError",
+    "TransferError",
+    "WorkerLostError",
+]
+
+try:  # IPython is a dependency, but keep the error tree importable without it.
+    from IPython.core.error import UsageError as _UsageError
+except ImportError:  # pragma: no cover - exercised only without IPython
+    class _UsageError(Exception):  # type: ignore[no-redef]
+        pass
+
+
+class MeshError(Exception):
+    """Base class of every error mesh-magics raises on purpose."""
+
+
+class MeshConfigError(MeshError, ValueError):
+    """A ``mesh.*`` configuration value or an option is invalid."""
+
+
+class MeshUsageError(MeshConfigError, _UsageError):
+    """A usage mistake in a magic: shown by IPython as one line, no traceback."""
+
+
+class NoMeshError(MeshError, RuntimeError):
+    """No mesh is up or connected in this session."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "no mesh yet: run `%mesh up` (embedded mesh) or `%mesh connect ADDRESS` first"
+        )
+
+
+class GPUUnavailableError(MeshError, RuntimeError):
+    """A GPU mesh was asked for but no usable NVIDIA GPU (or dask-cuda) was found."""
+
+
+class MeshConnectionError(MeshError, ConnectionError):
+    """The scheduler could not be reached, or reconnection gave up."""
+
+
+class TransferError(MeshError):
+    """Moving a variable between the notebook and the mesh failed."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class PushError(TransferError):
+    """A variable to push could not be serialised."""
+
+
+class PullError(TransferError, NameError):
+    """A ``--pull`` name is not defined in the remote namespace."""
+
+
+class RunError(MeshError):
+    """A run did not finish normally. ``run_id`` names it in the history."""
+
+    def __init__(self, message: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class RemoteError(RunError):
+    """The cell raised on one or more workers.
+
+    ``failures`` holds one dict per failed worker: ``worker``, ``ename``,
+    ``evalue`` and ``traceback`` (a list of formatted lines, the cell's own line
+    numbers). IPython renders it through ``_render_traceback_`` so the user sees
+    the remote traceback, not this module's frames.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failures: list[dict[str, Any]],
+        run_id: str | None = None,
+        rendered: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, run_id)
+        self.failures = failures
+        self._rendered = rendered or [message]
+
+    @property
+    def ename(self) -> str:
+        return str(self.failures[0]["ename"]) if self.failures else "RemoteError"
+
+    def _render_traceback_(self) -> list[str]:
+        return list(self._rendered)
+
+
+class RunCancelledError(RunError):
+    """The run was cancelled before it finished."""
+
+
+class RunTimeoutError(RunError, TimeoutError):
+    """The run's ``--timeout`` expired; the run was cancelled."""
+
+
+class WorkerLostError(RunError):
+    """The worker running the cell left the mesh and no retry was left."""
+
+
+class HistoryError(MeshError):
+    """The run-history database cannot be opened or written."""
+
+
+class RegistryError(MeshError):
+    """The registry of live meshes cannot be read or written."""
+
+
+class RunesError(MeshError):
+    """Base class for errors of :mod:`mesh_magics.runes`."""
+
+
+class SchemaError(RunesError, ValueError):
+    """A table does not match the canonical schema; the message names the column/row."""
+
+
+class RuneNameError(RunesError, ValueError):
+    """A rune name, spaced rune name or rune id does not parse."""

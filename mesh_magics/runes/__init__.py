@@ -1,0 +1,61 @@
+"""Bitcoin Runes on dask.dataframe: decoding, canonical tables, loaders, a
+synthetic ledger and the whale suite (pandas on CPU, cuDF on GPU).
+
+Everything here works from plain Python with any Dask client; heavy modules are
+imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it (imported lazily)
+_EXPORTS: dict[str, str] = {
+    # names and ids
+    "rune_name": "names",
+    "rune_number": "names",
+    "parse_spaced_rune": "names",
+    "format_spaced_rune": "names",
+    "parse_rune_id": "names",
+    "format_rune_id": "names",
+    # decoding
+    "decode_outputs": "runestone",
+    "decode_transactions": "batch",
+    # tables
+    "TRANSFERS_COLUMNS": "tables",
+    "RUNES_COLUMNS": "tables",
+    "validate_transfers": "tables",
+    "validate_runes": "tables",
+    # loaders
+    "read_parquet": "loaders",
+    "read_csv": "loaders",
+    "from_ord_runes": "loaders",
+    "from_ord_outputs": "loaders",
+    "from_runehook": "loaders",
+    "from_bitcoin_etl": "loaders",
+    # data
+    "synthetic": "synthetic",
+    # the whale suite
+    "whale_transfers": "whale",
+    "top_holders": "whale",
+    "concentration": "whale",
+    "whale_netflow": "whale",
+    "whale_flows": "whale",
+    "daily_activity": "whale",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'mesh_magics.runes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
