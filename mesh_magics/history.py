@@ -1,0 +1,485 @@
+"""Run history: one row per ``%%mesh`` run in a local SQLite database.
+
+The database lives at ``mesh.history.path`` (``DASK_MESH__HISTORY__PATH``), by
+default ``<jupyter data dir>/mesh-magics/history.sqlite3``. It is shared by every
+kernel of the user, so it is opened for concurrent use by several processes:
+
+* WAL journal mode and a busy timeout, so readers never block writers and
+  writers wait for each other instead of failing;
+* every write is one short ``BEGIN IMMEDIATE`` transaction (taking the write lock
+  up front avoids the lock-upgrade deadlock that a busy timeout cannot resolve);
+* the schema version is ``PRAGMA user_version`` and migrations only ever add;
+  rows are never dropped or overwritten by ``add``.
+
+Within a process, one :class:`History` holds ONE connection opened with
+``check_same_thread=False`` and serialises its use with a lock, so the kernel's
+main thread and background threads (run watchers) can share it. Writes are a few
+milliseconds, so the lock is never held for long. After a ``fork`` the child
+reopens its own connection on first use.
+
+The file is created with mode 0600 and its directory with mode 0700: cell
+sources and outputs can hold secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .errors import HistoryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__all__ = [
+    "COLUMNS",
+    "EXPORT_SUFFIXES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "History",
+    "default_path",
+]
+
+#: Version of the schema this module writes (``PRAGMA user_version``).
+SCHEMA_VERSION = 1
+#: Every status a run can have.
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timeout", "lost")
+#: Columns of the ``runs`` table, in order.
+COLUMNS = (
+    "id", "mesh", "name", "source", "source_hash", "targets", "submitted", "started",
+    "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
+    "kernel_id", "session_id",
+)  # fmt: skip
+#: Suffixes :meth:`History.export` understands.
+EXPORT_SUFFIXES = (".csv", ".parquet", ".json")
+
+_TIME_COLUMNS = ("submitted", "started", "finished")
+_GREP_COLUMNS = ("name", "source", "error", "stdout_tail", "stderr_tail")
+_BUSY_TIMEOUT_S = 10.0
+_FIX = "set mesh.history.path (or DASK_MESH__HISTORY__PATH) to a writable file"
+
+# Migrations: version -> statements that bring the schema from version-1 to it.
+# Only ever append; never drop or rewrite existing data.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS runs ("
+        " id TEXT PRIMARY KEY NOT NULL, mesh TEXT NOT NULL, name TEXT, source TEXT NOT NULL,"
+        " source_hash TEXT NOT NULL, targets TEXT NOT NULL DEFAULT '[]', submitted REAL NOT NULL,"
+        " started REAL, finished REAL, status TEXT NOT NULL, error TEXT, stdout_tail TEXT,"
+        " stderr_tail TEXT, result TEXT, summary TEXT, kernel_id TEXT, session_id TEXT)",
+        "CREATE INDEX IF NOT EXISTS runs_submitted ON runs (submitted)",
+        "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
+        "CREATE INDEX IF NOT EXISTS runs_mesh ON runs (mesh)",
+    ),
+}
+
+
+def default_path() -> Path:
+    """``mesh.history.path``, else ``<jupyter data dir>/mesh-magics/history.sqlite3``."""
+    configured = config.get("history.path")
+    if configured:
+        return Path(os.path.expanduser(str(configured)))
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "mesh-magics" / "history.sqlite3"
+
+
+def _tail(text: Any) -> str | None:
+    """The last ``mesh.history.tail-bytes`` characters of ``text`` (all if the limit is null)."""
+    limit = config.get("history.tail-bytes")
+    if text is None or limit is None:
+        return None if text is None else str(text)
+    limit = max(int(limit), 0)
+    return str(text)[-limit:] if limit else ""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
+
+
+def _icontains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle in str(haystack).casefold()
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat()
+
+
+class History:
+    """The run-history database. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, timeout: float = _BUSY_TIMEOUT_S
+    ) -> None:
+        self.path = default_path() if path is None else Path(os.fspath(path)).expanduser()
+        self._timeout = float(timeout)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._closed = False
+        self._prepare_file()
+        with self._lock:
+            self._connection()
+
+    # -- connection ---------------------------------------------------------------
+
+    def _error(self, what: str, exc: BaseException | None = None) -> HistoryError:
+        cause = f": {exc}" if exc is not None else ""
+        return HistoryError(f"run history {self.path}: {what}{cause}. Fix: {_FIX}.")
+
+    def _prepare_file(self) -> None:
+        """Create the directory (0700) and the file (0600) before SQLite opens it."""
+        parent = self.path.parent
+        try:
+            if not parent.is_dir():
+                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(parent, 0o700)  # mkdir's mode is subject to the umask
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                st = os.fstat(fd)
+                if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._error("cannot create or open the database file", exc) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        """This process's connection (reopened after a fork). Call with ``_lock`` held."""
+        if self._closed:
+            raise HistoryError(f"run history {self.path} is closed; open a new History")
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._error("cannot open the database", exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"journal_mode is {mode!r}, WAL not supported here")
+            conn.create_function("mm_icontains", 2, _icontains, deterministic=True)
+            self._migrate(conn)
+        except HistoryError:
+            conn.close()
+            raise
+        except sqlite3.Error as exc:
+            conn.close()
+            msg = "not a usable run-history database (move the file aside to start afresh)"
+            raise self._error(msg, exc) from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"run history {self.path} has schema version {version}, newer than this "
+                f"mesh-magics understands ({SCHEMA_VERSION}). Fix: upgrade mesh-magics, or {_FIX}."
+            )
+        with _transaction(conn):
+            # Re-read under the write lock: another kernel may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    def _write(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement in its own short write transaction; return rowcount."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with _transaction(conn):
+                    return conn.execute(sql, params).rowcount
+            except sqlite3.IntegrityError:
+                raise  # the caller words it
+            except sqlite3.Error as exc:
+                raise self._error("write failed", exc) from exc
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                cursor = conn.execute(sql, params)
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
+            except sqlite3.Error as exc:
+                raise self._error("read failed", exc) from exc
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn, self._closed = None, True
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<History {str(self.path)!r}{' closed' if self._closed else ''}>"
+
+    # -- writing ------------------------------------------------------------------
+
+    def add(
+        self,
+        run_id: str,
+        *,
+        mesh: str,
+        source: str,
+        name: str | None = None,
+        targets: Iterable[str] = (),
+        submitted: float | None = None,
+        status: str = "queued",
+        kernel_id: str | None = None,
+        session_id: str | None = None,
+        source_hash: str | None = None,
+    ) -> None:
+        """Record a new run. An ``run_id`` already in the history raises HistoryError."""
+        _check_status(status)
+        row = {
+            "id": str(run_id),
+            "mesh": str(mesh),
+            "name": name,
+            "source": source,
+            "source_hash": source_hash or _sha256(source),
+            "targets": json.dumps([str(t) for t in targets]),
+            "submitted": time.time() if submitted is None else float(submitted),
+            "status": status,
+            "kernel_id": kernel_id,
+            "session_id": session_id,
+        }
+        sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        try:
+            self._write(sql, list(row.values()))
+        except sqlite3.IntegrityError as exc:
+            raise HistoryError(
+                f"run {run_id!r} is already in the run history {self.path}; run ids must be unique"
+            ) from exc
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set columns of an existing run.
+
+        Only known columns are accepted; ``stdout_tail``/``stderr_tail`` keep their
+        last ``mesh.history.tail-bytes`` characters, ``targets`` (a list) and
+        ``summary`` (a dict) are stored as JSON, and changing ``source`` without
+        a ``source_hash`` recomputes the hash. A run that is not in the history
+        raises HistoryError.
+        """
+        unknown = sorted(set(fields) - set(COLUMNS[1:]))
+        if unknown:
+            known = ", ".join(COLUMNS[1:])
+            raise HistoryError(f"unknown run-history field(s) {', '.join(unknown)}; known: {known}")
+        if not fields:
+            return
+        values = dict(fields)
+        if "status" in values:
+            _check_status(values["status"])
+        for key in ("stdout_tail", "stderr_tail"):
+            if key in values:
+                values[key] = _tail(values[key])
+        if "targets" in values:
+            values["targets"] = json.dumps([str(t) for t in values["targets"] or ()])
+        if "summary" in values:
+            values["summary"] = _dump_summary(values["summary"])
+        if "source" in values and "source_hash" not in values:
+            values["source_hash"] = _sha256(values["source"])
+        for key in _TIME_COLUMNS:
+            if values.get(key) is not None:
+                values[key] = float(values[key])
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        try:
+            changed = self._write(
+                f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), str(run_id)]
+            )
+        except sqlite3.IntegrityError as exc:  # NOT NULL columns set to None
+            raise self._error(f"cannot update run {run_id!r}", exc) from exc
+        if changed == 0:
+            raise HistoryError(f"run {run_id!r} is not in the run history {self.path}")
+
+    # -- reading ------------------------------------------------------------------
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run as a dict (``targets`` a list, ``summary`` a dict), or None."""
+        rows = self._read("SELECT * FROM runs WHERE id = ?", [str(run_id)])
+        return _decode(rows[0]) if rows else None
+
+    def query(
+        self,
+        n: int | None = 20,
+        *,
+        status: str | Sequence[str] | None = None,
+        grep: str | None = None,
+        mesh: str | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Up to ``n`` runs (all if None), newest first, skipping ``offset``.
+
+        ``status`` is one status or several; ``grep`` is a case-insensitive
+        substring of the name, source, error or output tails; ``mesh`` is a
+        scheduler address.
+        """
+        where, params = _where(status, grep, mesh)
+        limit = -1 if n is None else max(int(n), 0)
+        rows = self._read(
+            f"SELECT * FROM runs{where} ORDER BY submitted DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*params, limit, max(int(offset), 0)],
+        )
+        return [_decode(row) for row in rows]
+
+    def count(
+        self,
+        status: str | Sequence[str] | None = None,
+        grep: str | None = None,
+        mesh: str | None = None,
+    ) -> int:
+        """How many runs match the same filters as :meth:`query`."""
+        where, params = _where(status, grep, mesh)
+        return int(self._read(f"SELECT COUNT(*) AS n FROM runs{where}", params)[0]["n"])
+
+    def to_frame(
+        self,
+        n: int | None = None,
+        *,
+        status: str | Sequence[str] | None = None,
+        grep: str | None = None,
+        mesh: str | None = None,
+        offset: int = 0,
+    ) -> pandas.DataFrame:
+        """Matching runs as a DataFrame, newest first; timestamps are UTC datetimes."""
+        return _frame(self.query(n, status=status, grep=grep, mesh=mesh, offset=offset))
+
+    def export(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        status: str | Sequence[str] | None = None,
+        grep: str | None = None,
+        mesh: str | None = None,
+        n: int | None = None,
+    ) -> int:
+        """Write matching runs to ``dest`` (.csv, .parquet or .json); return the row count.
+
+        Timestamps are ISO-8601 UTC strings in CSV and JSON, UTC timestamps in
+        Parquet. JSON is a list of records with ``targets`` and ``summary``
+        nested; CSV and Parquet hold ``summary`` as JSON text (Parquet keeps
+        ``targets`` as a list, CSV as JSON text). The file is written to a
+        temporary name and renamed, so a reader never sees half a file.
+        """
+        dest = Path(os.fspath(dest)).expanduser()
+        suffix = dest.suffix.lower()
+        if suffix not in EXPORT_SUFFIXES:
+            raise HistoryError(
+                f"cannot export run history to {dest}: unsupported suffix {suffix or '(none)'!r}; "
+                f"use one of {', '.join(EXPORT_SUFFIXES)}"
+            )
+        rows = self.query(n, status=status, grep=grep, mesh=mesh)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            if suffix == ".json":
+                records = [{**r, **{k: _iso(r[k]) for k in _TIME_COLUMNS}} for r in rows]
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(records, f, ensure_ascii=False, indent=1, default=str)
+            else:
+                frame = _frame(rows)
+                frame["summary"] = [_dump_summary(s) for s in frame["summary"]]
+                if suffix == ".csv":
+                    frame["targets"] = [json.dumps(t) for t in frame["targets"]]
+                    for key in _TIME_COLUMNS:
+                        frame[key] = [_iso(r[key]) for r in rows]
+                    frame.to_csv(tmp, index=False)
+                else:
+                    frame.to_parquet(tmp, index=False)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise HistoryError(f"cannot export run history to {dest}: {exc}") from exc
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return len(rows)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One short write transaction, taking the write lock up front."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already (e.g. SQLITE_FULL)
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _frame(rows: list[dict[str, Any]]) -> pandas.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    for key in _TIME_COLUMNS:
+        seconds = frame[key].astype("float64")
+        frame[key] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def _check_status(status: Any) -> None:
+    if status not in STATUSES:
+        raise HistoryError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+def _dump_summary(summary: Any) -> str | None:
+    if summary is None:
+        return None
+    if not isinstance(summary, Mapping):
+        raise HistoryError(f"run summary must be a dict, not {type(summary).__name__}")
+    return json.dumps(dict(summary), default=str)
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["targets"] = json.loads(out["targets"]) if out["targets"] else []
+    out["summary"] = json.loads(out["summary"]) if out["summary"] else None
+    return out
+
+
+def _where(
+    status: str | Sequence[str] | None, grep: str | None, mesh: str | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        for s in statuses:
+            _check_status(s)
+        if not statuses:
+            clauses.append("0")
+        else:
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+    if grep:
+        clauses.append("(" + " OR ".join(f"mm_icontains({c}, ?)" for c in _GREP_COLUMNS) + ")")
+        params.extend([grep.casefold()] * len(_GREP_COLUMNS))
+    if mesh is not None:
+        clauses.append("mesh = ?")
+        params.append(mesh)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
