@@ -21,6 +21,7 @@ __all__ = [
     "OP_RETURN",
     "ScriptError",
     "instructions",
+    "push_data",
     "runestone_payload",
 ]
 
@@ -102,3 +103,20 @@ def runestone_payload(script: bytes) -> bytes | str:
         parts.append(script[pos : pos + size])
         pos += size
     return b"".join(parts)
+
+
+def push_data(data: bytes) -> bytes:
+    """``data`` as one push with the minimal opcode for its length (what ord's encoder writes).
+
+    An empty ``data`` gives no bytes at all: the empty runestone is ``6a 5d``.
+    """
+    size = len(data)
+    if size == 0:
+        return b""
+    if size < OP_PUSHDATA1:
+        return bytes((size,)) + data
+    if size <= 0xFF:
+        return bytes((OP_PUSHDATA1, size)) + data
+    if size <= 0xFFFF:
+        return bytes((OP_PUSHDATA2,)) + size.to_bytes(2, "little") + data
+    return bytes((OP_PUSHDATA4,)) + size.to_bytes(4, "little") + data
