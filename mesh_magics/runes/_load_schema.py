@@ -1,0 +1,280 @@
+"""Coercion of loaded rows into the canonical tables, with bad rows set aside.
+
+:func:`coerce` takes one pandas partition of *raw* rows (any dtypes: strings
+from CSV, Python ints from JSON, int64 or decimals from Parquet) and returns
+the combined frame of :mod:`._load_common`: canonical dtypes, plus ``_bad_*``
+columns that say which rows failed and why. It works column by column; only
+amounts in non-integer dtypes and distinct rune ids / names go through Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RuneNameError, SchemaError
+from ._load_common import _BAD, BadRow, amount_column, parse_raw_amount, record_text
+from .names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
+from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+
+__all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "coerce"]
+
+#: the snapshot table of :func:`~mesh_magics.runes.loaders.from_ord_outputs`
+BALANCES_COLUMNS: dict[str, str] = {
+    "outpoint": "string",
+    "address": "string",
+    "rune": "string",
+    "amount": "int64",
+}
+
+#: table kind -> (columns, amount columns)
+TABLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "transfers": (TRANSFERS_COLUMNS, ("amount",)),
+    "runes": (RUNES_COLUMNS, ("supply",)),
+    "balances": (BALANCES_COLUMNS, ("amount",)),
+}
+
+MAX_DIVISIBILITY = 38
+
+
+def bad_fields(source: str, err: BadRow, record: Any) -> dict[str, Any]:
+    """The ``_bad_*`` entries of a raw row for a record that failed to parse."""
+    return dict(zip(_BAD, (source, err.reason, err.detail, record_text(record))))
+
+
+class _Checks:
+    """Accumulates the first failing reason of every row."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.reason = df["_bad_reason"].astype(object).where(df["_bad_reason"].notna(), None)
+        self.detail = df["_bad_detail"].astype(object).where(df["_bad_detail"].notna(), None)
+
+    @property
+    def ok(self) -> pd.Series:
+        return self.reason.isna()
+
+    def fail(
+        self,
+        mask: pd.Series | np.ndarray,
+        reason: str,
+        detail: Callable[[Any], str] | pd.Series,
+        col: str,
+    ) -> None:
+        """Mark rows of ``mask`` that are still good as bad for ``reason``.
+
+        ``detail`` is a function of the row's ``col`` value, or a Series of messages.
+        """
+        mask = pd.Series(np.asarray(mask, dtype=bool), index=self.df.index) & self.ok
+        if mask.any():
+            self.reason[mask] = reason
+            if isinstance(detail, pd.Series):
+                self.detail[mask] = detail[mask].astype(str).tolist()
+            else:
+                self.detail[mask] = [detail(v) for v in self.df.loc[mask, col]]
+
+
+def _null(s: pd.Series) -> pd.Series:
+    isna = s.isna()
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        isna |= s.astype(object).map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return isna
+
+
+def _strings(s: pd.Series) -> pd.Series:
+    out = s.astype(object).where(~_null(s), None)
+    return out.map(lambda v: v if v is None else str(v).strip()).astype("string")
+
+
+def _per_unique(s: pd.Series, fn: Callable[[Any], Any]) -> tuple[pd.Series, pd.Series]:
+    """Apply ``fn`` once per distinct non-null value; (results, error messages)."""
+    results: dict[Any, Any] = {}
+    errors: dict[Any, Any] = {}
+    for v in s.dropna().unique():
+        try:
+            results[v] = fn(v)
+        except (RuneNameError, BadRow, ValueError, TypeError) as e:
+            errors[v] = str(e)
+    return s.map(results), s.map(errors)
+
+
+def _rune_id(text: Any) -> str:
+    block, tx = parse_rune_id(str(text).strip())
+    if block == 0:
+        raise RuneNameError(f"rune id {text!r} has block 0, which no etching has; use BLOCK:TX of the etching")
+    return format_rune_id(block, tx)
+
+
+def _spaced(text: Any) -> str:
+    return format_spaced_rune(*parse_spaced_rune(str(text).strip()))
+
+
+def _check_rune_id(c: _Checks, col: str = "rune_id") -> pd.Series:
+    s = c.df[col]
+    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
+    ids, errs = _per_unique(s.where(~_null(s)), _rune_id)
+    c.fail(errs.notna(), "bad-rune-id", errs, col)
+    return ids
+
+
+def _heights(c: _Checks, col: str) -> pd.Series:
+    s = c.df[col]
+    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
+    num = pd.to_numeric(s.astype(object).where(~_null(s), None), errors="coerce")
+    bad = num.isna() | (num < 0) | (num != np.floor(num)) | (num > 2**63 - 1)
+    c.fail(bad, "bad-height", lambda v: f"{col} {v!r} is not a non-negative integer", col)
+    return num.where(c.ok, 0).astype("int64")
+
+
+def _times(c: _Checks, col: str) -> pd.Series:
+    s = c.df[col]
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = s.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        out = s.dt.tz_localize("UTC")  # naive timestamps are taken as UTC
+    else:
+        obj = s.astype(object).where(~_null(s), None)
+        num = pd.to_numeric(obj, errors="coerce")
+        out = pd.to_datetime(num, unit="s", utc=True, errors="coerce")
+        text = obj.where(num.isna(), None).dropna()
+        if len(text):
+            out.loc[text.index] = pd.to_datetime(text.astype(str), utc=True, errors="coerce", format="ISO8601")
+    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
+    c.fail(out.isna(), "bad-time", lambda v: f"{col} {v!r} is not a timestamp", col)
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _amounts(c: _Checks, col: str) -> list[int | None]:
+    s = c.df[col]
+    if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
+        vals: list[int | None] = s.astype(object).tolist() if s.dtype == np.uint64 else s.tolist()
+        c.fail(s < 0, "bad-amount", lambda v: f"{col} {v} is negative", col)
+    else:
+        vals = []
+        ok = c.ok.to_numpy()
+        for pos, v in enumerate(s.astype(object)):
+            try:
+                vals.append(parse_raw_amount(v, col))
+            except BadRow as e:
+                vals.append(None)
+                if ok[pos]:
+                    c.reason.iat[pos] = e.reason
+                    c.detail.iat[pos] = e.detail
+    ok = c.ok.to_numpy()
+    return [v if k else None for v, k in zip(vals, ok)]
+
+
+def _sources(df: pd.DataFrame, source: str) -> pd.Series:
+    given = df["_bad_source"].astype(object)
+    fallback = pd.Series([f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object)
+    return given.where(given.notna(), fallback)
+
+
+def _records(df: pd.DataFrame, cols: list[str], mask: pd.Series) -> pd.Series:
+    rec = df["_bad_record"].astype(object).copy()
+    need = mask & rec.isna()
+    if need.any():
+        rec[need] = [record_text({k: (None if pd.isna(v) else v) for k, v in r.items()})
+                     for r in df.loc[need, cols].astype(object).to_dict("records")]
+    return rec
+
+
+def coerce(
+    raw: pd.DataFrame,
+    kind: Literal["transfers", "runes", "balances"],
+    repr_: Literal["int64", "exact"],
+    source: str = "input",
+) -> pd.DataFrame:
+    """Type and check one partition of raw rows; return the combined frame.
+
+    ``raw`` must hold every column of the table (extra columns are dropped);
+    ``_bad_*`` columns are optional and mark rows already found bad.
+    Raises :class:`SchemaError` only for a missing column, or an amount that
+    does not fit int64 when ``repr_`` is ``"int64"``.
+    """
+    columns, (amount_col,) = TABLES[kind]
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: the {kind} table needs columns {list(columns)}; missing {missing}"
+        )
+    df = raw.reset_index(drop=True)
+    for b in _BAD:
+        if b not in df.columns:
+            df[b] = pd.Series(pd.NA, index=df.index, dtype=object)
+    c = _Checks(df)
+    out: dict[str, Any] = {}
+    if kind == "transfers":
+        out["block_height"] = _heights(c, "block_height")
+        out["block_time"] = _times(c, "block_time")
+        c.fail(_null(df["txid"]), "missing-field", lambda v: "txid is missing", "txid")
+        out["txid"] = _strings(df["txid"])
+        out["rune_id"] = _check_rune_id(c)
+        op = _strings(df["operation"])
+        c.fail(op.isna(), "missing-field", lambda v: "operation is missing", "operation")
+        known = op.isin(["etching", "mint", "send", "burn"]).fillna(False)
+        c.fail(~known, "unknown-operation", lambda v: f"operation {v!r} is not etching/mint/send/burn", "operation")
+        out["operation"] = op
+        amounts = _amounts(c, "amount")
+        sender, receiver = _strings(df["sender"]), _strings(df["receiver"])
+        has_s, has_r = sender.notna(), receiver.notna()
+        wrong = ((op.isin(["etching", "mint"]) & has_s) | ((op == "burn") & has_r)
+                 | ((op == "send") & ~(has_s & has_r))).fillna(False)
+        c.fail(wrong, "bad-parties",
+               lambda v: f"a {v} row needs sender null for etching/mint, receiver null for burn, both for send",
+               "operation")
+        out["sender"], out["receiver"] = sender, receiver
+    elif kind == "runes":
+        out["rune_id"] = _check_rune_id(c)
+        c.fail(_null(df["name"]), "missing-field", lambda v: "name is missing", "name")
+        names, errs = _per_unique(df["name"].where(~_null(df["name"])), _spaced)
+        c.fail(errs.notna(), "bad-name", errs, "name")
+        out["name"] = names
+        c.fail(_null(df["divisibility"]), "missing-field", lambda v: "divisibility is missing", "divisibility")
+        div = pd.to_numeric(df["divisibility"].astype(object), errors="coerce")
+        c.fail(div.isna() | (div != np.floor(div)) | (div < 0) | (div > MAX_DIVISIBILITY),
+               "bad-divisibility", lambda v: f"divisibility {v!r} is not an integer 0..38", "divisibility")
+        out["divisibility"] = div.where(c.ok, 0).astype("int64")
+        amounts = _amounts(c, "supply")
+        sym = df["symbol"].astype(object).map(lambda v: v if isinstance(v, str) and v else None)
+        sym = sym.astype("string")
+        c.fail(sym.str.len().fillna(1) != 1, "bad-symbol", lambda v: f"symbol {v!r} is not one character", "symbol")
+        out["symbol"] = sym
+    else:  # balances
+        c.fail(_null(df["outpoint"]), "missing-field", lambda v: "outpoint is missing", "outpoint")
+        out["outpoint"] = _strings(df["outpoint"])
+        out["address"] = _strings(df["address"])
+        c.fail(_null(df["rune"]), "missing-field", lambda v: "rune is missing", "rune")
+        names, errs = _per_unique(df["rune"].where(~_null(df["rune"])), _spaced)
+        c.fail(errs.notna(), "bad-name", errs, "rune")
+        out["rune"] = names
+        amounts = _amounts(c, "amount")
+    ok = c.ok
+    table: dict[str, Any] = {}
+    for col, dtype in columns.items():
+        if col == amount_col:
+            table[col] = amount_column(amounts, repr_, source)
+        elif dtype == "string":
+            table[col] = out[col].astype(object).where(ok.to_numpy(), None).astype("string").reset_index(drop=True)
+        else:
+            table[col] = out[col].reset_index(drop=True)
+    frame = pd.DataFrame(table)
+    bad = ~ok
+    frame["_bad_source"] = _sources(df, source).where(bad, None).astype("string").to_numpy()
+    frame["_bad_reason"] = c.reason.astype("string").to_numpy()
+    frame["_bad_detail"] = c.detail.astype("string").to_numpy()
+    frame["_bad_record"] = _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
+    for col in ("_bad_source", "_bad_reason", "_bad_detail", "_bad_record"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def raw_frame(rows: list[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+    """Raw rows (dicts) as an all-object frame with every table and ``_bad_*`` column."""
+    cols = [*columns, *_BAD]
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    return pd.DataFrame.from_records([{c: r.get(c) for c in cols} for r in rows], columns=cols).astype(object)
