@@ -147,7 +147,7 @@ class History:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 st = os.fstat(fd)
-                if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+                if hasattr(os, "fchmod") and st.st_uid == os.geteuid() and st.st_mode & 0o077:
                     os.fchmod(fd, 0o600)
             finally:
                 os.close(fd)
