@@ -464,3 +464,84 @@ class LoadResult:
     def __repr__(self) -> str:
         how = "lazy" if self.is_lazy else f"{len(self.table)} rows, {len(self.bad_rows)} bad"
         return f"<LoadResult {self.kind}: {how}, amount_repr={self.amount_repr!r}>"
+
+
+# --------------------------------------------------------------------------- documents
+
+RowsFn = Callable[[str, Any], list[dict[str, Any]]]
+
+
+def doc_rows(docs: Iterable[tuple[str, Any]], to_rows: RowsFn) -> list[dict[str, Any]]:
+    """Raw rows of documents; a document that fails becomes one bad row."""
+    from ._load_schema import bad_fields
+
+    rows: list[dict[str, Any]] = []
+    for src, doc in docs:
+        if isinstance(doc, BadRow):
+            rows.append(bad_fields(src, doc, None))
+            continue
+        try:
+            rows.extend(to_rows(src, doc))
+        except BadRow as e:
+            rows.append(bad_fields(src, e, doc))
+    return rows
+
+
+def _docs_partition(
+    url: str,
+    to_rows: RowsFn,
+    kind: str,
+    repr_: Literal["int64", "exact"],
+    storage_options: Mapping[str, Any] | None,
+) -> pd.DataFrame:
+    from ._load_schema import TABLES, coerce, raw_frame
+
+    rows = doc_rows(parse_documents(read_text(url, storage_options), url), to_rows)
+    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)  # type: ignore[arg-type]
+
+
+def load_documents(
+    inputs: Any,
+    to_rows: RowsFn,
+    kind: Literal["transfers", "runes", "balances"],
+    amount_repr: str,
+    storage_options: Mapping[str, Any] | None = None,
+    label: str = "load-runes",
+) -> LoadResult:
+    """Load JSON documents (files on the workers, or in-memory on the client).
+
+    ``to_rows(source, document)`` turns one parsed document into raw table rows
+    (it may raise :class:`BadRow` to set the whole document aside). Files give
+    one partition each; in-memory documents give one partition.
+    """
+    from ._load_schema import TABLES, coerce, raw_frame
+
+    columns, amount_cols = TABLES[kind]
+    resolve_repr(amount_repr)
+    paths, docs = split_inputs(inputs)
+    if paths:
+        urls = expand_paths(paths, storage_options)
+        meta = empty_combined(columns, amount_cols, "exact")
+        combined = from_map(
+            _docs_partition, urls, meta, label=label,
+            args=(to_rows, kind, "exact", storage_options),
+        )
+        combined, repr_ = settle_lazy_repr(combined, amount_cols, amount_repr)
+        return LoadResult.from_combined(combined, list(columns), kind, repr_)
+    frame = coerce(raw_frame(doc_rows(docs, to_rows), columns), kind, "exact", "records")
+    return in_memory_result(frame, columns, amount_cols, kind, amount_repr)
+
+
+def in_memory_result(
+    combined: pd.DataFrame,
+    columns: Mapping[str, str],
+    amount_cols: Sequence[str],
+    kind: str,
+    amount_repr: str,
+) -> LoadResult:
+    """A LoadResult of dask frames from a combined pandas frame parsed with exact amounts."""
+    good = combined["_bad_reason"].isna()
+    repr_ = resolve_repr(amount_repr, (v for c in amount_cols for v in combined.loc[good, c]))
+    if repr_ == "int64":
+        combined = _to_int64_partition(combined, amount_cols)
+    return LoadResult.from_combined(from_pandas(combined), list(columns), kind, repr_)
