@@ -237,24 +237,23 @@ def prune() -> int:
 
 
 _exit_lock = threading.Lock()
-_exit_id: str | None = None
+_exit_path: Path | None = None
 _exit_pid: int | None = None
 _exit_hooked = False
 
 
 def _exit_cleanup() -> None:
     """The atexit hook: remove this process's entry, if it is still ours."""
-    entry_id, pid = _exit_id, _exit_pid
-    if entry_id is None or pid != os.getpid():  # a forked child must not remove its parent's
+    path, pid = _exit_path, _exit_pid
+    if path is None or pid != os.getpid():  # a forked child must not remove its parent's
         return
     try:
-        path = entry_path(entry_id)
         data = json.loads(path.read_text(encoding="utf-8"))
         # After a kernel restart a new process may already own this id: leave its file.
         if isinstance(data, dict) and data.get("pid") not in (None, pid):
             return
         path.unlink()
-    except (OSError, ValueError, RegistryError):
+    except (OSError, ValueError):
         pass  # exiting: nothing useful to do about it
 
 
@@ -265,9 +264,10 @@ def install_exit_cleanup(entry_id: str) -> None:
     makes the hook remove that id instead. A kernel killed with SIGKILL leaves
     its file behind, reported as stale by :func:`entries`.
     """
-    global _exit_id, _exit_pid, _exit_hooked
+    global _exit_path, _exit_pid, _exit_hooked
+    path = entry_path(entry_id)  # resolved now: the file is where register() wrote it
     with _exit_lock:
-        _exit_id, _exit_pid = str(entry_id), os.getpid()
+        _exit_path, _exit_pid = path, os.getpid()
         if not _exit_hooked:
             atexit.register(_exit_cleanup)
             _exit_hooked = True
