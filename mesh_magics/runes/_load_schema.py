@@ -277,4 +277,4 @@ def raw_frame(rows: list[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.D
     cols = [*columns, *_BAD]
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
-    return pd.DataFrame.from_records([{c: r.get(c) for c in cols} for r in rows], columns=cols).astype(object)
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
