@@ -115,6 +115,10 @@ class RunError(MeshError):
         super().__init__(message)
         self.run_id = run_id
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows a run's end as one line, not this module's frames."""
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class RemoteError(RunError):
     """The cell raised on one or more workers.

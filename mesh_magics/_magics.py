@@ -1,0 +1,256 @@
+"""``%mesh`` and ``%%mesh``: a thin shell that translates options into core calls.
+
+No logic lives here beyond parsing, choosing a renderer, and moving values
+between the user's namespace and the core (push, pull, the displayed result).
+Usage mistakes raise :class:`~mesh_magics.errors.MeshUsageError`, which IPython
+shows as one line; nothing here can take the kernel down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from . import config
+from . import mesh as _mesh
+from ._render import default_renderer
+from .errors import MeshUsageError, RunCancelledError
+
+__all__ = ["MeshMagics", "load", "unload"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise MeshUsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise _HelpShown(message or "")
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def _cell_parser() -> _Parser:
+    p = _Parser(prog="%%mesh", add_help=True, description="Run this cell on the mesh's workers.")
+    p.add_argument("--name", help="name of the run (history, dashboard)")
+    p.add_argument("--on", default="any",
+                   help="any (the session's worker), all (once per worker) or worker names/addresses, comma-separated")
+    p.add_argument("--resources", help="Dask worker resources, e.g. GPU=1")
+    p.add_argument("--push", default="", help="names to send even if the worker has them, comma-separated")
+    p.add_argument("--pull", default="", help="names to bring back into the notebook, comma-separated")
+    p.add_argument("--noblock", action="store_true", help="return a MeshRun handle at once")
+    p.add_argument("--timeout", type=float, help="cancel the run after S seconds")
+    p.add_argument("--retries", type=int, help="run again (elsewhere if needed) up to K times on failure or worker loss")
+    p.add_argument("--priority", type=int, default=0, help="Dask priority of the run's task(s)")
+    p.add_argument("-o", "--out", help="also store the MeshRun handle in this variable")
+    return p
+
+
+def _line_parser() -> _Parser:
+    p = _Parser(prog="%mesh", description="Start, join, inspect and leave the Dask mesh.")
+    sub = p.add_subparsers(dest="cmd")
+    u = sub.add_parser("up", help="start the embedded mesh (GPU workers when GPUs are visible)")
+    u.add_argument("--workers", type=int)
+    u.add_argument("--threads", type=int)
+    u.add_argument("--memory-limit")
+    g = u.add_mutually_exclusive_group()
+    g.add_argument("--cpu", action="store_const", const="cpu", dest="kind")
+    g.add_argument("--gpu", action="store_const", const="gpu", dest="kind")
+    c = sub.add_parser("connect", help="join an existing Dask cluster")
+    c.add_argument("address", nargs="?")
+    c.add_argument("--cluster", help="name of a Client or Cluster object in the notebook")
+    c.add_argument("--tls-ca")
+    c.add_argument("--tls-cert")
+    c.add_argument("--tls-key")
+    c.add_argument("--timeout", type=float, default=10)
+    sub.add_parser("down", help="leave the mesh (and stop it if %%mesh up started it)")
+    sub.add_parser("status", help="workers, threads, memory, GPUs, tasks, connection state")
+    cf = sub.add_parser("config", help="show mesh.* settings, or set KEY=VALUE ...")
+    cf.add_argument("assignments", nargs="*")
+    h = sub.add_parser("history", help="past runs (all kernels), or --export FILE")
+    h.add_argument("-n", type=int, default=20)
+    h.add_argument("--status")
+    h.add_argument("--grep")
+    h.add_argument("--export")
+    k = sub.add_parser("cancel", help="cancel a run by id or name")
+    k.add_argument("run")
+    return p
+
+
+def _names(text: str) -> list[str]:
+    out = [n.strip() for n in text.split(",") if n.strip()]
+    for n in out:
+        if not n.isidentifier():
+            raise MeshUsageError(f"{n!r} is not a variable name; give names separated by commas")
+    return out
+
+
+@magics_class
+class MeshMagics(Magics):
+    @line_cell_magic
+    def mesh(self, line: str, cell: str | None = None) -> Any:
+        """``%mesh up|connect|down|status|config|history|cancel`` and ``%%mesh [options]``."""
+        try:
+            args = shlex.split(line)
+        except ValueError as e:
+            raise MeshUsageError(f"cannot parse the options {line!r}: {e}") from None
+        try:
+            if cell is None:
+                return self._line(_line_parser().parse_args(args))
+            return self._cell(_cell_parser().parse_args(args), cell)
+        except _HelpShown as h:
+            print(str(h) or (_line_parser() if cell is None else _cell_parser()).format_help())
+            return None
+
+    # -- %mesh -------------------------------------------------------------------
+    def _line(self, a: argparse.Namespace) -> Any:
+        if a.cmd is None:
+            print(_line_parser().format_help())
+            return None
+        if a.cmd == "up":
+            already = _mesh._current is not None and _mesh._current.state != "closed"
+            m = _mesh.up(workers=a.workers, threads=a.threads, memory_limit=a.memory_limit, kind=a.kind)
+            if already:
+                print(f"already on mesh {m.address} ({m.kind}); `%mesh down` first to start another")
+            self._show_mesh(m)
+        elif a.cmd == "connect":
+            if (a.address is None) == (a.cluster is None):
+                raise MeshUsageError("give either ADDRESS or --cluster NAME to `%mesh connect`")
+            target: Any = a.address
+            if a.cluster is not None:
+                if a.cluster not in self.shell.user_ns:
+                    raise MeshUsageError(f"--cluster {a.cluster}: no such variable in the notebook")
+                target = self.shell.user_ns[a.cluster]
+            m = _mesh.connect(target, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key,
+                              timeout=a.timeout)
+            self._show_mesh(m)
+        elif a.cmd == "down":
+            if _mesh._current is None:
+                print("no mesh to take down")
+            else:
+                addr = _mesh._current.address
+                _mesh._current.down()
+                print(f"mesh {addr} is down")
+        elif a.cmd == "status":
+            display(_mesh.current().status())
+        elif a.cmd == "config":
+            self._config(a.assignments)
+        elif a.cmd == "history":
+            return self._history(a)
+        elif a.cmd == "cancel":
+            run = _mesh.current().get_run(a.run)
+            print(f"cancelled {run.name}" if run.cancel() else f"{run.name} already {run.status}")
+        return None
+
+    def _show_mesh(self, m: Any) -> None:
+        for w in m.warnings:
+            print(f"warning: {w}")
+        display(m.status())
+
+    def _config(self, assignments: list[str]) -> None:
+        if not assignments:
+            for k, v in config.flat().items():
+                print(f"mesh.{k} = {v!r}")
+            return
+        for item in assignments:
+            key, sep, value = item.partition("=")
+            if not sep:
+                print(f"mesh.{key.removeprefix('mesh.')} = {config.get(key.removeprefix('mesh.'))!r}")
+                continue
+            v = config.set_value(key, value)
+            print(f"mesh.{key.removeprefix('mesh.')} = {v!r}")
+
+    def _history(self, a: argparse.Namespace) -> Any:
+        from .history import History
+
+        h = _mesh._current.history if _mesh._current is not None else None
+        h = h or History()
+        status = a.status.split(",") if a.status else None
+        if a.export:
+            n = h.export(a.export, status=status, grep=a.grep, n=None)
+            print(f"exported {n} run(s) to {a.export}")
+            return None
+        frame = h.to_frame(n=a.n, status=status, grep=a.grep)
+        if frame.empty:
+            print("no runs recorded" + (" match" if (a.status or a.grep) else ""))
+            return None
+        return _history_view(frame)
+
+    # -- %%mesh ------------------------------------------------------------------
+    def _cell(self, a: argparse.Namespace, cell: str) -> Any:
+        mesh = _mesh.current()
+        on: Any = a.on
+        if on not in ("any", "all"):
+            on = [s for s in on.split(",") if s.strip()]
+        renderer = default_renderer()
+        run = mesh.run(cell, on=on, name=a.name, push=_names(a.push), pull=_names(a.pull),
+                       user_ns=self.shell.user_ns, resources=a.resources, timeout=a.timeout,
+                       retries=a.retries, priority=a.priority, block=False, renderer=renderer)
+        if a.out:
+            self.shell.user_ns[a.out] = run
+        run.add_done_callback(self._apply_pull)
+        if a.noblock:
+            return run
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            run.cancel("interrupted (Ctrl-C)")
+            raise RunCancelledError(
+                f"run {run.name} interrupted: its Dask work was cancelled and the code on "
+                f"{', '.join(run.targets)} interrupted", run.id) from None
+        return _display_value(run)
+
+    def _apply_pull(self, run: Any) -> None:
+        self.shell.user_ns.update(run.pull_values)
+
+
+def _display_value(run: Any) -> Any:
+    if run.error is not None:
+        raise run.error
+    results = [(lbl, r) for lbl, r in run.results.items()]
+    def one(r: dict[str, Any]) -> Any:
+        if r.get("has_value"):
+            return r.get("value")
+        return _RemoteValue(r["mimebundle"], r.get("value_note")) if r.get("mimebundle") else None
+    if run.on == "all" or isinstance(run.on, list):
+        vals = {lbl: one(r) for lbl, r in results}
+        return vals if any(v is not None for v in vals.values()) else None
+    return one(results[0][1]) if results else None
+
+
+class _RemoteValue:
+    """A value that stayed on the worker (not picklable): shown by its remote repr."""
+
+    def __init__(self, bundle: dict[str, str], note: str | None):
+        self.bundle, self.note = bundle, note
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return dict(self.bundle)
+
+    def __repr__(self) -> str:
+        return self.bundle.get("text/plain", "<remote value>")
+
+
+def _history_view(frame: Any) -> Any:
+    """The columns a person scans, local time, one line of source."""
+    view = frame[["id", "name", "status", "submitted", "finished", "targets", "source"]].copy()
+    view["id"] = view["id"].str[:8]
+    view["duration_s"] = (view["finished"] - view["submitted"]).dt.total_seconds().round(3)
+    view["submitted"] = view["submitted"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view["targets"] = [len(t) if isinstance(t, list) else t for t in view["targets"]]
+    view["source"] = [s.strip().splitlines()[0][:60] if s and s.strip() else "" for s in view["source"]]
+    return view.drop(columns=["finished"]).set_index("id")
+
+
+def load(ipython: Any) -> None:
+    ipython.register_magics(MeshMagics)
+
+
+def unload(ipython: Any) -> None:
+    if _mesh._current is not None:
+        _mesh._current.down()
