@@ -171,7 +171,8 @@ class History:
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":  # e.g. on network file systems
-                raise self._error(f"WAL journal mode is not available (got {mode!r}); use a local disk")
+                what = f"WAL journal mode is not available (got {mode!r}); use a local disk"
+                raise self._error(what)
             conn.create_function("mm_icontains", 2, _icontains, deterministic=True)
             self._migrate(conn)
         except HistoryError:
