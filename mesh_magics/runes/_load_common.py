@@ -49,6 +49,7 @@ REASONS: dict[str, str] = {
     "missing-field": "a required field is absent or null",
     "bad-amount": "an amount is not an exact non-negative integer <= u128::MAX",
     "bad-rune-id": "a rune id is not BLOCK:TX with a non-zero block",
+    "bad-txid": "a transaction id is not 64 hex digits",
     "bad-height": "a block height is not a non-negative integer",
     "bad-time": "a block time does not parse as a timestamp",
     "unknown-operation": "the operation is not one this format defines",
