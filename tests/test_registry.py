@@ -257,7 +257,7 @@ def test_sigkill_leaves_a_stale_entry(regdir):
         }
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reaps it and closes the pipes
     by_id = {e["id"]: e for e in registry.entries()}
     assert set(by_id) == {"first", "second"}  # the hook never ran
     assert by_id["second"]["pid"] == proc.pid
