@@ -137,6 +137,21 @@ def _check_columns(txs: Any) -> None:
             f"transactions frame lacks column(s) {missing}; it needs {list(INPUT_COLUMNS)} "
             "(build it with mesh_magics.runes.from_bitcoin_etl)"
         )
+    for col in ("scripts", "addresses"):
+        if col in columns and _is_string_dtype(txs.dtypes[col]):
+            raise SchemaError(_STRINGIFIED.format(col=col))
+
+
+_STRINGIFIED = (
+    "column {col!r} holds strings, not lists of per-output values: dask turns object "
+    "columns into strings when dask.config 'dataframe.convert-string' is on (the default "
+    "for dd.from_pandas). Build the frame under dask.config.set({{'dataframe.convert-string': "
+    "False}}), or read it with mesh_magics.runes.from_bitcoin_etl"
+)
+
+
+def _is_string_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, pd.StringDtype) or str(dtype) in ("str", "string")
 
 
 def _empty(amount_repr: str) -> pd.DataFrame:
@@ -187,6 +202,8 @@ def _decode_partition(df: pd.DataFrame, first_rune_height: int, amount_repr: str
     for pos, (height, scripts, addresses) in enumerate(
         zip(heights, df["scripts"], addresses_col)
     ):
+        if isinstance(scripts, str):
+            raise SchemaError(_STRINGIFIED.format(col="scripts"))
         if height < first_rune_height or scripts is None or runestone_output(scripts) is None:
             continue
         if addresses is not None and len(addresses) != len(scripts):
