@@ -317,3 +317,22 @@ def test_bad_hex_in_the_deciding_output_raises():
         decode_outputs(["6a5dzz"])
     # hex of outputs that do not decide is not looked at
     assert decode_outputs(["zz", "6a5d"]) == runestone()
+
+
+def test_flaw_names_and_serde_spelling():
+    from mesh_magics.runes.runestone import FLAW_SERDE, FLAWS
+
+    assert len(FLAWS) == 10
+    for flaw, serde in FLAW_SERDE.items():
+        assert f"{flaw}={serde}" in VECTORS["notes"]["flaw_names"]
+
+
+def test_instruction_iterator():
+    script = bytes.fromhex("6a5d" + "00" + "0201ff" + "4c0161" + "4d010000" + "62" + "4e02000000abcd")
+    assert list(_script.instructions(script)) == [
+        (0x6A, None), (0x5D, None), (0x00, b""), (0x02, b"\x01\xff"), (0x4C, b"a"),
+        (0x4D, b"\x00"), (0x62, None), (0x4E, b"\xab\xcd"),
+    ]  # fmt: skip
+    with pytest.raises(_script.ScriptError):
+        list(_script.instructions(bytes.fromhex("6a04aa")))
+    assert [op for op, _ in _script.instructions(bytes.fromhex("6a"))] == [0x6A]
