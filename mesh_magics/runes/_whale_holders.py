@@ -1,0 +1,139 @@
+"""Balances per (rune, address), and the holder queries built on them (Q2, Q3).
+
+:func:`balances` is the core of the suite: every row moves ``+amount`` to its
+receiver and ``-amount`` from its sender; each partition is reduced to partial
+sums per (rune_id, address), the partial sums (not the transfers) are shuffled
+on ``rune_id`` once, and a second per-partition sum leaves every rune's
+holders complete inside one partition. Top holders, concentration figures and
+the whales of the netflow query are then per-partition computations whose
+small results are the only thing brought to the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import _whale_exact as ex
+from ._whale_frames import Input, finish, frame_lib
+
+__all__ = ["TRANSFER_COLUMNS", "balances", "concentration_table", "top_holders_table"]
+
+#: the transfers columns the holder queries read
+TRANSFER_COLUMNS = ["rune_id", "sender", "receiver", "amount"]
+
+
+def _partial_balances(part: Any, k: int) -> Any:
+    """One partition's net flow per (rune_id, address), as limb sums."""
+    cols = ex.limb_names(k)
+    a = ex.split(part[TRANSFER_COLUMNS], k)
+    recv = a.loc[a["receiver"].notna(), ["rune_id", "receiver", *cols]]
+    send = a.loc[a["sender"].notna(), ["rune_id", "sender", *cols]]
+    recv = recv.rename(columns={"receiver": "address"})
+    send = ex.negate(send.rename(columns={"sender": "address"}), cols)
+    moves = frame_lib(part).concat([recv, send], ignore_index=True)
+    return moves.groupby(["rune_id", "address"], sort=False)[cols].sum().reset_index()
+
+
+def _final_balances(part: Any, k: int) -> Any:
+    """Sum the shuffled partial sums; keep holders (balance > 0) only."""
+    cols = ex.limb_names(k)
+    out = part.groupby(["rune_id", "address"], sort=False)[cols].sum().reset_index()
+    out = ex.normalize(out, cols)
+    return out[ex.positive(out, cols)].reset_index(drop=True)
+
+
+def balances(inp: Input) -> Any:
+    """Holders' exact balances, one row per (rune_id, address), every rune in one partition.
+
+    Columns: ``rune_id``, ``address`` and the balance as normalized limbs
+    ``_a0 .. _a{k-1}``. Lazy (a dask collection); reusable by every holder
+    query (a cache can hold it later).
+    """
+    ddf, k = inp.ddf, inp.k
+    partial = ddf.map_partitions(_partial_balances, k, meta=_partial_balances(ddf._meta, k))
+    shuffled = partial.shuffle(on="rune_id")
+    return shuffled.map_partitions(_final_balances, k, meta=_final_balances(partial._meta, k))
+
+
+def _sorted_desc(b: Any, k: int) -> Any:
+    """Sort by rune_id, balance desc, address asc; add ``_rank`` (1-based, per rune)."""
+    cols = ex.limb_names(k)
+    s = b.sort_values(
+        ["rune_id", *reversed(cols), "address"], ascending=[True, *([False] * k), True]
+    ).reset_index(drop=True)
+    s["_rank"] = s.groupby("rune_id", sort=False).cumcount() + 1
+    return s
+
+
+def _top_chunk(b: Any, n: int, k: int) -> Any:
+    s = _sorted_desc(b, k)
+    return s[s["_rank"] <= n].reset_index(drop=True)
+
+
+def top_holders_table(inp: Input, n: int) -> pd.DataFrame:
+    """Q2 on the host: rune_id, address, balance, rank (sorted by rune_id, rank)."""
+    bal = balances(inp)
+    k = inp.k
+    tops = bal.map_partitions(_top_chunk, n, k, meta=_top_chunk(bal._meta, n, k))
+    (pdf,) = inp.compute(tops)
+    pdf = pdf.sort_values(["rune_id", "_rank"]).rename(columns={"_rank": "rank"})
+    out = finish(pdf, {"balance": ex.limb_names(k)})
+    out["rank"] = out["rank"].astype("int64")
+    return out[["rune_id", "address", "balance", "rank"]].reset_index(drop=True).__finalize__(out)
+
+
+def _concentration_chunk(b: Any, top: int, k: int) -> Any:
+    """Per rune (all of whose holders are in this partition): sums the host finishes."""
+    cols = ex.limb_names(k)
+    cum, tot, ptop = ex.limb_names(k, "_c"), ex.limb_names(k, "_t"), ex.limb_names(k, "_p")
+    s = _sorted_desc(b, k)
+    s["_holders"] = 1
+    g = s.groupby("rune_id", sort=False)
+    # cumulative balances, largest first (order-dependent: done before any merge)
+    cums = g[cols].cumsum()
+    for c, name in zip(cols, cum):
+        s[name] = cums[c]
+    ex.normalize(s, cum)
+    for name in cum:  # twice the running sum, to compare with the total exactly
+        s[name] = s[name] * 2
+    ex.normalize(s, cum)
+    totals = g[[*cols, "_holders"]].sum().reset_index().rename(columns=dict(zip(cols, tot)))
+    totals = ex.normalize(totals, tot)
+    s = s.drop(columns=["_holders"])
+    s = s.merge(totals, on="rune_id")
+    share = ex.to_float(s, cols) / ex.to_float(s, tot)
+    coef = (s["_holders"] - 2 * s["_rank"] + 1).astype("float64")
+    s["_gini"] = coef * share
+    s["_hhi"] = share * share
+    s["_below"] = (~ex.greater(s, cum, tot)).astype("int64")
+    in_top = s["_rank"] <= top
+    for c, name in zip(cols, ptop):
+        s[name] = s[c].where(in_top, 0)
+    agg = {c: "sum" for c in ptop}
+    agg.update({"_gini": "sum", "_hhi": "sum", "_below": "sum"})
+    out = s.groupby("rune_id", sort=False).agg(agg).reset_index()
+    return out.merge(totals, on="rune_id")
+
+
+def concentration_table(inp: Input, top: int) -> pd.DataFrame:
+    """Q3 on the host: rune_id, holders, total, top_share, hhi, gini, nakamoto."""
+    bal = balances(inp)
+    k = inp.k
+    parts = bal.map_partitions(
+        _concentration_chunk, top, k, meta=_concentration_chunk(bal._meta, top, k)
+    )
+    (pdf,) = inp.compute(parts)
+    tot, ptop = ex.limb_names(k, "_t"), ex.limb_names(k, "_p")
+    pdf = pdf.sort_values("rune_id").reset_index(drop=True)
+    ex.normalize(pdf, ptop)
+    holders = pdf["_holders"].astype("int64")
+    out = finish(pdf, {"total": tot})
+    out["holders"] = holders
+    out["top_share"] = ex.to_float(pdf, ptop) / ex.to_float(pdf, tot)
+    out["hhi"] = pdf["_hhi"].astype("float64")
+    out["gini"] = pdf["_gini"].astype("float64") / holders
+    out["nakamoto"] = (pdf["_below"] + 1).astype("int64")
+    cols = ["rune_id", "holders", "total", "top_share", "hhi", "gini", "nakamoto"]
+    return out[cols].reset_index(drop=True).__finalize__(out)
