@@ -104,7 +104,25 @@ def decode_transactions(
     and a lazy dask DataFrame is returned; a pandas input gives a pandas
     DataFrame. Columns: :data:`DECODED_COLUMNS`; rows in input order, several
     per transaction where the runestone announces several events. See the
-    module docstring for each event and for why balances need the ledger.
+    module docstring for each event.
+
+    **Balances need the ledger**: these rows are what the runestones *say*.
+    Only rows with ``needs_ledger == False`` are final; edicts and mints
+    depend on the balances of the spent outputs and the rune's state, and
+    plain spends carry runes without any runestone at all. Do not sum these
+    rows into holder balances without replaying the UTXO set.
+
+    >>> import pandas as pd
+    >>> txs = pd.DataFrame({
+    ...     "txid": ["t1"], "block_height": [840_000], "tx_index": [3],
+    ...     "block_time": pd.to_datetime(["2024-04-20"], utc=True),
+    ...     "scripts": [["6a5d1002010487a1c3f0c0ebf7fb9d0106e807", "0014" + "00" * 20]],
+    ...     "addresses": [[None, "bc1qalice"]],
+    ... })
+    >>> # DOGGOTOTHEMOON etched with a premine of 1000, all of it to the first payment output
+    >>> decode_transactions(txs)[["rune_id", "event", "receiver", "amount", "needs_ledger"]]
+        rune_id    event   receiver  amount  needs_ledger
+    0  840000:3  premine  bc1qalice    1000          True
     """
     if amount_repr not in ("auto", "int64", "exact"):
         raise RunesError(f"amount_repr must be 'auto', 'int64' or 'exact', got {amount_repr!r}")
@@ -121,7 +139,6 @@ def decode_transactions(
         first_rune_height,
         repr_,
         meta=_empty(repr_),
-        enforce_metadata=False,
     )
 
 
