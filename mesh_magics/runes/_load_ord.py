@@ -129,7 +129,8 @@ def from_ord_runes(
         + mints × terms.amount`` in raw units (exact) and ``symbol``.
     """
     res = load_documents(pages, _runes_rows, "runes", amount_repr, storage_options, "ord-runes")
-    table = res.table.drop_duplicates(subset=["rune_id"], keep="first")
+    # a task-based shuffle pickles partitions; P2P goes through Arrow, which refuses ints > int64
+    table = res.table.drop_duplicates(subset=["rune_id"], keep="first", shuffle_method="tasks")
     return LoadResult(table, res.bad_rows, res.kind, res.amount_repr)
 
 

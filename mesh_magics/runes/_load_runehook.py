@@ -46,7 +46,7 @@ from ._load_common import (
     split_scaled,
     unscale,
 )
-from ._load_schema import TABLES, bad_fields, coerce, raw_frame
+from ._load_schema import TABLES, bad_fields, canonical_rune_id, coerce, raw_frame
 
 __all__ = ["from_runehook"]
 
@@ -72,11 +72,16 @@ def _activity_rows(source: str, doc: Any) -> list[dict[str, Any]]:
         raise BadRow("missing-field", f"a {op} record needs 'amount'")
     if op == "send" and doc.get("receiver_address") is None:
         raise BadRow("missing-field", "a send record needs 'receiver_address'")
+    rune_id = need(doc, "rune", "id")
+    try:
+        rune_id = canonical_rune_id(rune_id)
+    except (ValueError, TypeError) as e:
+        raise BadRow("bad-rune-id", str(e)) from None
     return [{
         "txid": need(doc, "location", "tx_id"),
         "block_height": need(doc, "location", "block_height"),
         "block_time": need(doc, "location", "timestamp"),
-        "rune_id": need(doc, "rune", "id"),
+        "rune_id": rune_id,
         "op": op,
         "address": doc.get("address"),
         "receiver": doc.get("receiver_address"),

@@ -20,7 +20,7 @@ from ._load_common import _BAD, BadRow, amount_column, parse_raw_amount, record_
 from .names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
 from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 
-__all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "coerce"]
+__all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "canonical_rune_id", "coerce", "raw_frame"]
 
 #: the snapshot table of :func:`~mesh_magics.runes.loaders.from_ord_outputs`
 BALANCES_COLUMNS: dict[str, str] = {
@@ -101,7 +101,8 @@ def _per_unique(s: pd.Series, fn: Callable[[Any], Any]) -> tuple[pd.Series, pd.S
     return s.map(results), s.map(errors)
 
 
-def _rune_id(text: Any) -> str:
+def canonical_rune_id(text: Any) -> str:
+    """``BLOCK:TX`` normalised (no leading zeros); raises RuneNameError, block 0 included."""
     block, tx = parse_rune_id(str(text).strip())
     if block == 0:
         raise RuneNameError(f"rune id {text!r} has block 0, which no etching has; use BLOCK:TX of the etching")
@@ -115,7 +116,7 @@ def _spaced(text: Any) -> str:
 def _check_rune_id(c: _Checks, col: str = "rune_id") -> pd.Series:
     s = c.df[col]
     c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
-    ids, errs = _per_unique(s.where(~_null(s)), _rune_id)
+    ids, errs = _per_unique(s.where(~_null(s)), canonical_rune_id)
     c.fail(errs.notna(), "bad-rune-id", errs, col)
     return ids
 
