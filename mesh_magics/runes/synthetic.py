@@ -1,0 +1,381 @@
+"""A deterministic synthetic Runes ledger in the canonical tables.
+
+:func:`synthetic` returns lazy dask frames ``(transfers, runes)``; every
+partition of ``transfers`` is generated on a worker from ``(seed, partition
+number)`` alone, so the same arguments give the same data whatever the
+scheduler, worker count or order of execution. The client only builds the
+plan (a few integers per partition).
+
+What the ledger looks like:
+
+- runes are etched over time (more early on), each with an id ``BLOCK:TX``, a
+  spaced name, a divisibility, an optional symbol, a premine (zero for fair
+  launches) and a fixed mint amount; popularity across runes is Zipf-skewed;
+- addresses (``bc1q…``) are Zipf-skewed in activity, and a few planted whales
+  receive far more than they send;
+- each partition covers its own range of blocks (heights and times increase
+  across the whole table; about one block per 10 minutes): mints arrive,
+  holders then send a heavy-tailed share of what they hold to other addresses,
+  in rounds, and now and then burn a part;
+- ``runes.supply`` = premine + mints × mint amount, exactly (int64 throughout).
+
+Guarantee on balances: replaying ``transfers`` in row order (block order), no
+address's balance in any rune ever goes negative — every send and burn is
+covered by units the sender received earlier. Partitions are generated
+independently, so units an address holds at the end of one partition's block
+range stay where they are: later partitions never spend them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+
+from ..errors import RunesError
+from .names import format_spaced_rune
+from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+
+__all__ = ["synthetic"]
+
+_START_HEIGHT = 840_000  # Runes activation (the 2024 halving)
+_START_TIME = "2024-04-20 00:09:27+00:00"
+_BLOCK_SECONDS = 600
+_BECH32 = np.frombuffer(b"qpzry9x8gf2tvdw0s3jn54khce6mua7l", dtype=np.uint8)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_SYMBOLS = list("¤$€£¥₿ᚱ◆★☀⚡♠♣♥")
+_MINT_ROWS = 0.35  # share of a partition's rows that are mints
+_BURN_P = 0.02
+
+
+@dataclass(frozen=True)
+class _Plan:
+    n_rows: int
+    n_runes: int
+    n_addresses: int
+    seed: int
+    npartitions: int
+    n_blocks: int
+    n_whales: int
+    start_ns: int
+    backend: str
+
+    def rows(self, p: int) -> int:
+        return self.n_rows * (p + 1) // self.npartitions - self.n_rows * p // self.npartitions
+
+    def blocks(self, p: int) -> tuple[int, int]:
+        b = self.n_blocks
+        return _START_HEIGHT + b * p // self.npartitions, _START_HEIGHT + b * (p + 1) // self.npartitions
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(plan: _Plan) -> dict[str, Any]:
+    """Per-rune and per-address attributes: a function of the plan only (cached per process)."""
+    rng = plan.rng(0, 0)
+    r, P = plan.n_runes, plan.npartitions
+    etch_part = np.minimum((rng.random(r) ** 2 * P).astype(np.int64), P - 1)
+    etch_part[0] = 0  # something is mintable from the first partition on
+    etch_part.sort()
+    tx = np.zeros(r, dtype=np.int64)
+    for p in np.unique(etch_part):
+        idx = np.flatnonzero(etch_part == p)
+        tx[idx] = np.arange(1, len(idx) + 1)
+    etch_block = np.array([plan.blocks(int(p))[0] for p in etch_part], dtype=np.int64)
+    popularity = 1.0 / (rng.permutation(r) + 1.0) ** 1.1
+    divisibility = rng.choice([0, 0, 1, 2, 2, 5, 8], size=r)
+    # supplies stay below 2**62: mints are capped by n_rows, premines by 2**61
+    mint_cap = max(1, 2**61 // max(plan.n_rows, 1))
+    mint_amount = np.minimum((10 ** rng.uniform(0, 6, r)).astype(np.int64) * 10**divisibility, mint_cap)
+    mint_amount = np.maximum(mint_amount, 1)
+    premine = np.where(rng.random(r) < 0.6, (mint_amount * 10 ** rng.uniform(2, 5, r)).astype(np.int64), 0)
+    premine = np.minimum(premine, 2**61)
+    a = plan.n_addresses
+    activity = 1.0 / (rng.permutation(a) + 5.0) ** 1.05
+    whales = rng.choice(a, size=min(plan.n_whales, a), replace=False)
+    receive = activity.copy()
+    receive[whales] *= 20.0 * a / max(1, 200)  # planted whales accumulate
+    send = activity.copy()
+    send[whales] *= 0.2
+    names, seen = [], set()
+    for _ in range(r):
+        while True:
+            name = "".join(chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(13, 18))))
+            if name not in seen:
+                seen.add(name)
+                break
+        gaps = rng.choice(len(name) - 1, size=int(rng.integers(0, 3)), replace=False)
+        names.append(format_spaced_rune(name, int(sum(1 << int(g) for g in gaps))))
+    return {
+        "etch_part": etch_part,
+        "etch_block": etch_block,
+        "rune_id": np.array([f"{b}:{t}" for b, t in zip(etch_block, tx)], dtype=object),
+        "name": names,
+        "divisibility": divisibility.astype(np.int64),
+        "symbol": [None if rng.random() < 0.25 else _SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(r)],
+        "premine": premine.astype(np.int64),
+        "mint_amount": mint_amount.astype(np.int64),
+        "popularity": popularity,
+        "creator": rng.choice(a, size=r, p=receive / receive.sum()),
+        "receive_p": receive / receive.sum(),
+        "send_w": send,
+    }
+
+
+def _mint_counts(plan: _Plan, p: int) -> np.ndarray:
+    """Mints per rune in partition ``p`` (its own random stream, shared by the runes table)."""
+    cat = _catalog(plan)
+    etched_here = int((cat["etch_part"] == p).sum())
+    budget = plan.rows(p) - etched_here
+    eligible = cat["etch_part"] <= p
+    n = max(1, int(round(budget * _MINT_ROWS))) if budget > 0 else 0
+    w = np.where(eligible, cat["popularity"], 0.0)
+    return plan.rng(p, 1).multinomial(n, w / w.sum()).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- strings
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer (uint64 arithmetic wraps by design)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _addresses(seed: int, idx: np.ndarray) -> np.ndarray:
+    """Deterministic bech32-looking P2WPKH addresses (42 chars) for address numbers."""
+    base = idx.astype(np.uint64) * np.uint64(4) + np.uint64(seed % 2**32) * np.uint64(2**34)
+    words = np.stack([_mix(base + np.uint64(j)) for j in range(4)], axis=1)
+    shifts = np.arange(0, 60, 5, dtype=np.uint64)
+    codes = ((words[:, :, None] >> shifts) & np.uint64(31)).reshape(len(idx), -1)[:, :38]
+    chars = np.concatenate([np.tile(np.frombuffer(b"bc1q", np.uint8), (len(idx), 1)), _BECH32[codes]], axis=1)
+    return np.ascontiguousarray(chars).view("S42").ravel().astype(str)
+
+
+def _txids(rng: np.random.Generator, n: int) -> np.ndarray:
+    raw = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    chars = np.empty((n, 64), dtype=np.uint8)
+    chars[:, 0::2], chars[:, 1::2] = _HEX[raw >> 4], _HEX[raw & 15]
+    return chars.view("S64").ravel().astype(str)
+
+
+# --------------------------------------------------------------------------- one partition
+
+
+def _partition(plan: _Plan, p: int) -> Any:
+    cat = _catalog(plan)
+    rng = plan.rng(p, 2)
+    b0, b1 = plan.blocks(p)
+    etched = np.flatnonzero(cat["etch_part"] == p)
+    mints = _mint_counts(plan, p)
+    # events: (rune, sender, receiver, amount, block, round); -1 = no address
+    m_rune = np.repeat(np.arange(plan.n_runes), mints)
+    m_recv = rng.choice(plan.n_addresses, size=len(m_rune), p=cat["receive_p"])
+    m_block = rng.integers(b0 + 1, b1, size=len(m_rune))
+    ev = [
+        (etched, np.full(len(etched), -1), cat["creator"][etched], cat["premine"][etched],
+         np.full(len(etched), b0), 0),
+        (m_rune, np.full(len(m_rune), -1), m_recv, cat["mint_amount"][m_rune], m_block, 1),
+    ]
+    # holdings: (rune, address) -> balance, block from which it may be spent
+    hold = pd.DataFrame({
+        "rune": np.concatenate([etched, m_rune]), "addr": np.concatenate([cat["creator"][etched], m_recv]),
+        "bal": np.concatenate([cat["premine"][etched], cat["mint_amount"][m_rune]]),
+        "t": np.concatenate([np.full(len(etched), b0), m_block]),
+    })
+    hold = hold.groupby(["rune", "addr"], as_index=False).agg(bal=("bal", "sum"), t=("t", "max"))
+    remaining = plan.rows(p) - len(etched) - len(m_rune)
+    gap = max(1.0, (b1 - b0) / 8)
+    round_ = 2
+    while remaining > 0:
+        live = hold[hold["bal"] > 0].reset_index(drop=True)
+        if live.empty:  # cannot happen: burns never take a holder's last unit
+            raise RunesError("synthetic: no holder left to send from")
+        # weighted sampling without replacement (exponential keys): one send per holder per round
+        keys = rng.exponential(size=len(live)) / cat["send_w"][live["addr"].to_numpy()]
+        pick = np.argsort(keys)[: min(remaining, len(live))]
+        s = live.iloc[pick]
+        bal = s["bal"].to_numpy()
+        frac = np.where(rng.random(len(s)) < 0.3, 1.0, rng.beta(0.6, 2.0, len(s)))
+        burn = (rng.random(len(s)) < _BURN_P) & (bal >= 2)
+        frac = np.where(burn, np.minimum(frac, 0.5), frac)
+        amount = np.clip((bal * frac).astype(np.int64), 1, bal)
+        amount = np.where(burn, np.minimum(amount, bal - 1), amount)
+        recv = rng.choice(plan.n_addresses, size=len(s), p=cat["receive_p"])
+        recv = np.where(recv == s["addr"].to_numpy(), (recv + 1) % plan.n_addresses, recv)
+        recv = np.where(burn, -1, recv)
+        block = np.minimum(s["t"].to_numpy() + rng.geometric(1 / gap, len(s)), b1 - 1)
+        rune = s["rune"].to_numpy()
+        ev.append((rune, s["addr"].to_numpy(), recv, amount, block, round_))
+        live.loc[pick, "bal"] = bal - amount
+        got = pd.DataFrame({"rune": rune[~burn], "addr": recv[~burn], "bal": amount[~burn], "t": block[~burn]})
+        hold = pd.concat([live, got], ignore_index=True)
+        hold = hold.groupby(["rune", "addr"], as_index=False).agg(bal=("bal", "sum"), t=("t", "max"))
+        remaining -= len(s)
+        round_ += 1
+    return _frame(plan, p, ev, rng)
+
+
+def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Generator) -> Any:
+    cat = _catalog(plan)
+    rune = np.concatenate([e[0] for e in ev]).astype(np.int64)
+    sender = np.concatenate([e[1] for e in ev]).astype(np.int64)
+    receiver = np.concatenate([e[2] for e in ev]).astype(np.int64)
+    amount = np.concatenate([e[3] for e in ev]).astype(np.int64)
+    block = np.concatenate([e[4] for e in ev]).astype(np.int64)
+    rnd = np.concatenate([np.full(len(e[0]), e[5]) for e in ev])
+    op = np.concatenate([np.full(len(e[0]), ("etching", "mint")[e[5]] if e[5] < 2 else "send", dtype=object)
+                         for e in ev])
+    op[(rnd >= 2) & (receiver < 0)] = "burn"
+    order = np.lexsort((rnd, block))
+    rune, sender, receiver, amount, block, op = (x[order] for x in (rune, sender, receiver, amount, block, op))
+    used = np.unique(np.concatenate([sender, receiver]))
+    used = used[used >= 0]
+    names = _addresses(plan.seed, used)
+
+    def addr(ix: np.ndarray) -> pd.arrays.StringArray:
+        out = np.full(len(ix), None, dtype=object)
+        ok = ix >= 0
+        out[ok] = names[np.searchsorted(used, ix[ok])]
+        return pd.array(out, dtype="string")
+
+    jitter = (_mix(block.astype(np.uint64)) % np.uint64(241)).astype(np.int64) - 120
+    seconds = (block - _START_HEIGHT) * _BLOCK_SECONDS + jitter
+    start = plan.n_rows * p // plan.npartitions
+    df = pd.DataFrame(
+        {
+            "block_height": block,
+            "block_time": pd.to_datetime(plan.start_ns + seconds * 1_000_000_000, utc=True).astype(
+                TRANSFERS_COLUMNS["block_time"]),
+            "txid": pd.array(_txids(rng, len(block)), dtype="string"),
+            "rune_id": pd.array(cat["rune_id"][rune], dtype="string"),
+            "operation": pd.array(op, dtype="string"),
+            "sender": addr(sender),
+            "receiver": addr(receiver),
+            "amount": amount,
+        },
+        index=pd.RangeIndex(start, start + len(block)),
+    )
+    df.attrs["amount_repr"] = "int64"
+    return _to_backend(df, plan.backend)
+
+
+def _to_backend(df: pd.DataFrame, backend: str) -> Any:
+    if backend == "cudf":
+        import cudf
+
+        return cudf.from_pandas(df)
+    return df
+
+
+def _runes(plan: _Plan) -> Any:
+    cat = _catalog(plan)
+    mints = np.zeros(plan.n_runes, dtype=np.int64)
+    for p in range(plan.npartitions):
+        mints += _mint_counts(plan, p)
+    df = pd.DataFrame({
+        "rune_id": pd.array(cat["rune_id"], dtype="string"),
+        "name": pd.array(cat["name"], dtype="string"),
+        "divisibility": cat["divisibility"],
+        "supply": cat["premine"] + mints * cat["mint_amount"],
+        "symbol": pd.array(cat["symbol"], dtype="string"),
+    })
+    df.attrs["amount_repr"] = "int64"
+    return _to_backend(df, plan.backend)
+
+
+def _empty(columns: dict[str, str], backend: str) -> Any:
+    return _to_backend(pd.DataFrame({c: pd.Series(dtype=d) for c, d in columns.items()}), backend)
+
+
+def synthetic(
+    n_rows: int = 100_000,
+    n_runes: int = 50,
+    n_addresses: int = 10_000,
+    seed: int = 0,
+    npartitions: int = 4,
+    start: str | pd.Timestamp = _START_TIME,
+    path: str | Path | None = None,
+    backend: str | None = None,
+    *,
+    n_blocks: int | None = None,
+    n_whales: int = 5,
+) -> tuple[Any, Any]:
+    """A synthetic Runes ledger as lazy dask frames ``(transfers, runes)``.
+
+    Parameters
+    ----------
+    n_rows, n_runes, n_addresses
+        Exact number of ``transfers`` rows; number of runes; size of the address pool.
+    seed
+        Everything is a function of the arguments; partitions draw from
+        ``(seed, partition)`` streams, so scheduling never changes the data.
+    npartitions
+        Partitions of ``transfers``, each covering its own block range and
+        generated on a worker (``dd.from_map``); its index is the global row number.
+    start
+        Time of the first block (height 840,000); blocks are ~10 minutes apart.
+    path
+        If given, both tables are written as Parquet under ``path/transfers``
+        and ``path/runes`` and the frames returned are lazy reads of those files.
+    backend
+        ``"pandas"`` or ``"cudf"``; default: dask's ``dataframe.backend``.
+    n_blocks
+        Blocks spanned (default ``max(2·npartitions, n_rows // 20)``).
+    n_whales
+        Planted whale addresses.
+    """
+    import dask.dataframe as dd
+
+    backend = backend or dask.config.get("dataframe.backend", "pandas")
+    if backend not in ("pandas", "cudf"):
+        raise RunesError(f"backend must be 'pandas' or 'cudf', got {backend!r}")
+    for name, v in (("n_rows", n_rows), ("n_runes", n_runes), ("n_addresses", n_addresses),
+                    ("npartitions", npartitions)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise RunesError(f"synthetic: {name} must be a positive int, got {v!r}")
+    if n_rows < npartitions:
+        raise RunesError(f"synthetic: n_rows ({n_rows}) must be at least npartitions ({npartitions})")
+    if n_addresses < 2:
+        raise RunesError("synthetic: n_addresses must be at least 2 (senders need someone to send to)")
+    n_blocks = n_blocks or max(2 * npartitions, n_rows // 20)
+    if n_blocks < 2 * npartitions:
+        raise RunesError(f"synthetic: n_blocks must be at least 2 per partition ({2 * npartitions})")
+    plan = _Plan(n_rows, n_runes, n_addresses, int(seed), npartitions, n_blocks, n_whales,
+                 pd.Timestamp(start).tz_convert("UTC").value if pd.Timestamp(start).tzinfo
+                 else pd.Timestamp(start, tz="UTC").value, backend)
+    etched = np.bincount(_catalog(plan)["etch_part"], minlength=npartitions)
+    short = [p for p in range(npartitions) if plan.rows(p) < etched[p] + (1 if p == 0 else 0)]
+    if short:
+        raise RunesError(
+            f"synthetic: n_rows={n_rows} is too small for {n_runes} runes in {npartitions} partitions "
+            "(every etching needs a row); raise n_rows or lower n_runes / npartitions"
+        )
+    if backend == "cudf":
+        import dask_cudf  # noqa: F401
+    offsets = [n_rows * p // npartitions for p in range(npartitions)] + [n_rows - 1]
+    transfers = dd.from_map(
+        functools.partial(_partition, plan), range(npartitions), meta=_empty(TRANSFERS_COLUMNS, backend),
+        divisions=offsets, label="runes-synthetic-transfers", enforce_metadata=False,
+    )
+    runes = dd.from_delayed([dask.delayed(_runes)(plan)], meta=_empty(RUNES_COLUMNS, backend), verify_meta=False)
+    if path is None:
+        return transfers, runes
+    root = Path(path)
+    dask.compute(
+        transfers.to_parquet(root / "transfers", write_index=False, compute=False),
+        runes.to_parquet(root / "runes", write_index=False, compute=False),
+    )
+    return dd.read_parquet(root / "transfers"), dd.read_parquet(root / "runes")
