@@ -8,6 +8,7 @@ import pytest
 from mesh_magics.errors import RunesError, SchemaError
 from mesh_magics.runes import _script, _varint, decode_outputs, decode_transactions
 from mesh_magics.runes.batch import DECODED_COLUMNS
+from mesh_magics.runes.names import minimum_rune_at_height
 
 P2WPKH = "0014" + "11" * 20
 OP_RETURN = "6a0401020304"
@@ -44,6 +45,8 @@ TXS = [
     ("h8", 840_003, 2, [rs(2, 1, 6, 5), OP_RETURN], [None, None]),
     # a name in the reserved range can never be etched: no row
     ("i9", 840_003, 3, [rs(2, 1, 4, RESERVED, 6, 5), P2WPKH], [None, "bc1j"]),
+    # a name still locked at that height (A opens at 1,049,999): no row
+    ("k11", 840_004, 1, [rs(2, 1, 4, 0, 6, 5), P2WPKH], [None, "bc1l"]),
     # edict with amount 0 (all that is left): amount unknown
     ("j10", 840_004, 0, [rs(0, 840_000, 3, 0, 1), P2WPKH], [None, "bc1k"]),
 ]  # fmt: skip
@@ -131,8 +134,10 @@ def test_rows_match_the_per_tx_decode():
             got_edicts["rune_id"], got_edicts["amount"], got_edicts["output"])] == edicts  # fmt: skip
         premine = got[got["event"] == "premine"]["amount"].sum()
         etching = decoded["etching"]
-        if etching is not None and (etching["rune_n"] is None or int(etching["rune_n"]) < RESERVED):
-            assert premine == int(etching["premine"] or 0)
+        if etching is not None:
+            rune = None if etching["rune_n"] is None else int(etching["rune_n"])
+            open_ = rune is None or minimum_rune_at_height(height) <= rune < RESERVED
+            assert premine == (int(etching["premine"] or 0) if open_ else 0)
 
 
 def test_exact_amounts_never_wrap():
@@ -151,6 +156,16 @@ def test_exact_amounts_never_wrap():
 def test_first_rune_height_is_configurable():
     out = decode_transactions(make_frame(), first_rune_height=0)
     assert out[out["txid"] == "e5"]["event"].tolist() == ["mint_request"]
+
+
+def test_null_lists():
+    frame = make_frame()
+    frame.at[0, "addresses"] = None
+    frame.at[1, "scripts"] = None
+    out = decode_transactions(frame)
+    assert out[out["txid"] == "a1"]["receiver"].isna().all()
+    assert len(out[out["txid"] == "a1"]) == 3
+    assert (out["txid"] != "b2").all()
 
 
 def test_empty_and_missing_addresses():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mesh_magics.errors import RuneNameError, RunesError
+from mesh_magics.runes.names import minimum_rune_at_height
 from mesh_magics.runes import (
     format_rune_id,
     format_spaced_rune,
@@ -208,3 +209,31 @@ def test_rune_id_errors(text, match):
 def test_format_rune_id_errors(block, tx):
     with pytest.raises(RuneNameError):
         format_rune_id(block, tx)
+
+
+MINIMUM_TABLE = {
+    839_999: "AAAAAAAAAAAAA", 840_000: "ZZYZXBRKWXVA", 857_500: "ZZYZXBRKWXV",
+    875_000: "ZZYZXBRKWY", 892_500: "ZZYZXBRKX", 910_000: "ZZYZXBRL", 927_500: "ZZYZXBS",
+    945_000: "ZZYZXC", 962_500: "ZZYZY", 980_000: "ZZZA", 997_500: "ZZZ", 1_015_000: "AAA",
+    1_032_500: "AA", 1_049_999: "A", 2_000_000: "A",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("height", "name"), MINIMUM_TABLE.items(), ids=str)
+def test_minimum_name_schedule(height, name):
+    assert rune_name(minimum_rune_at_height(height)) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "height"),
+    [("ZZZ", 997_500), ("AAA", 1_014_999), ("NNNN", 988_400), ("Z", 1_033_173),
+     ("B", 1_049_326), ("A", 1_049_999)],
+)  # fmt: skip
+def test_unlock_heights(name, height):
+    n = rune_number(name)
+    assert minimum_rune_at_height(height) <= n < minimum_rune_at_height(height - 1)
+
+
+def test_minimum_schedule_other_networks():
+    assert minimum_rune_at_height(0, first_rune_height=0) == rune_number("ZZYZXBRKWXVA")
+    assert minimum_rune_at_height(2_520_000 + 209_999, first_rune_height=2_520_000) == 0

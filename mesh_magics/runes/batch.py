@@ -19,8 +19,9 @@ So each row says whether its real effect needs that state (``needs_ledger``):
     in this very transaction. An etching without premine gives one row with
     amount 0. ``needs_ledger`` is False for unnamed (reserved) etchings, which
     always succeed, and True for named ones: the indexer silently drops an
-    etching whose name is taken, below the height's minimum or not committed.
-    Names in the reserved range can never be etched and give no row.
+    etching whose name is taken or not committed to. Names that can never be
+    etched at that height (reserved, or below the height's minimum, see
+    :func:`~mesh_magics.runes.names.minimum_rune_at_height`) give no row.
 ``edict`` (operation ``send``, or ``burn`` for an OP_RETURN target)
     One row per edict on another rune, with the amount as written (null for
     amount 0, which means "all that is left") and the target ``output``;
@@ -61,7 +62,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from ..errors import RunesError, SchemaError
-from .names import RESERVED_RUNE
+from .names import RESERVED_RUNE, minimum_rune_at_height
 from .runestone import Cenotaph, decipher, runestone_output
 from .tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
 
@@ -221,20 +222,30 @@ def _decode_partition(df: pd.DataFrame, first_rune_height: int, amount_repr: str
     ):
         if isinstance(scripts, str):
             raise SchemaError(_STRINGIFIED.format(col="scripts"))
-        if height < first_rune_height or scripts is None or runestone_output(scripts) is None:
+        if height < first_rune_height or not hasattr(scripts, "__len__"):
+            continue  # before activation, or no scripts (null)
+        if runestone_output(scripts) is None:
             continue
-        if addresses is not None and len(addresses) != len(scripts):
+        if not hasattr(addresses, "__len__"):
+            addresses = None  # null list: receivers unknown
+        elif len(addresses) != len(scripts):
             raise SchemaError(
                 f"transaction {df['txid'].iloc[pos]!r}: {len(scripts)} scripts but "
                 f"{len(addresses)} addresses; give one address (or None) per output"
             )
-        _events(rows, pos, int(height), int(tx_indexes[pos]), scripts, addresses)
+        _events(rows, pos, int(height), int(tx_indexes[pos]), scripts, addresses,
+                first_rune_height)  # fmt: skip
     return _frame(df, rows, amount_repr)
 
 
-def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, addresses: Any) -> None:
+def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, addresses: Any,
+            first_rune_height: int) -> None:  # fmt: skip
     artifact = decipher(scripts)
     n_outputs = len(scripts)
+    minimum = minimum_rune_at_height(height, first_rune_height)
+
+    def can_etch(rune: int) -> bool:
+        return minimum <= rune < RESERVED_RUNE
 
     def receiver(output: int) -> Any:
         if addresses is None or output >= n_outputs:
@@ -243,7 +254,7 @@ def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, add
 
     if isinstance(artifact, Cenotaph):
         flaw = artifact.flaw
-        if artifact.etching is not None and artifact.etching < RESERVED_RUNE:
+        if artifact.etching is not None and can_etch(artifact.etching):
             rows.add(pos, f"{height}:{tx_index}", "etching", None, 0, "premine", None, flaw, True)
         if artifact.mint is not None:
             mint_id = f"{artifact.mint[0]}:{artifact.mint[1]}"
@@ -253,7 +264,7 @@ def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, add
     assert artifact is not None  # runestone_output() found a candidate
     etched = (height, tx_index)
     etching = artifact.etching
-    if etching is not None and (etching.rune is None or etching.rune < RESERVED_RUNE):
+    if etching is not None and (etching.rune is None or can_etch(etching.rune)):
         named = etching.rune is not None
         premine = etching.premine or 0
         if premine == 0:

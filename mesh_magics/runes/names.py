@@ -35,6 +35,7 @@ __all__ = [
     "U128_MAX",
     "format_rune_id",
     "format_spaced_rune",
+    "minimum_rune_at_height",
     "parse_rune_id",
     "parse_spaced_rune",
     "rune_name",
@@ -57,6 +58,12 @@ _MAX_NAME = "BCGDENLQRQWDSLRUGSNLBTMFIJAV"
 _MAX_LETTERS = len(_MAX_NAME)
 _A = ord("A")
 _RUNE_ID = re.compile(r"([0-9]+):([0-9]+)")
+# STEPS[k]: the first name of k + 1 letters ("A" * (k + 1)), k = 0..27
+_STEPS = [0]
+for _ in range(27):
+    _STEPS.append((_STEPS[-1] + 1) * 26)
+_HALVING_INTERVAL = 210_000
+_UNLOCK_INTERVAL = _HALVING_INTERVAL // 12  # one letter shorter every 17,500 blocks
 
 
 def _check_u128(n: object, what: str) -> int:
@@ -262,3 +269,27 @@ def _check_rune_id(block: int, tx: int, text: str) -> tuple[int, int]:
             "same transaction); use the etching block height"
         )
     return block, tx
+
+
+def minimum_rune_at_height(height: int, first_rune_height: int = 840_000) -> int:
+    """The smallest rune number an etching may name in block ``height``.
+
+    Names of 13+ letters are open before ``first_rune_height`` (840,000 on
+    mainnet); from there one shorter length unlocks every 17,500 blocks,
+    interpolating linearly, until every name down to ``A`` is open 210,000
+    blocks later. Reserved names (>= :data:`RESERVED_RUNE`) are never open.
+
+    >>> rune_name(minimum_rune_at_height(840_000))
+    'ZZYZXBRKWXVA'
+    >>> minimum_rune_at_height(1_049_999)
+    0
+    """
+    offset = height + 1
+    if offset < first_rune_height:
+        return _STEPS[12]
+    progress = offset - first_rune_height
+    if progress >= _HALVING_INTERVAL:
+        return 0
+    length = 12 - progress // _UNLOCK_INTERVAL
+    start, end = _STEPS[length], _STEPS[length - 1]
+    return start - (start - end) * (progress % _UNLOCK_INTERVAL) // _UNLOCK_INTERVAL
