@@ -19,6 +19,8 @@ from typing import Any
 from . import config
 from .errors import GPUUnavailableError, MeshConfigError
 
+_PRELOAD = "mesh_magics._worker_setup"
+
 __all__ = ["GpuProbe", "WorkerInfo", "describe_workers", "gpu_probe", "start_local"]
 
 
@@ -77,7 +79,8 @@ def start_local(
     if probe is not None and probe.usable:
         from dask_cuda import LocalCUDACluster
 
-        kwargs: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR}
+        kwargs: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR,
+                                  "preload": [_PRELOAD]}
         if n_workers is not None:
             if n_workers > probe.count:
                 raise MeshConfigError(
@@ -108,6 +111,7 @@ def start_local(
         # worker processes share the kernel's stderr: their log lines would land
         # in whatever cell runs. Keep them to errors; the logs view reads the rest.
         silence_logs=logging.ERROR,
+        preload=[_PRELOAD],  # workers ignore the SIGINT of a kernel interrupt
     )
     return cluster, "local-cpu"
 

@@ -182,10 +182,10 @@ class RunsMixin:
         addresses = sorted({t.address for t in targets if t.address})
 
         def stop() -> None:
-            try:
+            try:  # interrupt the cell's code first, then drop its futures
+                self._client.run(_remote.interrupt, run.id, workers=addresses)
                 if futures:
                     self._client.cancel(futures, force=True)
-                self._client.run(_remote.interrupt, run.id, workers=addresses)
             except Exception:  # the mesh may be gone; the run has ended as cancelled anyway
                 pass
 

@@ -47,8 +47,13 @@ _KNOWN = _flatten(_DEFAULTS["mesh"])
 
 
 def get(key: str, default: Any = None) -> Any:
-    """``dask.config.get("mesh." + key)``; env and YAML overrides included."""
-    return dask.config.get(f"mesh.{key}", default=default)
+    """``dask.config.get("mesh." + key)``; env and YAML overrides included.
+
+    Falls back to the shipped default: a ``dask.config.set`` block entered
+    before this module was imported removes the whole ``mesh`` section when it
+    exits, and a missing default must not turn into ``None``.
+    """
+    return dask.config.get(f"mesh.{key}", default=_KNOWN.get(key, default))
 
 
 def flat() -> dict[str, Any]:

@@ -25,8 +25,9 @@ and the fix. The tree::
         └── RuneNameError        a rune name, spaced name or rune id does not parse
 
 ``MeshUsageError`` also derives from IPython's ``UsageError`` when IPython is
-importable, so the magics show it the way IPython shows usage mistakes (one red
-line, no traceback).
+importable. IPython shows every ``MeshError`` as one red line naming the problem
+and the fix (``_render_traceback_``), except ``RemoteError``, which renders the
+remote traceback.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ except ImportError:  # pragma: no cover - exercised only without IPython
 
 class MeshError(Exception):
     """Base class of every error mesh-magics raises on purpose."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows our errors as one line (the message names the fix), not our frames."""
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class MeshConfigError(MeshError, ValueError):
@@ -114,11 +119,6 @@ class RunError(MeshError):
     def __init__(self, message: str, run_id: str | None = None) -> None:
         super().__init__(message)
         self.run_id = run_id
-
-    def _render_traceback_(self) -> list[str]:
-        """IPython shows a run's end as one line, not this module's frames."""
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
-
 
 class RemoteError(RunError):
     """The cell raised on one or more workers.

@@ -235,12 +235,13 @@ class MeshRun:
             self._retry(target, f"{type(target.error).__name__}: {target.error}")
 
     def _on_worker_left(self, address: str) -> None:
-        for t in self._targets.values():
+        for t in list(self._targets.values()):
             if t.address == address and not t.done:
                 if t.attempts <= self.retries and self.mesh._can_retarget(self, t):
                     self._retry(t, f"worker {self._label_of(address)} left the mesh")
                 else:
                     t.lost = True
+                    self.mesh._cancel_targets(self, [t])  # it would wait for that worker forever
 
     def _retry(self, target: _Target, why: str) -> None:
         old = target.address

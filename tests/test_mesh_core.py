@@ -1,0 +1,229 @@
+"""The plain-Python core against a real embedded mesh (scheduler + 2 worker processes)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import mesh_magics
+from mesh_magics import _remote
+from mesh_magics.errors import (
+    MeshUsageError,
+    PullError,
+    PushError,
+    RemoteError,
+    RunCancelledError,
+    RunTimeoutError,
+)
+
+
+class Recorder:
+    """A renderer that keeps every chunk with its arrival time."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[float, tuple[str, str], str]] = []
+        self.messages: list[str] = []
+
+    def chunk(self, key, label, text):
+        self.chunks.append((time.monotonic(), key, text))
+
+    def render(self, key, label, stream):
+        pass
+
+    def message(self, text, stream="stderr"):
+        self.messages.append(text)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    import dask
+
+    d = tmp_path_factory.mktemp("mesh")
+    with dask.config.set({"mesh.history.path": str(d / "history.sqlite3"),
+                          "mesh.registry.path": str(d / "registry")}):
+        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+        yield m
+        m.down()
+
+
+def running_on_workers(mesh) -> set[str]:
+    return {rid for ids in mesh.client.run(lambda: list(_remote._RUNNING)).values() for rid in ids}
+
+
+def test_up_describes_the_mesh(mesh):
+    st = mesh.status()
+    s = st.summary()
+    assert s["kind"] == "local-cpu" and s["workers"] == 2 and s["threads"] == 2
+    assert s["address"].startswith("tcp://")
+    text, page = repr(st), st._repr_html_()
+    for w in st.workers:
+        assert w.address in text and w.address in page
+    assert mesh_magics.up() is mesh  # a second `up` returns the live mesh
+
+
+def test_output_streams_while_the_cell_runs(mesh):
+    rec = Recorder()
+    t0 = time.monotonic()
+    run = mesh.run("import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')",
+                   renderer=rec)
+    end = time.monotonic()
+    assert run.status == "finished"
+    assert run.stdout == "first\nsecond\n"
+    first = next(t for t, _, text in rec.chunks if "first" in text)
+    # the first line arrived long before the cell ended, not with the result
+    assert end - first > 1.0, (first - t0, end - t0)
+
+
+def test_namespace_persists_and_last_expression_is_returned(mesh):
+    mesh.run("counter = 10")
+    run = mesh.run("counter += 1\ncounter * 2")
+    assert run.result() == 22
+    assert mesh.run("counter").result() == 11
+
+
+def test_on_all_keeps_one_namespace_per_worker(mesh):
+    mesh.run("from distributed import get_worker\nme = str(get_worker().name)", on="all")
+    got = mesh.run("me", on="all").result()
+    assert got == {w: w for w in got} and len(got) == 2
+
+
+def test_push_auto_forced_and_pull(mesh):
+    ns = {"a": 5, "b": [1, 2]}
+    run = mesh.run("c = a * sum(b)", user_ns=ns, pull=["c"])
+    assert run.pull_values == {"c": 15}
+    # `a` now exists remotely: not pushed again unless forced
+    ns["a"] = 100
+    assert mesh.run("a", user_ns=ns).result() == 5
+    assert mesh.run("a", user_ns=ns, push=["a"]).result() == 100
+
+
+def test_unpicklable_push_names_the_variable(mesh):
+    ns = {"lock_obj": threading.Lock()}
+    with pytest.raises(PushError, match="lock_obj") as e:
+        mesh.run("print(lock_obj)", user_ns=ns)
+    assert "inside a %%mesh cell" in str(e.value)
+    with pytest.raises(MeshUsageError, match="nothere"):
+        mesh.run("1", user_ns={}, push=["nothere"])
+
+
+def test_unknown_pull_is_an_error_naming_it(mesh):
+    run = mesh.run("zz = 1", pull=["zz", "missing_name"])
+    assert run.status == "failed"
+    with pytest.raises(PullError, match="missing_name"):
+        run.result()
+    assert run.pull_values == {"zz": 1}  # what could be pulled still came back
+
+
+def test_get_client_inside_the_cell_uses_the_whole_mesh(mesh):
+    code = (
+        "import dask.bag as db\n"
+        "from distributed import get_client\n"
+        "c = get_client()\n"
+        "total = db.from_sequence(range(1000), npartitions=8).sum().compute()\n"
+        "(total, len(c.scheduler_info()['workers']))"
+    )
+    assert mesh.run(code).result() == (499500, 2)
+
+
+def test_remote_traceback_has_cell_line_numbers_and_worker(mesh):
+    run = mesh.run("x1 = 1\n\ndef f():\n    return 1 / 0\nf()")
+    with pytest.raises(RemoteError) as e:
+        run.result()
+    text = "\n".join(e.value._render_traceback_())
+    assert "line 5" in text and "line 4" in text and "return 1 / 0" in text
+    assert "ZeroDivisionError" in text and "[worker " in text
+    assert "_remote.py" not in text  # none of our frames
+
+
+def test_several_workers_failing_are_aggregated_with_a_cap(mesh):
+    import dask
+
+    with dask.config.set({"mesh.run.max-tracebacks": 1}):
+        run = mesh.run("print('before')\nraise ValueError('bad ' + 'input')", on="all")
+    err = run.error
+    assert isinstance(err, RemoteError) and len(err.failures) == 2
+    text = "\n".join(err._render_traceback_())
+    assert text.count("Traceback (most recent call last)") == 1
+    assert "1 more worker(s) failed with ValueError" in text
+    assert "before" not in text  # streamed output is not repeated in the error
+    assert run.stdout.count("before") == 2
+
+
+def test_timeout_cancels_and_interrupts_remote_code(mesh):
+    run = mesh.run("import time\nwhile True:\n    time.sleep(0.05)", timeout=1)
+    assert run.status == "timeout"
+    with pytest.raises(RunTimeoutError):
+        run.result()
+    deadline = time.time() + 3
+    while run.id in running_on_workers(mesh) and time.time() < deadline:
+        time.sleep(0.1)
+    assert run.id not in running_on_workers(mesh)
+
+
+def test_noblock_cancel_ends_within_two_seconds(mesh):
+    run = mesh.run("import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.1)",
+                   block=False)
+    deadline = time.time() + 10
+    while "3\n" not in run.stdout and time.time() < deadline:
+        time.sleep(0.05)
+    assert run.status == "running" and not run.done()
+    t0 = time.monotonic()
+    assert run.cancel()
+    assert run.wait(2) and time.monotonic() - t0 < 2
+    assert run.status == "cancelled"
+    with pytest.raises(RunCancelledError):
+        run.result()
+    time.sleep(1.0)
+    assert run.id not in running_on_workers(mesh)
+    n_lines = run.stdout.count("\n")
+    assert n_lines < 40  # it stopped printing
+
+
+def test_events_and_history_rows(mesh, tmp_path):
+    seen: list[tuple[str, str]] = []
+    subs = [mesh.on(e, lambda p: seen.append((p["event"], p.get("name"))))
+            for e in ("run_started", "run_finished", "run_failed")]
+    mesh.run("print('hello history')", name="hist-ok")
+    mesh.run("raise KeyError('k')", name="hist-bad")
+    for s in subs:
+        s.cancel()
+    assert ("run_started", "hist-ok") in seen and ("run_finished", "hist-ok") in seen
+    assert ("run_failed", "hist-bad") in seen
+    rows = {r["name"]: r for r in mesh.history.query(20)}
+    assert rows["hist-ok"]["status"] == "finished"
+    assert rows["hist-ok"]["stdout_tail"] == "hello history\n"
+    assert rows["hist-bad"]["status"] == "failed" and "KeyError" in rows["hist-bad"]["error"]
+    out = tmp_path / "runs.csv"
+    assert mesh.history.export(out, grep="hist-") == 2
+    assert "hist-ok" in out.read_text()
+    with pytest.raises(mesh_magics.errors.MeshConfigError):
+        mesh.on("no_such_event", print)
+
+
+def test_registry_entry_written(mesh):
+    from mesh_magics import registry
+
+    entries = [e for e in registry.entries() if e.get("scheduler_address") == mesh.address]
+    assert len(entries) == 1 and entries[0]["kind"] == "local-cpu" and not entries[0]["stale"]
+
+
+def test_bad_options_are_usage_errors(mesh):
+    with pytest.raises(MeshUsageError, match="no worker of this mesh offers"):
+        mesh.run("1", resources="GPU=1")
+    with pytest.raises(MeshUsageError, match="no such worker"):
+        mesh.run("1", on=["nope"])
+    with pytest.raises(MeshUsageError, match="--timeout"):
+        mesh.run("1", timeout=-1)
+    assert mesh.run("1 + 1").result() == 2  # the mesh is fine afterwards
+
+
+def test_gpu_without_gpus_is_a_clear_error():
+    from mesh_magics._cluster import gpu_probe, start_local
+    from mesh_magics.errors import GPUUnavailableError
+
+    if gpu_probe().usable:
+        pytest.skip("this machine has a usable GPU")
+    with pytest.raises(GPUUnavailableError, match="--cpu"):
+        start_local(kind="gpu")

@@ -1,0 +1,124 @@
+"""Failures with real processes: a worker killed mid-run, a scheduler that goes away."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import mesh_magics
+from mesh_magics.errors import WorkerLostError
+
+# The cell kills its own worker process the first time it runs (a marker file
+# tells the attempts apart), like a worker lost to the OOM killer mid-run.
+KILL_ONCE = """
+import os, time
+marker = {marker!r}
+print('attempt on pid', os.getpid(), flush=True)
+if not os.path.exists(marker):
+    open(marker, 'w').close()
+    time.sleep(0.3)
+    os._exit(1)
+print('survived')
+"""
+
+
+@pytest.fixture()
+def mesh(tmp_path):
+    import dask
+
+    with dask.config.set({"mesh.history.path": str(tmp_path / "h.sqlite3"),
+                          "mesh.registry.path": str(tmp_path / "reg")}):
+        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+        yield m
+        m.down()
+
+
+def test_worker_lost_without_retries_is_worker_lost_error(mesh, tmp_path):
+    t0 = time.monotonic()
+    run = mesh.run(KILL_ONCE.format(marker=str(tmp_path / "m1")), timeout=60)
+    assert run.status == "lost", run.error
+    assert time.monotonic() - t0 < 30  # never a hung cell
+    with pytest.raises(WorkerLostError, match="--retries"):
+        run.result()
+    assert "attempt on pid" in run.stdout
+    # the mesh recovers: the next cell runs on a live worker
+    deadline = time.time() + 20
+    while len(mesh._refresh_workers()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert mesh.run("40 + 2").result() == 42
+
+
+def test_worker_lost_with_retries_runs_again_elsewhere(mesh, tmp_path):
+    messages = []
+
+    class R:
+        def chunk(self, *a): pass
+        def render(self, *a): pass
+        def message(self, text, stream="stderr"): messages.append(text)
+
+    run = mesh.run(KILL_ONCE.format(marker=str(tmp_path / "m2")), retries=1, renderer=R(),
+                   timeout=60)
+    assert run.status == "finished", run.error
+    assert "survived" in run.stdout
+    assert any("retrying" in m for m in messages)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_scheduler(port: int) -> subprocess.Popen:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", ":0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return p
+        time.sleep(0.1)
+    p.kill()
+    raise RuntimeError("scheduler did not start")
+
+
+def test_reconnects_with_backoff_after_the_scheduler_restarts(tmp_path):
+    import dask
+
+    port = _free_port()
+    sched = _start_scheduler(port)
+    events: list[tuple[str, object]] = []
+    cfg = {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "r"),
+           "mesh.reconnect.initial-delay": 0.2, "mesh.reconnect.max-delay": 1.0,
+           "mesh.reconnect.max-attempts": 30}
+    with dask.config.set(cfg):
+        m = mesh_magics.connect(f"tcp://127.0.0.1:{port}", timeout=5)
+        try:
+            for e in ("disconnected", "reconnecting", "connected"):
+                m.on(e, lambda p: events.append((p["event"], p.get("attempt"))))
+            assert m.state == "connected"
+            sched.kill()
+            sched.wait()
+            deadline = time.time() + 30
+            while m.state == "connected" and time.time() < deadline:
+                time.sleep(0.05)
+            assert m.state in ("reconnecting",)
+            assert "reconnecting" in repr(m.status()) or m.status().summary()["state"] == "reconnecting"
+            time.sleep(1.0)
+            sched = _start_scheduler(port)
+            deadline = time.time() + 60
+            while m.state != "connected" and time.time() < deadline:
+                time.sleep(0.1)
+            assert m.state == "connected", m.last_error
+            names = [e for e, _ in events]
+            assert names[0] == "disconnected" and "reconnecting" in names and names[-1] == "connected"
+        finally:
+            m.down()
+            sched.kill()
