@@ -45,8 +45,14 @@ def _dtypes(df: pd.DataFrame) -> dict[str, str]:
 
 def test_public_names():
     assert set(loaders.__all__) >= {
-        "read_parquet", "read_csv", "from_ord_runes", "from_ord_outputs",
-        "from_runehook", "from_bitcoin_etl", "bitcoin_etl_frame", "LoadResult",
+        "read_parquet",
+        "read_csv",
+        "from_ord_runes",
+        "from_ord_outputs",
+        "from_runehook",
+        "from_bitcoin_etl",
+        "bitcoin_etl_frame",
+        "LoadResult",
     }
     import mesh_magics.runes as runes
 
@@ -72,7 +78,10 @@ def test_unscale_is_exact(text, div, raw):
     assert type(unscale(text, div)) is int
 
 
-@pytest.mark.parametrize("text", ["1.000000001", "1e5", "-1", "0x10", "1_000", "", "340282366920938463463374607431768211456"])
+@pytest.mark.parametrize(
+    "text",
+    ["1.000000001", "1e5", "-1", "0x10", "1_000", "", "340282366920938463463374607431768211456"],
+)
 def test_unscale_refuses(text):
     with pytest.raises(BadRow):
         unscale(text, 8)
@@ -91,9 +100,18 @@ def test_runehook_files_pair_send_and_receive(dask_client):
     t = out.table.sort_values(["block_height", "operation", "receiver"]).reset_index(drop=True)
     assert _dtypes(t) == {**TRANSFERS_COLUMNS, "amount": "object"}
     assert out.amount_repr == "exact" and t.attrs["amount_repr"] == "exact"
-    rows = list(zip(t.operation, t.sender.astype(object).where(t.sender.notna(), None),
-                    t.receiver.astype(object).where(t.receiver.notna(), None), t.amount))
-    alice, bob = "bc1qalice0000000000000000000000000000000", "bc1qbob00000000000000000000000000000000000"
+    rows = list(
+        zip(
+            t.operation,
+            t.sender.astype(object).where(t.sender.notna(), None),
+            t.receiver.astype(object).where(t.receiver.notna(), None),
+            t.amount,
+        )
+    )
+    alice, bob = (
+        "bc1qalice0000000000000000000000000000000",
+        "bc1qbob00000000000000000000000000000000000",
+    )
     carol = "bc1pcarol000000000000000000000000000000000000000000000000000"
     dave = "bc1pdave0000000000000000000000000000000000000000000000000000"
     erin = "bc1qerin000000000000000000000000000000000"
@@ -113,7 +131,12 @@ def test_runehook_files_pair_send_and_receive(dask_client):
     assert sum(t[t.rune_id == "840100:7"].amount) == 100_000_000 * E18
     assert t.block_time.iloc[0] == pd.Timestamp(1713620000, unit="s", tz="UTC")
 
-    assert out.counts() == {"bad-amount": 1, "bad-json": 1, "bad-rune-id": 1, "unknown-operation": 1}
+    assert out.counts() == {
+        "bad-amount": 1,
+        "bad-json": 1,
+        "bad-rune-id": 1,
+        "unknown-operation": 1,
+    }
     bad = out.bad_rows.set_index("reason")
     assert bad.loc["bad-amount", "detail"] == "amount '12.5x' is not a non-negative decimal number"
     assert bad.loc["bad-json", "source"].endswith("runehook_activity_1.jsonl:13")
@@ -123,10 +146,20 @@ def test_runehook_files_pair_send_and_receive(dask_client):
 
 def _hiro(op, amount=None, address=None, receiver=None, tx="ab", rune="840000:3"):
     rec = {
-        "rune": {"id": rune, "number": 3, "name": "DOGGOTOTHEMOON", "spaced_name": "DOG•GO•TO•THE•MOON"},
+        "rune": {
+            "id": rune,
+            "number": 3,
+            "name": "DOGGOTOTHEMOON",
+            "spaced_name": "DOG•GO•TO•THE•MOON",
+        },
         "operation": op,
-        "location": {"block_hash": "00" * 32, "block_height": 840500, "tx_id": tx * 32,
-                     "tx_index": 1, "timestamp": 1714000000},
+        "location": {
+            "block_hash": "00" * 32,
+            "block_height": 840500,
+            "tx_id": tx * 32,
+            "tx_index": 1,
+            "timestamp": 1714000000,
+        },
     }
     for k, v in (("amount", amount), ("address", address), ("receiver_address", receiver)):
         if v is not None:
@@ -135,13 +168,20 @@ def _hiro(op, amount=None, address=None, receiver=None, tx="ab", rune="840000:3"
 
 
 def test_runehook_records_infer_divisibility_and_int64(sync):
-    page = {"limit": 60, "offset": 0, "total": 5, "results": [
-        _hiro("send", "0.00000001", "A", "B", rune="840600:1"),
-        _hiro("receive", "0.00000001", "B", rune="840600:1"),
-        _hiro("send", "92233720368.54775807", "B", "C", tx="cd", rune="840600:1"),  # int64 max raw
-        _hiro("receive", "92233720368.54775807", "C", tx="cd", rune="840600:1"),
-        _hiro("receive", "3.00000", "Z", tx="ef"),  # nothing explains it
-    ]}
+    page = {
+        "limit": 60,
+        "offset": 0,
+        "total": 5,
+        "results": [
+            _hiro("send", "0.00000001", "A", "B", rune="840600:1"),
+            _hiro("receive", "0.00000001", "B", rune="840600:1"),
+            _hiro(
+                "send", "92233720368.54775807", "B", "C", tx="cd", rune="840600:1"
+            ),  # int64 max raw
+            _hiro("receive", "92233720368.54775807", "C", tx="cd", rune="840600:1"),
+            _hiro("receive", "3.00000", "Z", tx="ef"),  # nothing explains it
+        ],
+    }
     out = from_runehook(page).compute()
     assert out.amount_repr == "int64" and str(out.table.amount.dtype) == "int64"
     assert out.table.amount.tolist() == [1, 2**63 - 1]
@@ -181,12 +221,26 @@ def test_ord_runes_pages_on_workers(dask_client):
 
 
 def test_ord_rune_documents_in_memory(sync):
-    entry = {"block": 840000, "burned": 0, "divisibility": 2, "etching": "ab" * 32, "mints": 3,
-             "number": 7, "premine": 1000, "symbol": None, "timestamp": 1713571767, "turbo": False,
-             "terms": {"amount": 2**64, "cap": 10, "height": [None, None], "offset": [None, 100]}}
+    entry = {
+        "block": 840000,
+        "burned": 0,
+        "divisibility": 2,
+        "etching": "ab" * 32,
+        "mints": 3,
+        "number": 7,
+        "premine": 1000,
+        "symbol": None,
+        "timestamp": 1713571767,
+        "turbo": False,
+        "terms": {"amount": 2**64, "cap": 10, "height": [None, None], "offset": [None, 100]},
+    }
     docs = [
-        {"entry": {**entry, "spaced_rune": {"rune": "UNCOMMONGOODS", "spacers": 128}}, "id": "840000:9",
-         "mintable": True, "parent": None},
+        {
+            "entry": {**entry, "spaced_rune": {"rune": "UNCOMMONGOODS", "spacers": 128}},
+            "id": "840000:9",
+            "mintable": True,
+            "parent": None,
+        },
         json.dumps({"entry": {**entry, "spaced_rune": "AB"}, "id": "840000:10"}),
         {"entry": {**entry, "spaced_rune": "A••B"}, "id": "840000:11"},
         {"entry": {**entry, "spaced_rune": "XY", "premine": 2**128 - 1}, "id": "840000:12"},
@@ -215,16 +269,20 @@ def test_ord_outputs_snapshot(dask_client):
 
 def _canonical(amounts):
     n = len(amounts)
-    return pd.DataFrame({
-        "block_height": pd.Series([840000 + i for i in range(n)], dtype="int64"),
-        "block_time": pd.Series(pd.to_datetime([1713571767 + 600 * i for i in range(n)], unit="s", utc=True)).astype("datetime64[ns, UTC]"),
-        "txid": pd.Series([f"{i:064x}" for i in range(n)], dtype="string"),
-        "rune_id": pd.Series(["840000:3"] * n, dtype="string"),
-        "operation": pd.Series(["send"] * n, dtype="string"),
-        "sender": pd.Series(["bc1qa"] * n, dtype="string"),
-        "receiver": pd.Series(["bc1qb"] * n, dtype="string"),
-        "amount": pd.Series(amounts, dtype="int64" if max(amounts) < 2**63 else object),
-    })
+    return pd.DataFrame(
+        {
+            "block_height": pd.Series([840000 + i for i in range(n)], dtype="int64"),
+            "block_time": pd.Series(
+                pd.to_datetime([1713571767 + 600 * i for i in range(n)], unit="s", utc=True)
+            ).astype("datetime64[ns, UTC]"),
+            "txid": pd.Series([f"{i:064x}" for i in range(n)], dtype="string"),
+            "rune_id": pd.Series(["840000:3"] * n, dtype="string"),
+            "operation": pd.Series(["send"] * n, dtype="string"),
+            "sender": pd.Series(["bc1qa"] * n, dtype="string"),
+            "receiver": pd.Series(["bc1qb"] * n, dtype="string"),
+            "amount": pd.Series(amounts, dtype="int64" if max(amounts) < 2**63 else object),
+        }
+    )
 
 
 @pytest.mark.parametrize("amounts", [[1, 2**63 - 1, 7], [1, 2**64 + 1, 2**128 - 1]])
@@ -255,9 +313,15 @@ def test_csv_bad_rows(dask_client):
 
 
 def test_runes_table_parquet(sync, tmp_path):
-    runes = pd.DataFrame({"rune_id": ["840000:3", "1:0"], "name": ["DOG.GO.TO.THE.MOON", "UNCOMMON•GOODS"],
-                          "divisibility": [5, 0], "supply": ["10000000000000000", str(2**128 - 1)],
-                          "symbol": ["🐕", None]})
+    runes = pd.DataFrame(
+        {
+            "rune_id": ["840000:3", "1:0"],
+            "name": ["DOG.GO.TO.THE.MOON", "UNCOMMON•GOODS"],
+            "divisibility": [5, 0],
+            "supply": ["10000000000000000", str(2**128 - 1)],
+            "symbol": ["🐕", None],
+        }
+    )
     runes.to_parquet(tmp_path / "runes.parquet")
     out = read_parquet(tmp_path / "runes.parquet", table="runes").compute()
     assert out.table.name.tolist() == ["DOG•GO•TO•THE•MOON", "UNCOMMON•GOODS"]
@@ -289,17 +353,29 @@ def test_bitcoin_etl_frame():
     res = bitcoin_etl_frame(_etl_records())
     assert isinstance(res, LoadResult) and not res.is_lazy
     t = res.table
-    assert _dtypes(t) == {"txid": "string", "block_height": "int64", "block_time": "datetime64[ns, UTC]",
-                          "tx_index": "int64", "scripts": "object", "addresses": "object"}
+    assert _dtypes(t) == {
+        "txid": "string",
+        "block_height": "int64",
+        "block_time": "datetime64[ns, UTC]",
+        "tx_index": "int64",
+        "scripts": "object",
+        "addresses": "object",
+    }
     assert t.block_height.tolist() == [840001, 840002]  # 839999 is before activation
     assert t.tx_index.tolist() == [17, 2]
     assert t.block_time.iloc[0] == pd.Timestamp(1713572400, unit="s", tz="UTC")
     # outputs in index order; OP_RETURN / nonstandard outputs have no receiver
     assert t.scripts.iloc[0] == ["6a5d0614c0a2331403", "5120" + "aa" * 32]
-    assert t.addresses.iloc[0] == [None, "bc1pminter0000000000000000000000000000000000000000000000000"]
+    assert t.addresses.iloc[0] == [
+        None,
+        "bc1pminter0000000000000000000000000000000000000000000000000",
+    ]
     assert res.counts() == {"bad-script": 1}
     assert bitcoin_etl_frame(_etl_records(), network="regtest").table.block_height.tolist() == [
-        840001, 839999, 840002]
+        840001,
+        839999,
+        840002,
+    ]
     with pytest.raises(RunesError, match="unknown network"):
         bitcoin_etl_frame([], network="litecoin")
 

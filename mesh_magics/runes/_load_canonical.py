@@ -36,7 +36,9 @@ def _check_kind(table: str) -> tuple[dict[str, str], str]:
     return columns, amount_col
 
 
-def _load(ddf: Any, table: Table, amount_repr: AmountRepr, where: str, path_col: str | None) -> LoadResult:
+def _load(
+    ddf: Any, table: Table, amount_repr: AmountRepr, where: str, path_col: str | None
+) -> LoadResult:
     columns, amount_col = _check_kind(table)
     missing = [c for c in columns if c not in ddf.columns]
     if missing:
@@ -46,10 +48,18 @@ def _load(ddf: Any, table: Table, amount_repr: AmountRepr, where: str, path_col:
     resolve_repr(amount_repr)  # validates the value
     # an int64 column can only hold int64 amounts: no need to scan it for "auto"
     stored = ddf._meta[amount_col].dtype
-    parse_as = "int64" if amount_repr == "int64" or (amount_repr == "auto" and stored == "int64") else "exact"
+    parse_as = (
+        "int64"
+        if amount_repr == "int64" or (amount_repr == "auto" and stored == "int64")
+        else "exact"
+    )
     keep = list(columns) + ([path_col] if path_col else [])
     combined = ddf[keep].map_partitions(
-        _coerce_partition, table, parse_as, where, path_col,
+        _coerce_partition,
+        table,
+        parse_as,
+        where,
+        path_col,
         meta=empty_combined(columns, [amount_col], parse_as),
     )
     if parse_as == "exact":

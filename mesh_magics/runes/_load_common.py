@@ -220,7 +220,9 @@ def parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
         try:
             out.append((f"{source}:{i}", loads(line)))
         except ValueError as e:
-            out.append((f"{source}:{i}", BadRow("bad-json", f"line is not JSON ({e}): {line[:200]!r}")))
+            out.append(
+                (f"{source}:{i}", BadRow("bad-json", f"line is not JSON ({e}): {line[:200]!r}"))
+            )
     return out
 
 
@@ -274,10 +276,15 @@ def expand_paths(spec: Any, storage_options: Mapping[str, Any] | None = None) ->
     specs = [spec] if isinstance(spec, (str, PathLike)) else list(spec)
     out: list[str] = []
     for s in specs:
-        fs, _, paths = get_fs_token_paths(fspath(s), mode="rb", storage_options=dict(storage_options or {}))
+        fs, _, paths = get_fs_token_paths(
+            fspath(s), mode="rb", storage_options=dict(storage_options or {})
+        )
         if not paths:
             raise RunesError(f"no file matches {fspath(s)!r}")
-        out.extend(fs.unstrip_protocol(p) if fs.protocol not in ("file", ("file", "local")) else p for p in paths)
+        out.extend(
+            fs.unstrip_protocol(p) if fs.protocol not in ("file", ("file", "local")) else p
+            for p in paths
+        )
     return out
 
 
@@ -285,7 +292,9 @@ def read_text(url: str, storage_options: Mapping[str, Any] | None = None) -> str
     """The text of one (possibly compressed, possibly remote) file."""
     import fsspec
 
-    with fsspec.open(url, "rt", compression="infer", encoding="utf-8", **dict(storage_options or {})) as f:
+    with fsspec.open(
+        url, "rt", compression="infer", encoding="utf-8", **dict(storage_options or {})
+    ) as f:
         return f.read()
 
 
@@ -318,7 +327,9 @@ def split_inputs(items: Any) -> tuple[list[str], list[tuple[str, Any]]]:
 # --------------------------------------------------------------------------- frames
 
 
-def empty_combined(columns: Mapping[str, str], amount_cols: Sequence[str], repr_: str) -> pd.DataFrame:
+def empty_combined(
+    columns: Mapping[str, str], amount_cols: Sequence[str], repr_: str
+) -> pd.DataFrame:
     """A zero-row combined frame with the right dtypes (the meta of a lazy load)."""
     data: dict[str, pd.Series] = {}
     for c, dtype in columns.items():
@@ -330,7 +341,9 @@ def empty_combined(columns: Mapping[str, str], amount_cols: Sequence[str], repr_
     return pd.DataFrame(data)
 
 
-def from_map(func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFrame, **kwargs: Any) -> Any:
+def from_map(
+    func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFrame, **kwargs: Any
+) -> Any:
     """``dd.from_map`` over files, keeping object columns of Python ints as they are.
 
     dask's ``dataframe.convert-string`` would turn exact amounts (Python ints in
@@ -340,7 +353,9 @@ def from_map(func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFr
     import dask.dataframe as dd
 
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_map(func, urls, meta=meta, enforce_metadata=False, label=kwargs.pop("label", None), **kwargs)
+        return dd.from_map(
+            func, urls, meta=meta, enforce_metadata=False, label=kwargs.pop("label", None), **kwargs
+        )
 
 
 def from_pandas(frame: pd.DataFrame, npartitions: int = 1) -> Any:
@@ -371,7 +386,9 @@ def settle_lazy_repr(combined: Any, amount_cols: Sequence[str], repr_: str) -> t
     time on a value that does not fit; ``"exact"`` leaves Python ints.
     """
     if repr_ == "auto":
-        flags = combined.map_partitions(_fits_partition, list(amount_cols), meta=pd.Series([], dtype=bool))
+        flags = combined.map_partitions(
+            _fits_partition, list(amount_cols), meta=pd.Series([], dtype=bool)
+        )
         repr_ = "int64" if bool(flags.compute().all()) else "exact"
     if repr_ == "int64":
         meta = combined._meta.copy()
@@ -465,84 +482,3 @@ class LoadResult:
     def __repr__(self) -> str:
         how = "lazy" if self.is_lazy else f"{len(self.table)} rows, {len(self.bad_rows)} bad"
         return f"<LoadResult {self.kind}: {how}, amount_repr={self.amount_repr!r}>"
-
-
-# --------------------------------------------------------------------------- documents
-
-RowsFn = Callable[[str, Any], list[dict[str, Any]]]
-
-
-def doc_rows(docs: Iterable[tuple[str, Any]], to_rows: RowsFn) -> list[dict[str, Any]]:
-    """Raw rows of documents; a document that fails becomes one bad row."""
-    from ._load_schema import bad_fields
-
-    rows: list[dict[str, Any]] = []
-    for src, doc in docs:
-        if isinstance(doc, BadRow):
-            rows.append(bad_fields(src, doc, None))
-            continue
-        try:
-            rows.extend(to_rows(src, doc))
-        except BadRow as e:
-            rows.append(bad_fields(src, e, doc))
-    return rows
-
-
-def _docs_partition(
-    url: str,
-    to_rows: RowsFn,
-    kind: str,
-    repr_: Literal["int64", "exact"],
-    storage_options: Mapping[str, Any] | None,
-) -> pd.DataFrame:
-    from ._load_schema import TABLES, coerce, raw_frame
-
-    rows = doc_rows(parse_documents(read_text(url, storage_options), url), to_rows)
-    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)  # type: ignore[arg-type]
-
-
-def load_documents(
-    inputs: Any,
-    to_rows: RowsFn,
-    kind: Literal["transfers", "runes", "balances"],
-    amount_repr: str,
-    storage_options: Mapping[str, Any] | None = None,
-    label: str = "load-runes",
-) -> LoadResult:
-    """Load JSON documents (files on the workers, or in-memory on the client).
-
-    ``to_rows(source, document)`` turns one parsed document into raw table rows
-    (it may raise :class:`BadRow` to set the whole document aside). Files give
-    one partition each; in-memory documents give one partition.
-    """
-    from ._load_schema import TABLES, coerce, raw_frame
-
-    columns, amount_cols = TABLES[kind]
-    resolve_repr(amount_repr)
-    paths, docs = split_inputs(inputs)
-    if paths:
-        urls = expand_paths(paths, storage_options)
-        meta = empty_combined(columns, amount_cols, "exact")
-        combined = from_map(
-            _docs_partition, urls, meta, label=label,
-            args=(to_rows, kind, "exact", storage_options),
-        )
-        combined, repr_ = settle_lazy_repr(combined, amount_cols, amount_repr)
-        return LoadResult.from_combined(combined, list(columns), kind, repr_)
-    frame = coerce(raw_frame(doc_rows(docs, to_rows), columns), kind, "exact", "records")
-    return in_memory_result(frame, columns, amount_cols, kind, amount_repr)
-
-
-def in_memory_result(
-    combined: pd.DataFrame,
-    columns: Mapping[str, str],
-    amount_cols: Sequence[str],
-    kind: str,
-    amount_repr: str,
-) -> LoadResult:
-    """A LoadResult of dask frames from a combined pandas frame parsed with exact amounts."""
-    good = combined["_bad_reason"].isna()
-    repr_ = resolve_repr(amount_repr, (v for c in amount_cols for v in combined.loc[good, c]))
-    if repr_ == "int64":
-        combined = _to_int64_partition(combined, amount_cols)
-    return LoadResult.from_combined(from_pandas(combined), list(columns), kind, repr_)

@@ -75,7 +75,9 @@ def _time(value: Any) -> pd.Timestamp:
             return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         return pd.Timestamp(int(value), unit="s", tz="UTC")
     except (ValueError, TypeError, OverflowError):
-        raise BadRow("bad-time", f"block_timestamp {value!r} is not unix seconds or ISO 8601") from None
+        raise BadRow(
+            "bad-time", f"block_timestamp {value!r} is not unix seconds or ISO 8601"
+        ) from None
 
 
 def _address(output: Mapping[str, Any], script: str) -> str | None:
@@ -138,14 +140,16 @@ def _etl_frame(docs: list[tuple[str, Any]], min_height: int) -> pd.DataFrame:
             continue
         if row is not None and row["block_height"] >= min_height:
             good.append(row)
-    frame = pd.DataFrame({
-        "txid": pd.Series([r["txid"] for r in good], dtype="string"),
-        "block_height": pd.Series([r["block_height"] for r in good], dtype="int64"),
-        "block_time": pd.Series([r["block_time"] for r in good], dtype="datetime64[ns, UTC]"),
-        "tx_index": pd.Series([r["tx_index"] for r in good], dtype="int64"),
-        "scripts": pd.Series([r["scripts"] for r in good], dtype=object),
-        "addresses": pd.Series([r["addresses"] for r in good], dtype=object),
-    })
+    frame = pd.DataFrame(
+        {
+            "txid": pd.Series([r["txid"] for r in good], dtype="string"),
+            "block_height": pd.Series([r["block_height"] for r in good], dtype="int64"),
+            "block_time": pd.Series([r["block_time"] for r in good], dtype="datetime64[ns, UTC]"),
+            "tx_index": pd.Series([r["tx_index"] for r in good], dtype="int64"),
+            "scripts": pd.Series([r["scripts"] for r in good], dtype=object),
+            "addresses": pd.Series([r["addresses"] for r in good], dtype=object),
+        }
+    )
     for c in _BAD:
         frame[c] = pd.Series(pd.NA, index=frame.index, dtype="string")
     if bad:
@@ -153,7 +157,9 @@ def _etl_frame(docs: list[tuple[str, Any]], min_height: int) -> pd.DataFrame:
         filler = {c: frame[c].iloc[:0].reindex(range(len(bad))) for c in ETL_COLUMNS}
         filler["block_height"] = filler["block_height"].fillna(0).astype("int64")
         filler["tx_index"] = filler["tx_index"].fillna(0).astype("int64")
-        frame = pd.concat([frame, pd.concat([pd.DataFrame(filler), part], axis=1)], ignore_index=True)
+        frame = pd.concat(
+            [frame, pd.concat([pd.DataFrame(filler), part], axis=1)], ignore_index=True
+        )
     return frame
 
 
@@ -181,12 +187,16 @@ def bitcoin_etl_frame(records: Any, network: str = "mainnet") -> LoadResult:
     """
     paths, docs = split_inputs(records)
     if paths:
-        raise RunesError("bitcoin_etl_frame takes in-memory records; load files with from_bitcoin_etl")
+        raise RunesError(
+            "bitcoin_etl_frame takes in-memory records; load files with from_bitcoin_etl"
+        )
     frame = _etl_frame(docs, first_rune_height(network))
     return LoadResult.from_combined(frame, list(ETL_COLUMNS), "etl", None)
 
 
-def _etl_partition(url: str, min_height: int, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
+def _etl_partition(
+    url: str, min_height: int, storage_options: Mapping[str, Any] | None
+) -> pd.DataFrame:
     return _etl_frame(parse_documents(read_text(url, storage_options), url), min_height)
 
 
@@ -222,13 +232,19 @@ def from_bitcoin_etl(
     if paths:
         urls = expand_paths(paths, storage_options)
         meta = _etl_frame([], min_height)
-        combined = from_map(_etl_partition, urls, meta, label="bitcoin-etl",
-                            args=(min_height, storage_options))
+        combined = from_map(
+            _etl_partition, urls, meta, label="bitcoin-etl", args=(min_height, storage_options)
+        )
         etl = LoadResult.from_combined(combined, list(ETL_COLUMNS), "etl", None)
     else:
-        local = LoadResult.from_combined(_etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None)
+        local = LoadResult.from_combined(
+            _etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None
+        )
         etl = LoadResult(from_pandas(local.table), from_pandas(local.bad_rows), "etl", None)
-    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)  # type: ignore[arg-type]
-    repr_ = decoded._meta.attrs.get("amount_repr", "exact" if amount_repr == "auto" else amount_repr)
+    decoded = batch.decode_transactions(
+        etl.table, first_rune_height=min_height, amount_repr=amount_repr
+    )  # type: ignore[arg-type]
+    repr_ = decoded._meta.attrs.get(
+        "amount_repr", "exact" if amount_repr == "auto" else amount_repr
+    )
     return LoadResult(decoded, etl.bad_rows, "decoded", repr_)
-

@@ -10,10 +10,10 @@ from ._load_common import (
     BadRow,
     LoadResult,
     get,
-    load_documents,
     need,
     parse_raw_amount,
 )
+from ._load_docs import doc_rows, load_documents
 from .names import format_spaced_rune, rune_number
 from .tables import U128_MAX
 
@@ -51,7 +51,9 @@ def _supply(entry: Mapping[str, Any]) -> int:
     per_mint = 0 if amount is None else parse_raw_amount(amount, "terms.amount")
     supply = premine + mints * per_mint
     if supply > U128_MAX:
-        raise BadRow("supply-overflow", f"premine {premine} + mints {mints} x amount {per_mint} > u128::MAX")
+        raise BadRow(
+            "supply-overflow", f"premine {premine} + mints {mints} x amount {per_mint} > u128::MAX"
+        )
     return supply
 
 
@@ -72,17 +74,12 @@ def _rune_row(source: str, rune_id: Any, entry: Any) -> dict[str, Any]:
 
 def _runes_rows(source: str, doc: Any) -> list[dict[str, Any]]:
     """Rows of one ord document: a /runes page, a /rune document, `ord runes` output."""
-    from ._load_common import doc_rows
-
     if isinstance(doc, list):
         return doc_rows(((f"{source}[{i}]", d) for i, d in enumerate(doc)), _runes_rows)
     if not isinstance(doc, Mapping):
         raise BadRow("bad-json", "expected an ord /runes page or /rune/<id> document")
     if "entries" in doc:  # GET /runes[/<page>]: {"entries": [["id", RuneEntry], ...], ...}
-        pairs = [
-            (f"{source}.entries[{i}]", pair)
-            for i, pair in enumerate(doc["entries"] or [])
-        ]
+        pairs = [(f"{source}.entries[{i}]", pair) for i, pair in enumerate(doc["entries"] or [])]
         return doc_rows(pairs, _entry_pair_rows)
     if "entry" in doc:  # GET /rune/<q>: {"entry": RuneEntry, "id": "b:t", ...}
         return [_rune_row(source, doc.get("id"), doc["entry"])]
@@ -135,8 +132,6 @@ def from_ord_runes(
 
 
 def _output_rows(source: str, doc: Any) -> list[dict[str, Any]]:
-    from ._load_common import doc_rows
-
     if isinstance(doc, list):  # POST /outputs, GET /outputs/<address>
         return doc_rows(((f"{source}[{i}]", d) for i, d in enumerate(doc)), _output_rows)
     if not isinstance(doc, Mapping):
@@ -147,16 +142,20 @@ def _output_rows(source: str, doc: Any) -> list[dict[str, Any]]:
     items = runes.items() if isinstance(runes, Mapping) else runes
     rows = []
     for item in items:
-        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], Mapping)):
+        if not (
+            isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], Mapping)
+        ):
             raise BadRow("bad-json", f"runes entry {item!r} is not SPACED_RUNE: {{amount, ...}}")
         name, pile = item
-        rows.append({
-            "outpoint": outpoint,
-            "address": doc.get("address"),
-            "rune": name,
-            "amount": pile.get("amount"),
-            "_bad_source": f"{source}.runes.{name}",
-        })
+        rows.append(
+            {
+                "outpoint": outpoint,
+                "address": doc.get("address"),
+                "rune": name,
+                "amount": pile.get("amount"),
+                "_bad_source": f"{source}.runes.{name}",
+            }
+        )
     return rows
 
 
@@ -189,4 +188,6 @@ def from_ord_outputs(
         name**, as ord keys the map: join to the runes table on ``name``) and
         ``amount`` (raw units, exact). Outputs without runes give no rows.
     """
-    return load_documents(docs, _output_rows, "balances", amount_repr, storage_options, "ord-outputs")
+    return load_documents(
+        docs, _output_rows, "balances", amount_repr, storage_options, "ord-outputs"
+    )

@@ -31,12 +31,9 @@ from ._load_common import (
     AmountRepr,
     BadRow,
     LoadResult,
-    doc_rows,
     empty_combined,
     expand_paths,
     from_map,
-    get,
-    in_memory_result,
     need,
     parse_documents,
     read_text,
@@ -46,6 +43,7 @@ from ._load_common import (
     split_scaled,
     unscale,
 )
+from ._load_docs import doc_rows, in_memory_result
 from ._load_schema import TABLES, bad_fields, canonical_rune_id, coerce, raw_frame
 
 __all__ = ["from_runehook"]
@@ -62,8 +60,10 @@ def _activity_rows(source: str, doc: Any) -> list[dict[str, Any]]:
     if not isinstance(doc, Mapping):
         raise BadRow("bad-json", "expected a runehook activity record or a page {'results': [...]}")
     if "results" in doc and "operation" not in doc:  # an API page {limit, offset, total, results}
-        return doc_rows(((f"{source}.results[{i}]", d) for i, d in enumerate(doc["results"] or [])),
-                        _activity_rows)
+        return doc_rows(
+            ((f"{source}.results[{i}]", d) for i, d in enumerate(doc["results"] or [])),
+            _activity_rows,
+        )
     op = need(doc, "operation")
     if op not in OPERATIONS:
         raise BadRow("unknown-operation", f"operation {op!r} is not one of {', '.join(OPERATIONS)}")
@@ -77,18 +77,20 @@ def _activity_rows(source: str, doc: Any) -> list[dict[str, Any]]:
         rune_id = canonical_rune_id(rune_id)
     except (ValueError, TypeError) as e:
         raise BadRow("bad-rune-id", str(e)) from None
-    return [{
-        "txid": need(doc, "location", "tx_id"),
-        "block_height": need(doc, "location", "block_height"),
-        "block_time": need(doc, "location", "timestamp"),
-        "rune_id": rune_id,
-        "op": op,
-        "address": doc.get("address"),
-        "receiver": doc.get("receiver_address"),
-        "amount_text": amount,
-        "_bad_source": source,
-        "_bad_record": doc,  # kept until pairing; rendered only if the row turns out bad
-    }]
+    return [
+        {
+            "txid": need(doc, "location", "tx_id"),
+            "block_height": need(doc, "location", "block_height"),
+            "block_time": need(doc, "location", "timestamp"),
+            "rune_id": rune_id,
+            "op": op,
+            "address": doc.get("address"),
+            "receiver": doc.get("receiver_address"),
+            "amount_text": amount,
+            "_bad_source": source,
+            "_bad_record": doc,  # kept until pairing; rendered only if the row turns out bad
+        }
+    ]
 
 
 def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -97,7 +99,9 @@ def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _raw_partition(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
-    return _raw_frame(doc_rows(parse_documents(read_text(url, storage_options), url), _activity_rows))
+    return _raw_frame(
+        doc_rows(parse_documents(read_text(url, storage_options), url), _activity_rows)
+    )
 
 
 def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[Any, int]:
@@ -113,7 +117,9 @@ def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[
     return places
 
 
-def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -> list[dict[str, Any]]:
+def _pair_partition(
+    raw: pd.DataFrame, divisibility: Mapping[str, int] | None
+) -> list[dict[str, Any]]:
     """Unscale amounts and pair the rows of one partition into canonical rows."""
     from ._load_common import record_text
 
@@ -121,7 +127,10 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
     bad_mask = raw["_bad_reason"].notna()
     for r in raw[bad_mask].to_dict("records"):
         rec = r["_bad_record"]
-        out.append({c: r[c] for c in _BAD} | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)})
+        out.append(
+            {c: r[c] for c in _BAD}
+            | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)}
+        )
     good = raw[~bad_mask]
     divs = _divisibilities(good, divisibility)
 
@@ -133,7 +142,10 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
         if r["op"] == "etching":
             r["amount"] = None
         elif r["rune_id"] not in divs:
-            fail(r, BadRow("unknown-divisibility", f"no divisibility given for rune {r['rune_id']!r}"))
+            fail(
+                r,
+                BadRow("unknown-divisibility", f"no divisibility given for rune {r['rune_id']!r}"),
+            )
             continue
         else:
             try:
@@ -149,9 +161,19 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
     for grp in groups.values():
         base = {k: grp[0][k] for k in ("txid", "block_height", "block_time", "rune_id")}
 
-        def emit(op: str, sender: Any, receiver: Any, amount: int, src: dict[str, Any]) -> None:
-            out.append(base | {"operation": op, "sender": sender, "receiver": receiver,
-                               "amount": amount, "_bad_source": src["_bad_source"]})
+        def emit(
+            op: str, sender: Any, receiver: Any, amount: int, src: dict[str, Any], base: dict = base
+        ) -> None:
+            out.append(
+                base
+                | {
+                    "operation": op,
+                    "sender": sender,
+                    "receiver": receiver,
+                    "amount": amount,
+                    "_bad_source": src["_bad_source"],
+                }
+            )
 
         sent_to: dict[Any, int] = {}
         for r in grp:
@@ -175,8 +197,14 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
             elif rest and etched and not mints:
                 emit("etching", None, r["address"], rest, r)
             elif rest:
-                fail(r, BadRow("unpaired", f"{rest} units received by {r['address']!r} come from "
-                                           "no send, mint or etching row of this transaction"))
+                fail(
+                    r,
+                    BadRow(
+                        "unpaired",
+                        f"{rest} units received by {r['address']!r} come from "
+                        "no send, mint or etching row of this transaction",
+                    ),
+                )
         if mints and unminted:
             emit("mint", None, None, unminted, mints[0])
     return out
@@ -194,7 +222,9 @@ def _divisibility_map(divisibility: Any) -> Mapping[str, int] | None:
         if divisibility != "infer":
             from ..errors import RunesError
 
-            raise RunesError(f"divisibility must be 'infer', a mapping or a runes table, got {divisibility!r}")
+            raise RunesError(
+                f"divisibility must be 'infer', a mapping or a runes table, got {divisibility!r}"
+            )
         return None
     if isinstance(divisibility, LoadResult):
         divisibility = divisibility.table
@@ -247,7 +277,9 @@ def from_runehook(
     resolve_repr(amount_repr)
     paths, docs = split_inputs(records_or_path)
     if not paths:
-        frame = _pair_and_coerce(_raw_frame(doc_rows(docs, _activity_rows)), divs, "exact", "records")
+        frame = _pair_and_coerce(
+            _raw_frame(doc_rows(docs, _activity_rows)), divs, "exact", "records"
+        )
         return in_memory_result(frame, columns, amount_cols, "transfers", amount_repr)
     urls = expand_paths(paths, storage_options)
     raw_meta = _raw_frame([])
@@ -255,9 +287,11 @@ def from_runehook(
     if len(urls) > 1:  # a transaction's rows may sit in two files (API pages)
         raw = raw.shuffle("txid", npartitions=len(urls), shuffle_method="tasks")
     combined = raw.map_partitions(
-        _pair_and_coerce, divs, "exact", "runehook",
+        _pair_and_coerce,
+        divs,
+        "exact",
+        "runehook",
         meta=empty_combined(columns, amount_cols, "exact"),
     )
     combined, repr_ = settle_lazy_repr(combined, amount_cols, amount_repr)
     return LoadResult.from_combined(combined, list(columns), "transfers", repr_)
-

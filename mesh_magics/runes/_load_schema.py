@@ -105,7 +105,9 @@ def canonical_rune_id(text: Any) -> str:
     """``BLOCK:TX`` normalised (no leading zeros); raises RuneNameError, block 0 included."""
     block, tx = parse_rune_id(str(text).strip())
     if block == 0:
-        raise RuneNameError(f"rune id {text!r} has block 0, which no etching has; use BLOCK:TX of the etching")
+        raise RuneNameError(
+            f"rune id {text!r} has block 0, which no etching has; use BLOCK:TX of the etching"
+        )
     return format_rune_id(block, tx)
 
 
@@ -142,7 +144,9 @@ def _times(c: _Checks, col: str) -> pd.Series:
         out = pd.to_datetime(num, unit="s", utc=True, errors="coerce")
         text = obj.where(num.isna(), None).dropna()
         if len(text):
-            out.loc[text.index] = pd.to_datetime(text.astype(str), utc=True, errors="coerce", format="ISO8601")
+            out.loc[text.index] = pd.to_datetime(
+                text.astype(str), utc=True, errors="coerce", format="ISO8601"
+            )
     c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
     c.fail(out.isna(), "bad-time", lambda v: f"{col} {v!r} is not a timestamp", col)
     return out.astype("datetime64[ns, UTC]")
@@ -170,7 +174,9 @@ def _amounts(c: _Checks, col: str) -> list[int | None]:
 
 def _sources(df: pd.DataFrame, source: str) -> pd.Series:
     given = df["_bad_source"].astype(object)
-    fallback = pd.Series([f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object)
+    fallback = pd.Series(
+        [f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object
+    )
     return given.where(given.notna(), fallback)
 
 
@@ -178,8 +184,10 @@ def _records(df: pd.DataFrame, cols: list[str], mask: pd.Series) -> pd.Series:
     rec = df["_bad_record"].astype(object).copy()
     need = mask & rec.isna()
     if need.any():
-        rec[need] = [record_text({k: (None if pd.isna(v) else v) for k, v in r.items()})
-                     for r in df.loc[need, cols].astype(object).to_dict("records")]
+        rec[need] = [
+            record_text({k: (None if pd.isna(v) else v) for k, v in r.items()})
+            for r in df.loc[need, cols].astype(object).to_dict("records")
+        ]
     return rec
 
 
@@ -217,16 +225,29 @@ def coerce(
         op = _strings(df["operation"])
         c.fail(op.isna(), "missing-field", lambda v: "operation is missing", "operation")
         known = op.isin(["etching", "mint", "send", "burn"]).fillna(False)
-        c.fail(~known, "unknown-operation", lambda v: f"operation {v!r} is not etching/mint/send/burn", "operation")
+        c.fail(
+            ~known,
+            "unknown-operation",
+            lambda v: f"operation {v!r} is not etching/mint/send/burn",
+            "operation",
+        )
         out["operation"] = op
         amounts = _amounts(c, "amount")
         sender, receiver = _strings(df["sender"]), _strings(df["receiver"])
         has_s, has_r = sender.notna(), receiver.notna()
-        wrong = ((op.isin(["etching", "mint"]) & has_s) | ((op == "burn") & has_r)
-                 | ((op == "send") & ~(has_s & has_r))).fillna(False)
-        c.fail(wrong, "bad-parties",
-               lambda v: f"a {v} row needs sender null for etching/mint, receiver null for burn, both for send",
-               "operation")
+        wrong = (
+            (op.isin(["etching", "mint"]) & has_s)
+            | ((op == "burn") & has_r)
+            | ((op == "send") & ~(has_s & has_r))
+        ).fillna(False)
+        c.fail(
+            wrong,
+            "bad-parties",
+            lambda v: (
+                f"a {v} row needs sender null for etching/mint, receiver null for burn, both for send"
+            ),
+            "operation",
+        )
         out["sender"], out["receiver"] = sender, receiver
     elif kind == "runes":
         out["rune_id"] = _check_rune_id(c)
@@ -234,15 +255,29 @@ def coerce(
         names, errs = _per_unique(df["name"].where(~_null(df["name"])), _spaced)
         c.fail(errs.notna(), "bad-name", errs, "name")
         out["name"] = names
-        c.fail(_null(df["divisibility"]), "missing-field", lambda v: "divisibility is missing", "divisibility")
+        c.fail(
+            _null(df["divisibility"]),
+            "missing-field",
+            lambda v: "divisibility is missing",
+            "divisibility",
+        )
         div = pd.to_numeric(df["divisibility"].astype(object), errors="coerce")
-        c.fail(div.isna() | (div != np.floor(div)) | (div < 0) | (div > MAX_DIVISIBILITY),
-               "bad-divisibility", lambda v: f"divisibility {v!r} is not an integer 0..38", "divisibility")
+        c.fail(
+            div.isna() | (div != np.floor(div)) | (div < 0) | (div > MAX_DIVISIBILITY),
+            "bad-divisibility",
+            lambda v: f"divisibility {v!r} is not an integer 0..38",
+            "divisibility",
+        )
         out["divisibility"] = div.where(c.ok, 0).astype("int64")
         amounts = _amounts(c, "supply")
         sym = df["symbol"].astype(object).map(lambda v: v if isinstance(v, str) and v else None)
         sym = sym.astype("string")
-        c.fail(sym.str.len().fillna(1) != 1, "bad-symbol", lambda v: f"symbol {v!r} is not one character", "symbol")
+        c.fail(
+            sym.str.len().fillna(1) != 1,
+            "bad-symbol",
+            lambda v: f"symbol {v!r} is not one character",
+            "symbol",
+        )
         out["symbol"] = sym
     else:  # balances
         c.fail(_null(df["outpoint"]), "missing-field", lambda v: "outpoint is missing", "outpoint")
@@ -259,7 +294,13 @@ def coerce(
         if col == amount_col:
             table[col] = amount_column(amounts, repr_, source)
         elif dtype == "string":
-            table[col] = out[col].astype(object).where(ok.to_numpy(), None).astype("string").reset_index(drop=True)
+            table[col] = (
+                out[col]
+                .astype(object)
+                .where(ok.to_numpy(), None)
+                .astype("string")
+                .reset_index(drop=True)
+            )
         else:
             table[col] = out[col].reset_index(drop=True)
     frame = pd.DataFrame(table)
@@ -267,7 +308,9 @@ def coerce(
     frame["_bad_source"] = _sources(df, source).where(bad, None).astype("string").to_numpy()
     frame["_bad_reason"] = c.reason.astype("string").to_numpy()
     frame["_bad_detail"] = c.detail.astype("string").to_numpy()
-    frame["_bad_record"] = _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
+    frame["_bad_record"] = (
+        _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
+    )
     for col in ("_bad_source", "_bad_reason", "_bad_detail", "_bad_record"):
         frame[col] = frame[col].astype("string")
     return frame
