@@ -371,6 +371,8 @@ def test_bitcoin_etl_frame():
         "bc1pminter0000000000000000000000000000000000000000000000000",
     ]
     assert res.counts() == {"bad-script": 1}
+    short = bitcoin_etl_frame([{**_etl_records()[0], "hash": "5d1b"}])
+    assert short.counts() == {"bad-txid": 1} and short.table.empty
     assert bitcoin_etl_frame(_etl_records(), network="regtest").table.block_height.tolist() == [
         840001,
         839999,
@@ -397,3 +399,20 @@ def test_from_bitcoin_etl_decodes_on_workers(dask_client):
 def test_mixing_paths_and_records_is_refused():
     with pytest.raises(RunesError, match="not both"):
         from_runehook([str(DATA / "runehook_page_2.json"), _hiro("burn", "1", "A")])
+
+
+def test_loaded_tables_pass_the_table_contract(sync):
+    from mesh_magics.runes.tables import amount_repr, validate_runes, validate_transfers
+
+    hook = from_runehook(
+        [DATA / "runehook_activity_1.jsonl", DATA / "runehook_page_2.json"],
+        divisibility={"840000:3": 5, "840100:7": 18},
+    )
+    validate_transfers(hook.table).compute()  # lazily, partition by partition
+    validate_transfers(hook.compute().table)
+    assert amount_repr(hook.compute().table) == hook.amount_repr == "exact"
+    csv = read_csv(DATA / "transfers.csv")
+    validate_transfers(csv.compute().table)
+    runes = from_ord_runes(str(DATA / "ord_runes_page_*.json")).compute()
+    validate_runes(runes.table)
+    assert amount_repr(runes.table, "supply") == "exact"

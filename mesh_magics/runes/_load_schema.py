@@ -221,6 +221,8 @@ def coerce(
         out["block_time"] = _times(c, "block_time")
         c.fail(_null(df["txid"]), "missing-field", lambda v: "txid is missing", "txid")
         out["txid"] = _strings(df["txid"])
+        hex64 = out["txid"].str.fullmatch(r"[0-9a-fA-F]{64}").fillna(False).astype(bool)
+        c.fail(~hex64, "bad-txid", lambda v: f"txid {v!r} is not 64 hex digits", "txid")
         out["rune_id"] = _check_rune_id(c)
         op = _strings(df["operation"])
         c.fail(op.isna(), "missing-field", lambda v: "operation is missing", "operation")
