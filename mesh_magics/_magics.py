@@ -18,7 +18,7 @@ from IPython.display import display
 from . import config
 from . import mesh as _mesh
 from ._render import default_renderer
-from .errors import MeshUsageError, RunCancelledError
+from .errors import MeshUsageError
 
 __all__ = ["MeshMagics", "load", "unload"]
 
@@ -73,7 +73,7 @@ def _line_parser() -> _Parser:
     cf = sub.add_parser("config", help="show mesh.* settings, or set KEY=VALUE ...")
     cf.add_argument("assignments", nargs="*")
     h = sub.add_parser("history", help="past runs (all kernels), or --export FILE")
-    h.add_argument("-n", type=int, default=20)
+    h.add_argument("-n", type=int, help="how many runs (default 20 shown, all exported)")
     h.add_argument("--status")
     h.add_argument("--grep")
     h.add_argument("--export")
@@ -172,10 +172,10 @@ class MeshMagics(Magics):
         h = h or History()
         status = a.status.split(",") if a.status else None
         if a.export:
-            n = h.export(a.export, status=status, grep=a.grep, n=None)
+            n = h.export(a.export, status=status, grep=a.grep, n=a.n)
             print(f"exported {n} run(s) to {a.export}")
             return None
-        frame = h.to_frame(n=a.n, status=status, grep=a.grep)
+        frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep)
         if frame.empty:
             print("no runs recorded" + (" match" if (a.status or a.grep) else ""))
             return None
@@ -187,22 +187,16 @@ class MeshMagics(Magics):
         on: Any = a.on
         if on not in ("any", "all"):
             on = [s for s in on.split(",") if s.strip()]
-        renderer = default_renderer()
-        run = mesh.run(cell, on=on, name=a.name, push=_names(a.push), pull=_names(a.pull),
-                       user_ns=self.shell.user_ns, resources=a.resources, timeout=a.timeout,
-                       retries=a.retries, priority=a.priority, block=False, renderer=renderer)
+        run = mesh.submit(cell, on=on, name=a.name, push=_names(a.push), pull=_names(a.pull),
+                          user_ns=self.shell.user_ns, resources=a.resources, timeout=a.timeout,
+                          retries=a.retries, priority=a.priority, renderer=default_renderer())
         if a.out:
             self.shell.user_ns[a.out] = run
         run.add_done_callback(self._apply_pull)
         if a.noblock:
+            run.pump_in_background()
             return run
-        try:
-            run.wait()
-        except KeyboardInterrupt:
-            run.cancel("interrupted (Ctrl-C)")
-            raise RunCancelledError(
-                f"run {run.name} interrupted: its Dask work was cancelled and the code on "
-                f"{', '.join(run.targets)} interrupted", run.id) from None
+        run.wait_or_cancel()
         return _display_value(run)
 
     def _apply_pull(self, run: Any) -> None:

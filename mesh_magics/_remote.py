@@ -110,14 +110,17 @@ class _Capture:
         self.lock = threading.Lock()
         self.last = time.monotonic()
         self.closed = threading.Event()
-        self.timer = threading.Thread(target=self._tick, daemon=True, name=f"mesh-flush-{run_id}")
-        self.timer.start()
+        self.timer: threading.Thread | None = None  # started by the first write
 
     def write(self, stream: str, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         with self.lock:
             self.buf[stream].append(s)
+            if self.timer is None:
+                self.timer = threading.Thread(target=self._tick, daemon=True,
+                                              name=f"mesh-flush-{self.run_id}")
+                self.timer.start()
         return len(s)
 
     def _tick(self) -> None:

@@ -56,7 +56,8 @@ class RunsMixin:
 
     # -- targets ----------------------------------------------------------------
     def _resolve_targets(self, on: Any, resources: dict[str, float] | None) -> list[str]:
-        workers = self._refresh_workers()  # type: ignore[attr-defined]
+        cached = on in (None, "any") and self._home in self._workers and not resources
+        workers = self._workers if cached else self._refresh_workers()  # type: ignore[attr-defined]
         if not workers:
             raise MeshUsageError("the mesh has no workers yet; wait for them or `%mesh status`")
         fit = [a for a, w in workers.items()
@@ -103,9 +104,26 @@ class RunsMixin:
             block: bool = True, renderer: Any = None) -> MeshRun:
         """Run ``code`` on the mesh; see ``%%mesh`` for the meaning of each option.
 
-        Blocking: returns the ended run (``run.result()`` raises its error).
+        Blocking: returns the ended run (``run.result()`` raises its error); a
+        KeyboardInterrupt cancels the run and raises :class:`RunCancelledError`.
         ``block=False``: returns at once; a daemon thread pumps and renders.
         """
+        run = self.submit(code, on=on, name=name, push=push, pull=pull, user_ns=user_ns,
+                          resources=resources, timeout=timeout, retries=retries,
+                          priority=priority, renderer=renderer)
+        if block:
+            run.wait_or_cancel()
+        else:
+            run.pump_in_background()
+        return run
+
+    def submit(self, code: str, *, on: Any = "any", name: str | None = None,
+               push: Iterable[str] = (), pull: Iterable[str] = (),
+               user_ns: Mapping[str, Any] | None = None, resources: Any = None,
+               timeout: float | None = None, retries: int | None = None, priority: int = 0,
+               renderer: Any = None) -> MeshRun:
+        """Submit and return the run without waiting; nobody pumps it until
+        ``run.wait()`` or ``run.pump_in_background()``."""
         self._ensure_usable()  # type: ignore[attr-defined]
         if timeout is None:
             timeout = config.get("run.timeout")
@@ -132,10 +150,6 @@ class RunsMixin:
             run.renderer.message(self._notice)
         for t in run._targets.values():
             self._submit(run, t)
-        if block:
-            run.wait()
-        else:
-            threading.Thread(target=run.wait, daemon=True, name=f"mesh-pump-{run.name}").start()
         return run
 
     def _spec(self, run: MeshRun, addr: str) -> dict[str, Any]:

@@ -109,10 +109,25 @@ class MeshRun:
                 return False
             if self._pump_lock.acquire(timeout=0.05):
                 try:
-                    self._pump_once(0.05 if left is None else min(0.05, left))
+                    if not self._done.is_set():
+                        self._pump_once(0.05 if left is None else min(0.05, left))
                 finally:
                     self._pump_lock.release()
         return True
+
+    def wait_or_cancel(self) -> None:
+        """Wait for the end; Ctrl-C (KeyboardInterrupt) cancels the run instead."""
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            self.cancel("interrupted (Ctrl-C)")
+            raise RunCancelledError(
+                f"run {self.name} interrupted: its Dask work was cancelled and the code on "
+                f"{', '.join(self.targets)} interrupted", self.id) from None
+
+    def pump_in_background(self) -> None:
+        """Pump and render on a daemon thread (``--noblock``)."""
+        threading.Thread(target=self.wait, daemon=True, name=f"mesh-pump-{self.name}").start()
 
     def result(self, timeout: float | None = None) -> Any:
         """The last expression's value (a dict worker → value for ``--on all``).
