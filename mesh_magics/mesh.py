@@ -66,6 +66,7 @@ def connect(target: Any, *, tls_ca: str | None = None, tls_cert: str | None = No
             tls_key: str | None = None, timeout: float = 10) -> Mesh:
     """Join an existing mesh: a scheduler address, a ``Cluster`` or a ``Client``."""
     global _current
+    import dask.config
     from distributed import Client
 
     if _current is not None and _current.state != "closed":
@@ -82,6 +83,10 @@ def connect(target: Any, *, tls_ca: str | None = None, tls_cert: str | None = No
 
             security = Security(tls_ca_file=tls_ca, tls_client_cert=tls_cert,
                                 tls_client_key=tls_key, require_encryption=True)
+        elif target.startswith("tls://") and not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise MeshUsageError(
+                f"{target} is a TLS scheduler: give --tls-ca, --tls-cert and --tls-key "
+                "(or set distributed.comm.tls.* in dask's config)")
         try:
             client = Client(target, security=security, timeout=timeout, set_as_default=True)
         except (OSError, TimeoutError) as e:

@@ -1,0 +1,117 @@
+"""Plain units of the core: no mesh needed (stream text, push selection, events, config, API)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import mesh_magics
+from mesh_magics import config, errors
+from mesh_magics._push import names_read, select_pushes
+from mesh_magics._streams import StreamText
+from mesh_magics.events import EVENTS, EventEmitter
+
+
+def test_stream_text_handles_carriage_returns_and_bounds():
+    s = StreamText()
+    s.write("start\nprogress 10%")
+    s.write("\rprogress 60%\rprogress 100%\n")
+    s.write("done")
+    assert s.text == "start\nprogress 100%\ndone"
+    s = StreamText()
+    s.write("abcdef\rXY")  # overwrite the start of the line, keep the rest
+    assert s.text == "XYcdef"
+    s = StreamText(max_chars=12)
+    for i in range(5):
+        s.write(f"line{i}\n")
+    assert s.text.endswith("line3\nline4\n") and "elided" in s.text and "line0" not in s.text
+    assert s.raw_len == 30
+
+
+def test_names_read_excludes_assigned_imported_and_builtins():
+    code = "import numpy as np\nfrom os import path\ny = x + len(data)\ndef f(a):\n    b = a\n    return b + z\n"
+    assert names_read(code) == {"x", "data", "z"}
+    assert names_read("this is not python(") == set()
+
+
+def test_select_pushes_respects_remote_names_and_forced():
+    ns = {"x": 1, "data": [1], "z": 2, "_hidden": 3}
+    code = "y = x + len(data) + z + _hidden"
+    assert select_pushes(code, ns, remote_names={"z"}) == {"x": 1, "data": [1]}
+    assert select_pushes(code, ns, remote_names={"x", "data", "z"}, forced=["z"]) == {"z": 2}
+    with pytest.raises(errors.PushError, match="'lk'"):
+        select_pushes("print(lk)", {"lk": threading.Lock()}, set())
+    with pytest.raises(errors.MeshUsageError, match="--push nope"):
+        select_pushes("1", {}, set(), forced=["nope"])
+
+
+def test_event_emitter_isolates_failing_callbacks():
+    em = EventEmitter()
+    got = []
+    em.on("run_finished", lambda p: 1 / 0)
+    sub = em.on("run_finished", lambda p: got.append(p["run"]))
+    em.emit("run_finished", run="r1")
+    sub.cancel()
+    em.emit("run_finished", run="r2")
+    assert got == ["r1"]
+    with pytest.raises(errors.MeshConfigError, match="known events"):
+        em.on("nope", print)
+    assert "worker_left" in EVENTS and len(EVENTS) == 9
+
+
+def test_config_keys_env_and_set_value():
+    assert config.get("reconnect.max-attempts") == 10
+    config.set_value("run.retries", "3")
+    assert config.get("run.retries") == 3
+    with pytest.raises(errors.MeshConfigError, match="Did you mean"):
+        config.set_value("run.retrys", "1")
+    config.set_value("run.retries", 0)
+    # DASK_MESH__* reaches the same keys (a fresh interpreter reads the environment at import)
+    env = dict(os.environ, DASK_MESH__STREAM__FLUSH_INTERVAL="0.5")
+    out = subprocess.run(
+        [sys.executable, "-c", "from mesh_magics import config; print(config.get('stream.flush-interval'))"],
+        env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0.5"
+
+
+def test_error_tree_and_usage_error():
+    from IPython.core.error import UsageError
+
+    assert issubclass(errors.MeshUsageError, UsageError)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.MeshError)
+    e = errors.NoMeshError()
+    assert "%mesh up" in str(e) and e._render_traceback_()[0].endswith(str(e))
+
+
+def test_public_api_is_guarded():
+    assert sorted(mesh_magics.__all__) == sorted(
+        ["Mesh", "MeshRun", "__version__", "connect", "current", "errors", "load_ipython_extension",
+         "runes", "unload_ipython_extension", "up"])
+    for name in mesh_magics.__all__:
+        assert getattr(mesh_magics, name) is not None
+    from mesh_magics import runes
+
+    for name in runes.__all__:
+        assert callable(getattr(runes, name)) or isinstance(getattr(runes, name), dict), name
+    with pytest.raises(AttributeError):
+        mesh_magics.nope  # noqa: B018
+
+
+def test_import_is_light():
+    """`import mesh_magics` must not import dask, distributed or pandas (lazy heavy imports)."""
+    code = ("import sys, mesh_magics; heavy = [m for m in ('dask', 'distributed', 'pandas') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_mesh_yet():
+    if mesh_magics.mesh._current is not None:
+        pytest.skip("a mesh is up in this process")
+    with pytest.raises(errors.NoMeshError):
+        mesh_magics.current()
