@@ -24,7 +24,6 @@ from ._render import NullRenderer
 from ._streams import StreamText
 from .errors import (
     PullError,
-    RemoteError,
     RunCancelledError,
     RunError,
     RunTimeoutError,

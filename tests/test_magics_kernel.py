@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-
 from _kernel import Kernel
 
 pytestmark = pytest.mark.kernel
