@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mesh_magics.errors import RuneNameError, RunesError
-from mesh_magics.runes.names import minimum_rune_at_height
 from mesh_magics.runes import (
     format_rune_id,
     format_spaced_rune,
@@ -17,6 +16,7 @@ from mesh_magics.runes import (
     rune_name,
     rune_number,
 )
+from mesh_magics.runes.names import minimum_rune_at_height
 
 U128_MAX = 2**128 - 1
 VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())

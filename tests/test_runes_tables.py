@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from mesh_magics.errors import SchemaError
-from mesh_magics.runes import RUNES_COLUMNS, TRANSFERS_COLUMNS, validate_runes, validate_transfers
+from mesh_magics.runes import (
+    RUNES_COLUMNS,
+    TRANSFERS_COLUMNS,
+    validate_runes,
+    validate_transfers,
+)
 from mesh_magics.runes.tables import (
     amount_repr,
     coerce_amount,

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from mesh_magics.errors import RunesError
-from mesh_magics.runes import decode_outputs
-from mesh_magics.runes import _script, _varint
+from mesh_magics.runes import _script, _varint, decode_outputs
 from mesh_magics.runes.runestone import decode_many
 
 VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())

@@ -7,7 +7,13 @@ from typing import Any, Literal
 import pandas as pd
 
 from ..errors import RunesError, SchemaError
-from ._load_common import AmountRepr, LoadResult, empty_combined, resolve_repr, settle_lazy_repr
+from ._load_common import (
+    AmountRepr,
+    LoadResult,
+    empty_combined,
+    resolve_repr,
+    settle_lazy_repr,
+)
 from ._load_schema import TABLES, coerce
 
 __all__ = ["read_csv", "read_parquet"]

@@ -34,7 +34,12 @@ from __future__ import annotations
 
 from ._load_canonical import read_csv, read_parquet
 from ._load_common import BAD_ROWS_COLUMNS, REASONS, LoadResult
-from ._load_etl import ETL_COLUMNS, FIRST_RUNE_HEIGHT, bitcoin_etl_frame, from_bitcoin_etl
+from ._load_etl import (
+    ETL_COLUMNS,
+    FIRST_RUNE_HEIGHT,
+    bitcoin_etl_frame,
+    from_bitcoin_etl,
+)
 from ._load_ord import from_ord_outputs, from_ord_runes
 from ._load_runehook import from_runehook
 from ._load_schema import BALANCES_COLUMNS

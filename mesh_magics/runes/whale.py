@@ -29,9 +29,17 @@ import pandas as pd
 
 from ..errors import RunesError, SchemaError
 from . import _whale_exact as ex
-from ._whale_frames import Input, finish, frame_lib, from_ticks, prepare, step_ticks, ticks
-from .tables import INT64_MAX
+from ._whale_frames import (
+    Input,
+    finish,
+    frame_lib,
+    from_ticks,
+    prepare,
+    step_ticks,
+    ticks,
+)
 from ._whale_holders import TRANSFER_COLUMNS, concentration_table, top_holders_table
+from .tables import INT64_MAX
 
 __all__ = [
     "concentration",
