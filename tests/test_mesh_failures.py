@@ -38,6 +38,9 @@ def mesh(tmp_path):
 
 
 def test_worker_lost_without_retries_is_worker_lost_error(mesh, tmp_path):
+    events: list[str] = []
+    for e in ("worker_left", "worker_joined", "run_failed"):
+        mesh.on(e, lambda p: events.append(p["event"]))
     t0 = time.monotonic()
     run = mesh.run(KILL_ONCE.format(marker=str(tmp_path / "m1")), timeout=60)
     assert run.status == "lost", run.error
@@ -50,6 +53,8 @@ def test_worker_lost_without_retries_is_worker_lost_error(mesh, tmp_path):
     while len(mesh._refresh_workers()) < 2 and time.time() < deadline:
         time.sleep(0.2)
     assert mesh.run("40 + 2").result() == 42
+    # the nanny replaced the dead worker: the mesh saw it leave and a new one join
+    assert events.index("worker_left") < events.index("worker_joined") and "run_failed" in events
 
 
 def test_worker_lost_with_retries_runs_again_elsewhere(mesh, tmp_path):
