@@ -169,7 +169,7 @@ class History:
             raise self._error("cannot open the database", exc) from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._enable_wal(conn)
             # WAL + NORMAL: no corruption on a crash, and no fsync per run on the
             # hot path; a power cut may lose the last commits, never the file.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -187,6 +187,21 @@ class History:
             raise self._error(msg, exc) from exc
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch to WAL (a no-op once the file is WAL); return the journal mode."""
+        deadline, delay = time.monotonic() + self._timeout, 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                # The switch needs an exclusive lock, and SQLite can report "database is
+                # locked" without calling the busy handler when kernels open a new file
+                # together: retry with backoff within the busy timeout.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -310,9 +310,8 @@ def test_several_processes_write_at_once(tmp_path):
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
         time.sleep(0.01)
     go.touch()
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
+    errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, "\n".join(errors)
 
     with History(path) as h:
         rows = h.query(None)
