@@ -481,9 +481,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _where(
-    status: str | Sequence[str] | None, grep: str | None, mesh: str | None
-) -> tuple[str, list[Any]]:
+def _where(status: str | Sequence[str] | None, grep: str | None, mesh: str | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if status is not None:

@@ -269,12 +269,8 @@ def test_sigkill_leaves_a_stale_entry(regdir):
 def test_exit_hook_leaves_a_newer_owners_file(regdir):
     # A restarted kernel re-registers the same id from a new process before the old
     # one's exit hook runs: the old process must not delete the new file.
-    script = _CHILD.replace('print("ready", flush=True)', textwrap.dedent(
-        """
-        registry.register({**entry("second"), "pid": int(sys.argv[2])})
-        print("ready", flush=True)
-        """
-    ))
+    takeover = 'registry.register({**entry("second"), "pid": int(sys.argv[2])})\nprint("ready", flush=True)'
+    script = _CHILD.replace('print("ready", flush=True)', takeover)
     other_pid = os.getpid()
     proc = subprocess.run(
         [sys.executable, "-c", script, "exit", str(other_pid)],
