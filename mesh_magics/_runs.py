@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _remote, config
 from ._push import select_pushes
+from .cancel import run_key_prefix
 from .errors import MeshUsageError, RemoteError
 from .run import MeshRun, _Target
 
@@ -170,7 +171,7 @@ class RunsMixin:
         t.result = t.error = None
         t.lost = False
         t.chunks_seen = 0
-        key = f"mesh-run-{run.id[:12]}-{t.attempts}-{self._worker_label(t.address or '?')}"
+        key = f"{run_key_prefix(run.id)}{t.attempts}-{self._worker_label(t.address or '?')}"
         with span(f"mesh:{run.name}", run.id):
             t.future = self._client.submit(
                 _remote.run_cell, t.spec, key=key, workers=[t.address], allow_other_workers=False,

@@ -236,6 +236,9 @@ class MeshRun:
             if fut.status == "finished":
                 target.result = fut.result()
             elif fut.status == "cancelled":
+                if self.mesh.state != "connected":  # Dask cancels futures when the scheduler goes
+                    target.lost = True
+                    return
                 target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
             else:
                 target.error = fut.exception()
@@ -245,7 +248,8 @@ class MeshRun:
             self._on_started({"time": target.result.get("started")})
             if target.result.get("status") == "error" and target.attempts <= self.retries:
                 self._retry(target, f"{target.result['ename']}: {target.result['evalue']}")
-        elif self.status not in TERMINAL and target.attempts <= self.retries:
+        elif (self.status not in TERMINAL and target.attempts <= self.retries
+              and not isinstance(target.error, RunCancelledError)):  # a cancel is never retried
             self._retry(target, f"{type(target.error).__name__}: {target.error}")
 
     def _on_worker_left(self, address: str) -> None:

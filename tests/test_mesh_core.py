@@ -227,3 +227,24 @@ def test_gpu_without_gpus_is_a_clear_error():
         pytest.skip("this machine has a usable GPU")
     with pytest.raises(GPUUnavailableError, match="--cpu"):
         start_local(kind="gpu")
+
+
+def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh):
+    """What the side panel's server does: its own Client, straight to the scheduler."""
+    from distributed import Client
+
+    from mesh_magics.cancel import cancel_run
+
+    run = mesh.run("import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
+                   retries=2, block=False)
+    deadline = time.time() + 10
+    while "2\n" not in run.stdout and time.time() < deadline:
+        time.sleep(0.05)
+    with Client(mesh.address, set_as_default=False) as other:
+        out = cancel_run(other, run.id)
+    assert out["interrupted"] and out["cancelled_keys"]
+    assert run.wait(5) and run.status == "cancelled"  # not retried, although --retries 2
+    deadline = time.time() + 3
+    while run.id in running_on_workers(mesh) and time.time() < deadline:
+        time.sleep(0.1)
+    assert run.id not in running_on_workers(mesh)
