@@ -66,6 +66,16 @@ def load_ipython_extension(ipython: Any) -> None:
     load(ipython)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension behind the side panel (``mesh_magics.server``)."""
+    return [{"module": "mesh_magics.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension shipped in the wheel."""
+    return [{"src": "labextension", "dest": "mesh-magics"}]
+
+
 def unload_ipython_extension(ipython: Any) -> None:
     from ._magics import unload
 
