@@ -1,0 +1,113 @@
+/**
+ * mesh-magics JupyterLab extension: the "Mesh" side panel and its commands.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { MeshApi } from './api';
+import { addCommands } from './commands';
+import { EventStream } from './events';
+import { meshIcon } from './icons';
+import type { IMeshUpOptions } from './meshup';
+import { DEFAULT_SETTINGS, IModelSettings, MeshModel } from './model';
+import { MeshPanel } from './panel';
+import type { IMesh } from './types';
+
+const PLUGIN_ID = 'mesh-magics:plugin';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'A side panel with every Dask mesh, worker and run, and commands for %%mesh cells.',
+  autoStart: true,
+  optional: [ICommandPalette, INotebookTracker, ILayoutRestorer, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    tracker: INotebookTracker | null,
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null
+  ) => {
+    const api = new MeshApi();
+    const model = new MeshModel({ client: api });
+    let meshUpOptions: IMeshUpOptions = {};
+
+    const panel = new MeshPanel({ model, openDashboard });
+    panel.title.icon = meshIcon;
+    app.shell.add(panel, 'left', { rank: 650, type: 'Mesh' });
+    restorer?.add(panel, panel.id);
+
+    const events = new EventStream({
+      url: () => api.eventsUrl(),
+      onEvent: event => model.handleEvent(event),
+      onStatus: status => model.setConnection(status)
+    });
+
+    addCommands(app, {
+      panel,
+      tracker,
+      palette,
+      meshUpOptions: () => meshUpOptions,
+      refresh: () => {
+        void model.refreshAll();
+        void model.refreshNodes();
+      }
+    });
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            model.configure(readModelSettings(settings.composite));
+            meshUpOptions = (settings.composite.defaultMeshOptions ?? {}) as IMeshUpOptions;
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.warn('mesh-magics: cannot load settings, using defaults.', reason);
+        });
+    }
+
+    void app.restored
+      .then(() => model.start())
+      .then(() => {
+        if (model.compat.state !== 'error') {
+          events.start();
+        }
+      });
+  }
+};
+
+/**
+ * Open a mesh's Dask dashboard in a new tab. A relative link (the server's
+ * proxy, for schedulers only the Jupyter server can reach) is resolved
+ * against the server's base URL.
+ */
+function openDashboard(mesh: IMesh): void {
+  if (mesh.dashboard_link) {
+    const url = new URL(mesh.dashboard_link, new URL(PageConfig.getBaseUrl(), window.location.href));
+    window.open(url.href, '_blank', 'noopener');
+  }
+}
+
+function readModelSettings(composite: Record<string, unknown>): Partial<IModelSettings> {
+  const number = (key: keyof IModelSettings): number => {
+    const value = composite[key];
+    return typeof value === 'number' && Number.isFinite(value) ? value : DEFAULT_SETTINGS[key];
+  };
+  return {
+    refreshInterval: number('refreshInterval'),
+    nodeRefreshInterval: number('nodeRefreshInterval'),
+    historyPageSize: Math.max(5, Math.floor(number('historyPageSize')))
+  };
+}
+
+export default plugin;

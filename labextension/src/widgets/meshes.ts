@@ -1,0 +1,76 @@
+/**
+ * The meshes section: every mesh the kernels registered, with its state.
+ * Clicking one shows its workers in the node map.
+ */
+import type { MeshModel } from '../model';
+import type { IMesh } from '../types';
+import { formatTime } from '../format';
+import { h, pill } from './dom';
+
+const STATE_LABELS: Record<string, string> = {
+  connected: 'connected',
+  unreachable: 'reconnecting',
+  gone: 'gone'
+};
+
+export interface IMeshesActions {
+  openDashboard(mesh: IMesh): void;
+}
+
+export function renderMeshes(model: MeshModel, actions: IMeshesActions): HTMLElement {
+  const meshes = model.meshes;
+  if (!meshes.length) {
+    return h(
+      'p',
+      { class: 'jp-MeshPanel-empty' },
+      'No mesh yet. Run ',
+      h('code', null, '%load_ext mesh_magics'),
+      ' and ',
+      h('code', null, '%mesh up'),
+      ' in a notebook (or use “Start a mesh in this kernel”).'
+    );
+  }
+  const selected = model.selectedMesh?.id;
+  return h(
+    'ul',
+    { class: 'jp-MeshPanel-meshes' },
+    ...meshes.map(mesh => {
+      const state = mesh.stale ? 'gone' : mesh.state;
+      const item = h(
+        'li',
+        {
+          class: `jp-MeshPanel-mesh${mesh.id === selected ? ' jp-mod-selected' : ''}`,
+          data: { meshId: mesh.id, state },
+          title: `scheduler ${mesh.scheduler_address}\nkernel ${mesh.kernel_id ?? '–'}\npid ${mesh.pid ?? '–'}`,
+          on: { click: () => void model.selectMesh(mesh.id) }
+        },
+        pill(state, STATE_LABELS[state] ?? state),
+        h('span', { class: 'jp-MeshPanel-meshName' }, mesh.kind || 'mesh'),
+        h(
+          'span',
+          { class: 'jp-MeshPanel-meshMeta' },
+          `${mesh.host ?? ''} · ${mesh.scheduler_address} · since ${formatTime(mesh.created)}`
+        )
+      );
+      if (mesh.dashboard_link && state !== 'gone') {
+        item.append(
+          h(
+            'button',
+            {
+              class: 'jp-Button jp-mod-minimal jp-MeshPanel-dashboard',
+              title: 'Open the Dask dashboard of this mesh',
+              on: {
+                click: (event: Event) => {
+                  event.stopPropagation();
+                  actions.openDashboard(mesh);
+                }
+              }
+            },
+            'Dashboard'
+          )
+        );
+      }
+      return item;
+    })
+  );
+}
