@@ -9,6 +9,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  API_VERSION,
   ICancelReply,
   IMesh,
   IMeshClient,
@@ -26,6 +27,9 @@ export const API_PATH = 'mesh/api';
 
 /** Header that tells the server which frontend is calling. */
 export const VERSION_HEADER = 'X-Mesh-Frontend-Version';
+
+/** Its value: the package version and the API this frontend speaks. */
+export const FRONTEND_VERSION = `${VERSION}; api=${API_VERSION}`;
 
 export class MeshApi implements IMeshClient {
   constructor(
@@ -69,7 +73,7 @@ export class MeshApi implements IMeshClient {
   /** The URL of the `events` websocket (token appended when Lab does so). */
   eventsUrl(): string {
     const settings = this.serverSettings;
-    const query: Record<string, string> = { frontend_version: VERSION };
+    const query: Record<string, string> = { frontend_version: FRONTEND_VERSION };
     if (settings.token && settings.appendToken) {
       query.token = settings.token;
     }
@@ -81,7 +85,7 @@ export class MeshApi implements IMeshClient {
   private async _request<T>(endpoint: string, init: RequestInit = {}): Promise<T> {
     const url = URLExt.join(this.serverSettings.baseUrl, API_PATH, endpoint);
     const headers = new Headers(init.headers);
-    headers.set(VERSION_HEADER, VERSION);
+    headers.set(VERSION_HEADER, FRONTEND_VERSION);
     if (init.body !== undefined) {
       headers.set('Content-Type', 'application/json');
     }

@@ -297,15 +297,14 @@ export class MeshModel {
     };
     const generation = ++this._runsGeneration;
     try {
-      const [queued, running, page] = await Promise.all([
-        this._client.runs({ status: 'queued', limit: 100 }),
-        this._client.runs({ status: 'running', limit: 100 }),
+      const [active, page] = await Promise.all([
+        this._client.runs({ status: [...ACTIVE_STATUSES].join(','), limit: 200 }),
         this._client.runs(query)
       ]);
       if (generation !== this._runsGeneration) {
         return; // a newer refresh (filters changed) wins
       }
-      this._active = sortBySubmitted([...queued.runs, ...running.runs]);
+      this._active = sortBySubmitted(active.runs);
       this._history = page.runs;
       this._historyTotal = page.total;
       this._historyOffset = page.offset;

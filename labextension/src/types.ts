@@ -103,6 +103,7 @@ export interface IRunPage {
 }
 
 export interface IRunQuery {
+  /** One status, or several separated by commas. */
   status?: string;
   mesh?: string;
   q?: string;

@@ -92,7 +92,8 @@ export class FakeClient implements IMeshClient {
     this._call(`runs:${JSON.stringify(query)}`);
     let rows = [...this.runRows].reverse();
     if (query.status) {
-      rows = rows.filter(r => r.status === query.status);
+      const wanted = query.status.split(',');
+      rows = rows.filter(r => wanted.includes(r.status));
     }
     if (query.mesh) {
       rows = rows.filter(r => r.mesh === query.mesh);

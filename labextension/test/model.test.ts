@@ -106,7 +106,7 @@ describe('MeshModel events', () => {
     assert.deepEqual(model.active, [], 'an ended run leaves the in-flight list at once');
     timers.runTimeouts();
     await settle();
-    assert.equal(client.count('runs:'), before + 3, 'queued + running + history page');
+    assert.equal(client.count('runs:'), before + 2, 'runs in flight + history page');
     assert.equal(model.history[0].status, 'cancelled');
   });
 
