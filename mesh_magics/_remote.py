@@ -26,6 +26,7 @@ import ast
 import ctypes
 import io
 import linecache
+import logging
 import sys
 import threading
 import time
@@ -105,7 +106,7 @@ class _Capture:
         self.run_id = run_id
         self.interval = interval
         self.max_chunk = max_chunk
-        self.buf: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self.buf: dict[str, list[str]] = {"stdout": [], "stderr": [], "log": []}
         self.seq = 0
         self.lock = threading.Lock()
         self.last = time.monotonic()
@@ -153,6 +154,25 @@ class _Capture:
         self.closed.set()
         self.flush()
         return self.seq
+
+
+class _LogForward(logging.Handler):
+    """Forwards the run's log records: any from the cell's thread at ``level`` and
+    above, and WARNING and above from distributed on this worker meanwhile."""
+
+    def __init__(self, cap: _Capture, thread: int, level: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.cap, self.thread, self.floor = cap, thread, level
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        mine = record.thread == self.thread and record.levelno >= self.floor
+        if mine or (record.name.startswith("distributed") and record.levelno >= logging.WARNING):
+            try:
+                text = self.format(record).replace("\n", " ")
+            except Exception:
+                return
+            self.cap.write("log", f"{record.levelname}\t{text}\n")
 
 
 def _split_last_expr(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
@@ -218,6 +238,9 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     cap = _Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
     cap._send({"kind": "started", "time": started})
     _local.capture = cap
+    forward = _LogForward(cap, threading.get_ident(),
+                          logging.getLevelName(spec.get("log_level", "INFO")))
+    logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
         linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
@@ -242,6 +265,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
             traceback=_cell_traceback(e, filename),
         )
     finally:
+        logging.getLogger().removeHandler(forward)
         _local.capture = None
         with _LOCK:
             _RUNNING.pop(run_id, None)

@@ -52,6 +52,11 @@ class NullRenderer:
 
 
 class TextRenderer(NullRenderer):
+    # plain-text progress (MESH_NONINTERACTIVE=1, scripts): see dashboard.controller
+    def progress_line(self, text: str) -> None:
+        self.message(text, "stdout")
+
+
     """Writes chunks straight to ``out`` / ``err`` (a terminal handles ``\\r`` itself)."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, prefix: bool = False):
@@ -103,6 +108,16 @@ class CellRenderer(NullRenderer):
             update = key in self._shown
             self._shown.add(key)
             self._publish(data, f"{self.prefix}-{key[0]}-{key[1]}", update)
+
+    def widget(self, w: Any, key: str) -> None:
+        """Display a widget (with its text/plain and text/html) in the run's cell."""
+        with self._lock:
+            self._publish(w._repr_mimebundle_(), f"{self.prefix}-{key}", False)
+
+    def update_widget(self, w: Any, key: str) -> None:
+        """Re-send the widget's bundle so its text fallbacks show the final state."""
+        with self._lock:
+            self._publish(w._repr_mimebundle_(), f"{self.prefix}-{key}", True)
 
     def message(self, text: str, stream: str = "stderr") -> None:
         data = {"text/plain": text, _MIME[stream]: text.rstrip("\n") + "\n"}

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _remote, config
 from ._push import select_pushes
-from .cancel import run_key_prefix
+from .cancel import run_key
 from .errors import MeshUsageError, RemoteError
 from .run import MeshRun, _Target
 
@@ -162,6 +162,7 @@ class RunsMixin:
             "filename": f"<mesh cell {run.name}>", "push": pushes, "pull": opts["pull"],
             "topic": self.topic, "flush_interval": float(config.get("stream.flush-interval")),
             "max_chunk": int(config.get("stream.max-chunk")),
+            "log_level": str(config.get("dashboard.log-level")),
         }
 
     def _submit(self, run: MeshRun, t: _Target) -> None:
@@ -171,8 +172,8 @@ class RunsMixin:
         t.result = t.error = None
         t.lost = False
         t.chunks_seen = 0
-        key = f"{run_key_prefix(run.id)}{t.attempts}-{self._worker_label(t.address or '?')}"
-        with span(f"mesh:{run.name}", run.id):
+        key = run_key(run.id, t.attempts, self._worker_label(t.address or "?"))
+        with span(f"mesh:{run.name}", f"mesh-run:{run.id}"):  # the dashboard plugin keys on this
             t.future = self._client.submit(
                 _remote.run_cell, t.spec, key=key, workers=[t.address], allow_other_workers=False,
                 pure=False, priority=run._opts["priority"], resources=run._opts["resources"])
@@ -251,8 +252,8 @@ class RunsMixin:
             run.id, status=run.status, started=run.started, finished=run.finished,
             targets=run.targets, error=str(err) if err else None, stdout_tail=run.stdout,
             stderr_tail=run.stderr, result=result,
-            summary={"duration": run.duration, "attempts": {self._worker_label(a): t.attempts
-                                                            for a, t in run._targets.items()}})
+            summary={**(run.summary or {"duration": run.duration}),
+                     "attempts": {self._worker_label(a): t.attempts for a, t in run._targets.items()}})
         self.events.emit(_EVENT_OF_STATUS[run.status], run=run.id, name=run.name,  # type: ignore[attr-defined]
                          status=run.status, error=str(err) if err else None)
 

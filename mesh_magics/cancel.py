@@ -14,22 +14,39 @@ from typing import Any
 
 from . import _remote
 
-__all__ = ["cancel_run", "run_key_prefix"]
+__all__ = ["cancel_run", "is_cell_key", "run_key", "run_key_prefix"]
 
 
 def run_key_prefix(run_id: str) -> str:
-    """Every Dask key of a run's tasks starts with this (see ``RunsMixin._submit``)."""
-    return f"mesh-run-{run_id[:12]}-"
+    """The first element of every Dask key of a run's cell tasks.
+
+    Keys are tuples ``(prefix, attempt, worker)``: Dask groups tasks (and their
+    span) by a tuple key's first element, so each run gets its own task group
+    and span, and the work its cell launches is attributed to it.
+    """
+    return f"mesh-run-{run_id[:12]}"
 
 
-def _keys_with_prefix(dask_scheduler: Any, prefix: str) -> list[str]:
-    return [k for k in dask_scheduler.tasks if isinstance(k, str) and k.startswith(prefix)]
+def run_key(run_id: str, attempt: int, worker: str) -> tuple[str, int, str]:
+    return (run_key_prefix(run_id), attempt, worker)
+
+
+def is_cell_key(key: Any, run_id: str | None = None) -> bool:
+    """Whether ``key`` is a ``%%mesh`` cell's own task (of ``run_id`` if given)."""
+    if not (isinstance(key, tuple) and key and isinstance(key[0], str)):
+        return False
+    return key[0] == run_key_prefix(run_id) if run_id else key[0].startswith("mesh-run-")
+
+
+def _keys_of_run(dask_scheduler: Any, run_id: str) -> list[Any]:
+    return [k for k in dask_scheduler.tasks if is_cell_key(k, run_id)]
 
 
 def cancel_run(client: Any, run_id: str) -> dict[str, Any]:
     """Interrupt and cancel ``run_id`` on the mesh ``client`` is connected to.
 
-    Returns ``{"interrupted": [worker, ...], "cancelled_keys": [key, ...]}``.
+    Returns ``{"interrupted": [worker, ...], "cancelled_keys": [key, ...]}`` (keys as
+    ``repr`` strings, JSON-friendly).
     Finding the keys asks the scheduler once (``run_on_scheduler``); where the
     scheduler refuses pickled functions, the interrupt alone still stops the
     cell and its task then ends as cancelled.
@@ -38,10 +55,10 @@ def cancel_run(client: Any, run_id: str) -> dict[str, Any]:
 
     interrupted = [w for w, hit in client.run(_remote.interrupt, run_id).items() if hit]
     try:
-        keys = client.run_on_scheduler(_keys_with_prefix, prefix=run_key_prefix(run_id))
+        keys = client.run_on_scheduler(_keys_of_run, run_id=run_id)
     except Exception:
         keys = []
     if keys:
         futures = [Future(k, client=client) for k in keys]
         client.cancel(futures, force=True)
-    return {"interrupted": interrupted, "cancelled_keys": list(keys)}
+    return {"interrupted": interrupted, "cancelled_keys": [repr(k) for k in keys]}

@@ -137,6 +137,7 @@ class Mesh(RunsMixin):
         self._history_error: str | None = None
         self.kernel_id = _kernel_id()
         self.warnings: list[str] = []
+        self._nodes_msg: dict[str, Any] | None = None
         self._subscribe()
         self._refresh_workers()
         self._check_workers()
@@ -212,7 +213,7 @@ class Mesh(RunsMixin):
             pass
         self._unregister()
         try:
-            for topic in (self.topic, "all"):
+            for topic in (self.topic, "all", "mesh-dashboard"):
                 self._client.unsubscribe_topic(topic)
         except Exception:
             pass
@@ -241,6 +242,28 @@ class Mesh(RunsMixin):
     def _subscribe(self) -> None:
         self._client.subscribe_topic(self.topic, self._on_topic)
         self._client.subscribe_topic("all", self._on_scheduler_event)
+        if config.get("dashboard.enabled"):
+            from .dashboard import _plugin
+
+            try:
+                self._client.register_plugin(_plugin.MeshDashboardPlugin(
+                    interval=float(config.get("dashboard.interval"))))
+                self._client.subscribe_topic(_plugin.TOPIC, self._on_dashboard_event)
+            except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
+                self.warnings.append(
+                    f"no live progress: the scheduler could not load the dashboard plugin "
+                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs")
+
+    def _on_dashboard_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        if msg.get("kind") == "nodes":
+            self._nodes_msg = msg
+            return
+        for run_id, groups in (msg.get("runs") or {}).items():
+            run = self._runs.get(run_id)
+            if run is not None:
+                run._post("progress", {"groups": groups, "workers": msg["workers"].get(run_id, []),
+                                       "bytes": (msg.get("bytes") or {}).get(run_id, 0), "t": msg["t"]})
 
     def _on_topic(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]

@@ -82,9 +82,17 @@ class MeshRun:
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._done = threading.Event()
         self._grace_until: float | None = None
+        self._all_done_at: float | None = None
         self._pump_lock = threading.Lock()
         self._t0 = time.monotonic()
         self._callbacks: list[Any] = []
+        self.noblock = False
+        self.summary: dict[str, Any] | None = None
+        self.dashboard: Any = None
+        if config.get("dashboard.enabled"):
+            from .dashboard.controller import RunDashboard
+
+            self.dashboard = RunDashboard(self)
         self._max_chars = int(config.get("stream.max-display-chars"))
 
     # -- inputs, called from any thread ------------------------------------
@@ -126,6 +134,7 @@ class MeshRun:
 
     def pump_in_background(self) -> None:
         """Pump and render on a daemon thread (``--noblock``)."""
+        self.noblock = True
         threading.Thread(target=self.wait, daemon=True, name=f"mesh-pump-{self.name}").start()
 
     def result(self, timeout: float | None = None) -> Any:
@@ -199,6 +208,8 @@ class MeshRun:
             self.renderer.render(key, self._label_of(key[0]) if self._multi else "", self._streams[key])
         self._dirty.clear()
         self._check_done()
+        if self.dashboard is not None and not self._done.is_set():
+            self.dashboard.tick()
 
     @property
     def _multi(self) -> bool:
@@ -211,6 +222,11 @@ class MeshRun:
         return self._label_of(target.address or "?")
 
     def _on_stream(self, msg: dict[str, Any]) -> None:
+        if self.dashboard is not None:
+            self.dashboard.on_chunk(msg["worker"], msg["stream"], msg["text"])
+        if msg["stream"] == "log":  # worker log records: the dashboard's log pane only
+            self._count_chunk(msg["worker"])
+            return
         key = (msg["worker"], msg["stream"])
         stream = self._streams.get(key)
         if stream is None:
@@ -218,9 +234,17 @@ class MeshRun:
         stream.write(msg["text"])
         self._dirty.add(key)
         self.renderer.chunk(key, self._label_of(key[0]) if self._multi else "", msg["text"])
+        self._count_chunk(msg["worker"])
+
+    def _count_chunk(self, worker: str) -> None:
         for t in self._targets.values():
-            if t.address == msg["worker"]:
+            if t.address == worker:
                 t.chunks_seen += 1
+
+    def _on_progress(self, msg: dict[str, Any]) -> None:
+        if self.dashboard is not None:
+            self.dashboard.on_progress(msg["groups"], msg.get("workers", []), msg.get("bytes", 0),
+                                       msg.get("t", time.time()))
 
     def _on_started(self, msg: dict[str, Any]) -> None:
         if self.status == "queued":
@@ -262,6 +286,7 @@ class MeshRun:
                     self.mesh._cancel_targets(self, [t])  # it would wait for that worker forever
 
     def _retry(self, target: _Target, why: str) -> None:
+        self._all_done_at = None
         old = target.address
         self.mesh._resubmit(self, target)
         self.renderer.message(
@@ -289,6 +314,10 @@ class MeshRun:
             return
         if not all(t.done for t in self._targets.values()):
             return
+        if self._all_done_at is None:
+            self._all_done_at = time.time()
+        if self.dashboard is not None and not self.dashboard.settled(self._all_done_at):
+            return  # the last progress counts are one plugin tick away
         complete = all(
             t.result is None or t.chunks_seen >= int(t.result.get("chunks", 0))
             for t in self._targets.values()
@@ -341,6 +370,11 @@ class MeshRun:
         for key in sorted(self._dirty):
             self.renderer.render(key, self._label_of(key[0]) if self._multi else "", self._streams[key])
         self._dirty.clear()
+        if self.dashboard is not None:
+            try:
+                self.summary = self.dashboard.finish()
+            except Exception as e:  # a display problem must never lose the run's end
+                self.renderer.message(f"dashboard failed: {type(e).__name__}: {e}")
         self._done.set()
         self.mesh._run_ended(self)
         for cb in self._callbacks:

@@ -51,14 +51,19 @@ def test_output_appears_while_the_cell_runs(kernel):
     c = ok(kernel.run(
         "%%mesh\nimport socket, time\nfor i in range(3):\n"
         "    print('step', i, 'on', socket.gethostname(), flush=True)\n    time.sleep(1)\nx = 42"))
+    stdout = "application/vnd.jupyter.stdout"
     shown = [(m.t, m.content["data"]["text/plain"]) for m in c.msgs
-             if m.type in ("display_data", "update_display_data")]
+             if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]]
     first = next(t for t, text in shown if "step 0" in text)
     assert c.replied - first > 1.5  # step 0 was on screen while the cell still ran
     assert "step 2" in shown[-1][1] and shown[-1][1].count("step") == 3
     ids = {m.content["transient"]["display_id"] for m in c.msgs
-           if m.type in ("display_data", "update_display_data")}
+           if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]}
     assert len(ids) == 1  # one display, updated in place
+    # the dashboard appeared after the threshold, as a widget with text fallbacks
+    dash = [m.content["data"] for m in c.msgs if m.type in ("display_data", "update_display_data")
+            and "application/vnd.jupyter.widget-view+json" in m.content["data"]]
+    assert dash and "finished" in dash[-1]["text/plain"] and "text/html" in dash[-1]
 
 
 def test_later_cell_sees_remote_variable_as_out(kernel):

@@ -1,0 +1,160 @@
+"""A scheduler plugin that pushes run progress and node state to the notebooks.
+
+Registered once per mesh (``Client.register_plugin``); no code is sent to the
+scheduler in a polling loop. It watches task transitions, attributes each task
+to its run through the Dask span every ``%%mesh`` run opens (the span is
+inherited by the work a cell launches with ``get_client()``), and every
+``interval`` seconds publishes what changed on the ``mesh-dashboard`` topic:
+
+* ``{"kind": "progress", "runs": {run_id: {group: [done, processing, waiting, erred]},
+  ...}, "workers": {run_id: [addresses busy with it]}, "t": now}`` for runs that
+  changed since the last tick;
+* ``{"kind": "nodes", "nodes": [...], "links": [[from, to, bytes], ...]}`` while
+  any run is in flight or a notebook watches (``%mesh dashboard`` sends a
+  ``watch`` event every few seconds through ``Client.log_event``).
+
+Links are the dependency fetches the scheduler *asks for*: a task starts
+processing on W while a dependency sits in memory on V only; the scheduler does
+not see transfers themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from ..cancel import is_cell_key
+
+__all__ = ["TOPIC", "WATCH_TOPIC", "MeshDashboardPlugin", "run_of"]
+
+TOPIC = "mesh-dashboard"
+WATCH_TOPIC = "mesh-dashboard-watch"
+_PREFIX = "mesh-run:"
+#: task state -> column of the progress counts
+_COLUMN = {"memory": 0, "released": 0, "forgotten": 0, "processing": 1, "queued": 2,
+           "waiting": 2, "no-worker": 2, "erred": 3}
+
+
+def run_of(annotations: dict[str, Any] | None) -> str | None:
+    """The run id in a task's span annotation, if any."""
+    span = (annotations or {}).get("span") or {}
+    for tag in span.get("name") or ():
+        if isinstance(tag, str) and tag.startswith(_PREFIX):
+            return tag[len(_PREFIX):]
+    return None
+
+
+class MeshDashboardPlugin(SchedulerPlugin):
+    name = "mesh-magics-dashboard"
+    idempotent = True
+
+    def __init__(self, interval: float = 0.5, watch_ttl: float = 10.0) -> None:
+        self.interval = interval
+        self.watch_ttl = watch_ttl
+
+    async def start(self, scheduler: Any) -> None:
+        from tornado.ioloop import PeriodicCallback
+
+        self.scheduler = scheduler
+        self.counts: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        self.state: dict[Any, tuple[str, int]] = {}  # key -> (run, column)
+        self.processing: dict[str, dict[Any, str]] = defaultdict(dict)  # run -> key -> worker
+        self.dirty: set[str] = set()
+        self.bytes: dict[str, int] = defaultdict(int)  # run -> bytes its tasks had fetched
+        self.last_seen: dict[str, float] = {}
+        self.cells: set[Any] = set()  # cell tasks running now
+        self.links: list[tuple[float, str, str, int]] = []
+        self.active_until = 0.0
+        self.watch_until = 0.0
+        self._pc = PeriodicCallback(self._tick, self.interval * 1000)
+        self._pc.start()
+
+    async def close(self) -> None:
+        self._pc.stop()
+
+    def log_event(self, topic: str, msg: Any) -> None:
+        if topic == WATCH_TOPIC:
+            self.watch_until = time.time() + self.watch_ttl
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        prev = self.state.get(key)
+        ts = self.scheduler.tasks.get(key)
+        if ts is None:  # forgotten: its count stays where it ended
+            if prev is not None:
+                del self.state[key]
+                self.processing[prev[0]].pop(key, None)
+            return
+        if is_cell_key(key):  # a cell's own task: the header shows it; nodes are live meanwhile
+            self.active_until = max(self.active_until, time.time() + 2 * self.interval)
+            if finish == "processing":
+                self.cells.add(key)
+            else:
+                self.cells.discard(key)
+            return
+        run = prev[0] if prev else run_of(ts.annotations)
+        col = _COLUMN.get(finish)
+        if run is None or col is None:
+            return  # not a run's work
+        counts = self.counts[run].setdefault(ts.group_key, [0, 0, 0, 0])
+        if prev is not None:
+            counts[prev[1]] -= 1
+        counts[col] += 1
+        self.state[key] = (run, col)
+        self.dirty.add(run)
+        now = time.time()
+        self.active_until = now + 2 * self.interval
+        if finish == "processing" and ts.processing_on is not None:
+            w = ts.processing_on.address
+            self.processing[run][key] = w
+            for dep in ts.dependencies:
+                holders = [ws.address for ws in dep.who_has or ()]
+                if holders and w not in holders:
+                    self.links.append((now, holders[0], w, int(dep.nbytes or 0)))
+                    self.bytes[run] += int(dep.nbytes or 0)
+        else:
+            self.processing[run].pop(key, None)
+
+    def _tick(self) -> None:
+        now = time.time()
+        if self.dirty:
+            runs = {r: {g: list(c) for g, c in self.counts[r].items()} for r in self.dirty}
+            workers = {r: sorted(set(self.processing[r].values())) for r in self.dirty}
+            nbytes = {r: self.bytes.get(r, 0) for r in self.dirty}
+            self.scheduler.log_event(TOPIC, {"kind": "progress", "runs": runs, "workers": workers,
+                                             "bytes": nbytes, "t": now})
+            for r in self.dirty:
+                self.last_seen[r] = now
+            self.dirty.clear()
+            self._forget_old(now)
+        if self.cells:
+            self.active_until = now + 2 * self.interval
+        if now < max(self.active_until, self.watch_until):
+            self.links = [ln for ln in self.links if now - ln[0] < 2.0]
+            self.scheduler.log_event(TOPIC, {"kind": "nodes", "nodes": self._nodes(),
+                                             "links": [[a, b, n] for _, a, b, n in self.links], "t": now})
+
+    def _forget_old(self, now: float, ttl: float = 600.0) -> None:
+        """Drop counts of runs idle for ``ttl`` seconds (nothing of theirs is left)."""
+        for r, seen in list(self.last_seen.items()):
+            if now - seen > ttl and not self.processing.get(r):
+                for d in (self.counts, self.processing, self.bytes, self.last_seen):
+                    d.pop(r, None)
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        out = []
+        for addr, ws in self.scheduler.workers.items():
+            m = ws.metrics or {}
+            gpu = m.get("gpu") or {}
+            info = (ws.extra or {}).get("gpu") or {}
+            out.append({
+                "address": addr, "name": str(ws.name), "host": ws.host, "threads": ws.nthreads,
+                "cpu": float(m.get("cpu", 0.0)), "memory": int(m.get("memory", 0) or 0),
+                "memory_limit": int(ws.memory_limit or 0), "processing": len(ws.processing),
+                "spilled": int((m.get("spilled_bytes") or {}).get("disk", 0) or 0),
+                "gpu_name": info.get("name"), "gpu_util": gpu.get("utilization"),
+                "gpu_memory": gpu.get("memory-used"), "gpu_memory_total": info.get("memory-total"),
+            })
+        return out
