@@ -77,6 +77,7 @@ def _line_parser() -> _Parser:
     h.add_argument("--status")
     h.add_argument("--grep")
     h.add_argument("--export")
+    sub.add_parser("dashboard", help="a live node map with the runs in flight and their logs")
     k = sub.add_parser("cancel", help="cancel a run by id or name")
     k.add_argument("run")
     return p
@@ -142,6 +143,11 @@ class MeshMagics(Magics):
             self._config(a.assignments)
         elif a.cmd == "history":
             return self._history(a)
+        elif a.cmd == "dashboard":
+            from .dashboard.standalone import MeshWatch
+
+            watch = MeshWatch(_mesh.current()).start()
+            display(watch.widget)
         elif a.cmd == "cancel":
             run = _mesh.current().get_run(a.run)
             print(f"cancelled {run.name}" if run.cancel() else f"{run.name} already {run.status}")

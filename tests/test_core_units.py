@@ -115,3 +115,12 @@ def test_no_mesh_yet():
         pytest.skip("a mesh is up in this process")
     with pytest.raises(errors.NoMeshError):
         mesh_magics.current()
+
+
+def test_noninteractive_env_selects_plain_text(monkeypatch):
+    from mesh_magics._render import TextRenderer, default_renderer
+
+    monkeypatch.setenv("MESH_NONINTERACTIVE", "1")
+    r = default_renderer()
+    assert isinstance(r, TextRenderer) and callable(r.progress_line)
+    assert not callable(getattr(r, "widget", None))  # no widget: the dashboard prints text lines

@@ -161,3 +161,22 @@ def test_log_buffer_bounds_filters_and_searches():
     assert logs.dropped == 2
     assert [ln[3] for ln in logs.view("WARNING")] == ["cell: disk almost full"]
     assert [ln[3] for ln in logs.view(search="THREE")] == ["[stdout] three"]
+
+
+def test_standalone_dashboard_shows_nodes_and_runs_in_flight(mesh):
+    from mesh_magics.dashboard.standalone import MeshWatch
+
+    watch = MeshWatch(mesh).start()
+    try:
+        run = mesh.run(WORK.format(name="watched"), renderer=WidgetRecorder(), block=False)
+        deadline = time.time() + 20
+        seen_run = False
+        while time.time() < deadline and not run.done():
+            seen_run |= run.name in {g["group"] for g in watch.widget.groups}
+            time.sleep(0.1)
+        run.wait(30)
+        time.sleep(1.0)
+        tiles = [t for g in watch.widget.node_groups for t in g["tiles"]]
+        assert seen_run and len(tiles) == 2 and watch.widget.status == "connected"
+    finally:
+        watch.stop()
