@@ -149,6 +149,7 @@ def test_run_queries_are_validated(params, match):
 def test_run_query_defaults():
     assert parse_query({}) == RunQuery(None, None, None, 0, 50)
     assert parse_query({"status": "queued,running", "token": "t"}).status == ("queued", "running")
+    assert parse_query({"1700000000000": ""}) == RunQuery()  # JupyterLab's cache-buster
 
 
 def test_cancel_while_the_kernel_is_busy_in_that_run(manager, busy_kernel, mesh_env):

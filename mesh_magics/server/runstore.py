@@ -65,7 +65,10 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
     ``status`` is one status or several separated by commas; empty values mean
     "no filter".
     """
-    unknown = sorted(set(params) - {"status", "mesh", "q", "offset", "limit", *_IGNORED})
+    # Ignored: Jupyter's own parameters, and the bare timestamp JupyterLab's
+    # ServerConnection appends as a cache-buster (``?1700000000000``).
+    unknown = sorted(k for k in set(params) - {"status", "mesh", "q", "offset", "limit", *_IGNORED}
+                     if not (k.isdigit() and not params[k]))
     if unknown:
         raise BadRequest(
             f"unknown query parameter(s) {', '.join(unknown)}; known: status, mesh, q, offset, limit"
