@@ -180,3 +180,20 @@ async def test_events_refuse_an_old_frontend(jp_ws_fetch):
     with pytest.raises(HTTPClientError) as info:
         await jp_ws_fetch("mesh", "api", "events", params={"frontend_version": "0.0.1"})
     assert info.value.code == 409
+
+
+def test_the_rest_spec_lists_exactly_the_routes():
+    import re
+
+    import yaml
+
+    from mesh_magics.server import OPENAPI_PATH
+    from mesh_magics.server.handlers import API_PREFIX, NotFoundHandler, routes
+
+    spec = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+    in_spec = {(re.sub(r"\{[^}]+\}", "([^/]+)", path), verb) for path, ops in spec["paths"].items()
+               for verb in ops}
+    served = {(pattern.removeprefix(API_PREFIX), verb) for pattern, handler in routes()
+              if handler is not NotFoundHandler
+              for verb in ("get", "post", "put", "patch", "delete") if verb in vars(handler)}
+    assert in_spec == served
