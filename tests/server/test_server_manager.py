@@ -17,8 +17,6 @@ from mesh_magics.server.feed import ChangeFeed
 from mesh_magics.server.manager import MESH_FIELDS, MeshManager
 from mesh_magics.server.runstore import RunQuery, parse_query
 
-pytest_plugins = ["_server_fixtures"]  # mesh_env, busy_kernel
-
 
 def closed_port() -> int:
     with socket.socket() as s:

@@ -1,6 +1,9 @@
-"""Fixtures shared by the server extension's tests: a registry, a history, a busy "kernel".
+"""Fixtures of the server extension's tests: a registry, a history, a busy "kernel", a Jupyter server.
 
-A test module uses them with ``pytest_plugins = ["_server_fixtures"]``.
+pytest-jupyter's server fixtures (``jp_fetch``, ``jp_ws_fetch``, ...) and its
+hooks that run ``async def`` tests are imported HERE rather than registered as a
+plugin, so they (and their autouse fixtures) apply to this directory only and
+leave the rest of the suite as it was.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_jupyter.jupyter_server import *  # noqa: F403 - fixtures and the async-test hooks
 
 HERE = Path(__file__).parent
 
@@ -45,7 +49,7 @@ class BusyKernel:
                          DASK_MESH__HISTORY__PATH=str(env.history), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "_busy_kernel.py")], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env=child_env, cwd=str(HERE.parent))
+            stdout=subprocess.PIPE, text=True, env=child_env, cwd=str(HERE.parent.parent))
         ready = self.read(60)
         self.address: str = ready["ready"]
         self.id: str = ready["id"]

@@ -15,8 +15,6 @@ from tornado.httpclient import HTTPClientError
 from tornado.routing import PathMatches
 from traitlets.config import Config
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "_server_fixtures"]  # jp_fetch; mesh_env
-
 VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 NO_AUTH = {"Authorization": ""}  # overrides the token header jp_fetch adds
 

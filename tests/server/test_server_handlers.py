@@ -15,8 +15,6 @@ from mesh_magics import __version__, registry
 from mesh_magics.errors import HistoryError
 from mesh_magics.history import History
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "_server_fixtures"]  # jp_fetch; mesh_env, busy_kernel
-
 
 @pytest.fixture()
 def jp_server_config(mesh_env):
