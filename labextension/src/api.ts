@@ -91,9 +91,12 @@ export class MeshApi implements IMeshClient {
     }
     let response: Response;
     try {
+      // 'no-cache' (always revalidate) rather than Lab's default 'no-store',
+      // which appends a bare timestamp parameter the server would have to
+      // tell apart from a mistyped filter.
       response = await ServerConnection.makeRequest(
         url,
-        { ...init, headers },
+        { cache: 'no-cache', ...init, headers },
         this.serverSettings
       );
     } catch (error) {

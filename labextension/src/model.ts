@@ -258,8 +258,10 @@ export class MeshModel {
   }
 
   async refreshNodes(): Promise<void> {
-    const meshId = this._selectedMeshId;
-    if (!meshId) {
+    const mesh = this.selectedMesh;
+    const meshId = mesh?.id ?? null;
+    if (!mesh || !meshId || !isReachable(mesh)) {
+      // Only a connected mesh's scheduler can be asked for its workers.
       this._workers = null;
       this._nodesError = null;
       this._emit();
@@ -278,8 +280,8 @@ export class MeshModel {
       }
       this._workers = null;
       this._nodesError = errorText(error);
-      if (isIncompatible(error)) {
-        this._fail(error);
+      if (isConflict(error)) {
+        void this.checkVersion();
       }
     }
     this._emit();
@@ -344,6 +346,11 @@ export class MeshModel {
   // ---- user actions ------------------------------------------------------
 
   async selectMesh(meshId: string | null): Promise<void> {
+    this._userSelected = meshId !== null;
+    await this._select(meshId);
+  }
+
+  private async _select(meshId: string | null): Promise<void> {
     if (meshId === this._selectedMeshId) {
       return;
     }
@@ -437,14 +444,19 @@ export class MeshModel {
   // ---- internals ---------------------------------------------------------
 
   private _setMeshes(meshes: IMesh[]): void {
+    const before = this.selectedMesh;
     this._meshes = [...meshes];
     let selected = this._selectedMeshId;
-    if (!selected || !meshes.some(m => m.id === selected)) {
-      const preferred = meshes.find(m => m.state === 'connected') ?? meshes[0];
+    const current = meshes.find(m => m.id === selected);
+    if (!current || (!isReachable(current) && !this._userSelected)) {
+      // Follow the first live mesh until the user picks one.
+      const preferred = meshes.find(isReachable) ?? current ?? meshes[0];
       selected = preferred ? preferred.id : null;
     }
     if (selected !== this._selectedMeshId) {
-      void this.selectMesh(selected);
+      void this._select(selected);
+    } else if (current && before && isReachable(current) !== isReachable(before)) {
+      void this.refreshNodes();
     }
     this._emit();
   }
@@ -526,12 +538,13 @@ export class MeshModel {
   }
 
   private _fail(error: unknown): void {
-    if (isIncompatible(error)) {
-      this._compat = { state: 'error', message: compatMessage(error) };
-    } else {
-      this._notice = { kind: 'error', text: errorText(error) };
-    }
+    this._notice = { kind: 'error', text: errorText(error) };
     this._emit();
+    if (isConflict(error)) {
+      // 409 is also the server's answer to a frontend it does not speak to:
+      // the handshake tells the two apart.
+      void this.checkVersion();
+    }
   }
 
   private _emit(): void {
@@ -552,6 +565,7 @@ export class MeshModel {
   private _notice: INotice | null = null;
   private _meshes: IMesh[] = [];
   private _selectedMeshId: string | null = null;
+  private _userSelected = false;
   private _workers: IWorker[] | null = null;
   private _nodesError: string | null = null;
   private _active: IRun[] = [];
@@ -591,9 +605,13 @@ function sortBySubmitted(runs: IRun[]): IRun[] {
   );
 }
 
-/** 409 (refused version) and a missing API (404 on the handshake). */
-function isIncompatible(error: unknown): boolean {
+function isConflict(error: unknown): boolean {
   return error instanceof MeshApiError && error.status === 409;
+}
+
+/** Whether the server can reach this mesh's scheduler. */
+export function isReachable(mesh: IMesh): boolean {
+  return mesh.state === 'connected' && !mesh.stale;
 }
 
 function compatMessage(error: unknown): string {

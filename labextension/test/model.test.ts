@@ -57,13 +57,25 @@ describe('MeshModel.start', () => {
     assert.match(model.compat.message, /jupyter server extension list/);
   });
 
-  it('turns a 409 on any route into the version banner', async () => {
+  it('turns a 409 into the version banner when the handshake fails too', async () => {
     const { client, model } = setup();
     await model.start();
     client.failures.set('meshes', new MeshApiError(409, 'frontend 0.0.1 is not supported'));
+    client.failures.set('version', new MeshApiError(409, 'frontend 0.0.1 is not supported'));
     await model.refreshMeshes();
+    await settle();
     assert.equal(model.compat.state, 'error');
     assert.match(model.compat.message, /frontend 0\.0\.1 is not supported/);
+  });
+
+  it('keeps other 409s (a mesh gone meanwhile) as a notice', async () => {
+    const { client, model } = setup();
+    await model.start();
+    client.failures.set('meshes', new MeshApiError(409, 'mesh m1 is gone'));
+    await model.refreshMeshes();
+    await settle();
+    assert.equal(model.compat.state, 'ok');
+    assert.equal(model.notice?.text, 'mesh m1 is gone (409)');
   });
 
   it('shows other errors as a dismissable notice', async () => {
@@ -78,6 +90,32 @@ describe('MeshModel.start', () => {
 });
 
 describe('MeshModel events', () => {
+  it('never asks a gone or unreachable mesh for its workers', async () => {
+    const { client, model } = setup();
+    client.meshList = [mesh('m2', { state: 'gone', stale: true }), mesh('m3', { state: 'unreachable' })];
+    await model.start();
+    await settle();
+    assert.equal(model.selectedMesh?.id, 'm2');
+    await model.selectMesh('m3');
+    assert.equal(client.count('nodes:'), 0);
+    model.handleEvent({ type: 'meshes', meshes: [mesh('m2', { state: 'gone', stale: true }), mesh('m3')] });
+    await settle();
+    assert.equal(client.count('nodes:m3'), 1, 'asked once it is connected again');
+  });
+
+  it('follows the first live mesh until the user picks one', async () => {
+    const { model } = setup();
+    await model.start();
+    await settle();
+    model.handleEvent({ type: 'meshes', meshes: [mesh('m1', { state: 'gone', stale: true }), mesh('m4')] });
+    await settle();
+    assert.equal(model.selectedMesh?.id, 'm4');
+    await model.selectMesh('m1');
+    model.handleEvent({ type: 'meshes', meshes: [mesh('m1', { state: 'gone', stale: true }), mesh('m4'), mesh('m5')] });
+    await settle();
+    assert.equal(model.selectedMesh?.id, 'm1', "the user's choice stays");
+  });
+
   it('replaces meshes and reselects when the selected one disappears', async () => {
     const { client, model } = setup();
     await model.start();

@@ -2,7 +2,7 @@
  * The node map: the selected mesh's workers as tiles grouped by host, each
  * with CPU, memory, GPU and task counts (the in-cell dashboard's language).
  */
-import type { MeshModel } from '../model';
+import { isReachable, type MeshModel } from '../model';
 import type { IWorker } from '../types';
 import { formatBytes, fraction } from '../format';
 import { bar, h } from './dom';
@@ -11,6 +11,15 @@ export function renderNodes(model: MeshModel): HTMLElement {
   const mesh = model.selectedMesh;
   if (!mesh) {
     return h('p', { class: 'jp-MeshPanel-empty' }, 'Select a mesh to see its workers.');
+  }
+  if (!isReachable(mesh)) {
+    return h(
+      'p',
+      { class: 'jp-MeshPanel-empty' },
+      mesh.state === 'unreachable'
+        ? 'The scheduler does not answer right now; its workers show again when it does.'
+        : 'This mesh is gone (its kernel or scheduler has ended).'
+    );
   }
   if (model.nodesError) {
     return h('p', { class: 'jp-MeshPanel-error' }, `Workers unavailable: ${model.nodesError}`);

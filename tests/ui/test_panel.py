@@ -1,0 +1,91 @@
+"""The Mesh side panel in a real JupyterLab, driven by headless Chromium.
+
+Screenshots go to ``artifacts/ui/`` (kept by CI).
+"""
+
+from __future__ import annotations
+
+import pytest
+from _lab import LabPage
+
+pytestmark = pytest.mark.slow
+
+SLEEPY_CELL = """%%mesh --name ui-sleep
+import time
+for _ in range(1200):
+    time.sleep(0.1)
+print("should not get here")"""
+
+
+def test_extension_loads_without_console_errors(lab: LabPage) -> None:
+    """The panel's tab is in the left sidebar; opening it shows a live panel; no console errors."""
+    lab.panel_tab.wait_for(state="visible")
+    panel = lab.open_panel()
+    panel.locator('.jp-MeshPanel-connection[data-state="live"]').wait_for()
+    assert panel.locator(".jp-MeshPanel-banner").is_hidden(), panel.locator(".jp-MeshPanel-banner").inner_text()
+    for section in ("meshes", "nodes", "active", "history"):
+        assert panel.locator(f'[data-section="{section}"]').is_visible()
+    # the commands are registered (palette + notebook toolbar)
+    commands = lab.page.evaluate("() => window.jupyterapp.commands.listCommands()")
+    assert {"mesh-magics:open-panel", "mesh-magics:insert-cell", "mesh-magics:mesh-up"} <= set(commands)
+    lab.screenshot("panel-empty")
+    assert lab.page.console_errors == []
+
+
+def test_cancel_a_running_cell_from_the_panel(lab: LabPage) -> None:
+    """Run a sleeping %%mesh cell, cancel it from the panel, see it end as cancelled everywhere."""
+    panel = lab.open_panel()
+    lab.open_notebook("ui_cancel.ipynb", ["%load_ext mesh_magics\n%mesh up --workers 1", SLEEPY_CELL])
+
+    lab.run_cell(0)
+    lab.wait_cell_done(0, timeout=120_000)
+    mesh = panel.locator('.jp-MeshPanel-mesh[data-state="connected"]')
+    mesh.wait_for(timeout=30_000)
+    panel.locator(".jp-MeshPanel-tile").first.wait_for(timeout=30_000)
+    assert panel.locator(".jp-MeshPanel-tile").count() == 1
+
+    lab.run_cell(1)
+    running = panel.locator('.jp-MeshPanel-active .jp-MeshPanel-run[data-status="running"]').filter(
+        has_text="ui-sleep"
+    )
+    running.wait_for(timeout=60_000)
+    run_id = running.get_attribute("data-run-id")
+    assert run_id
+    lab.screenshot("panel-running")
+
+    running.locator(".jp-MeshPanel-cancel").click()
+
+    # the cell ends with RunCancelledError, while the kernel was busy in that very run
+    lab.cell(1).locator(".jp-OutputArea").filter(has_text="RunCancelledError").wait_for(timeout=60_000)
+    lab.wait_cell_done(1, timeout=30_000)
+    assert "should not get here" not in lab.cell_output(1)
+
+    # the history shows it cancelled, and nothing is left in flight
+    cancelled = panel.locator(
+        f'.jp-MeshPanel-history .jp-MeshPanel-run[data-run-id="{run_id}"][data-status="cancelled"]'
+    )
+    cancelled.wait_for(timeout=30_000)
+    panel.locator(f'.jp-MeshPanel-active [data-run-id="{run_id}"]').wait_for(state="detached")
+
+    # its detail opens with the log tails
+    cancelled.click()
+    panel.locator(f'.jp-MeshPanel-detail[data-run-id="{run_id}"] .jp-MeshPanel-log').first.wait_for()
+    lab.screenshot("panel-cancelled")
+    lab.screenshot("cell-cancelled", lab.cell(1))
+    assert lab.page.console_errors == []
+
+
+def test_history_search_and_status_filter(lab: LabPage) -> None:
+    """After the cancel test's run: filter the history by status and by text."""
+    panel = lab.open_panel()
+    history = panel.locator(".jp-MeshPanel-history")
+    panel.locator(".jp-MeshPanel-statusFilter").select_option("cancelled")
+    history.locator('.jp-MeshPanel-run[data-status="cancelled"]').first.wait_for(timeout=15_000)
+    panel.locator(".jp-MeshPanel-statusFilter").select_option("finished")
+    history.wait_for(state="detached", timeout=15_000)  # no finished run: the list goes
+    panel.locator(".jp-MeshPanel-statusFilter").select_option("")
+    panel.locator(".jp-MeshPanel-search").fill("no-such-text-anywhere")
+    panel.get_by_text("No run matches.").wait_for(timeout=15_000)
+    panel.locator(".jp-MeshPanel-search").fill("ui-sleep")
+    history.locator(".jp-MeshPanel-run").first.wait_for(timeout=15_000)
+    assert lab.page.console_errors == []
