@@ -14,6 +14,7 @@ announced has arrived (events and results travel different paths), or after
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import threading
 import time
@@ -267,7 +268,12 @@ class MeshRun:
             else:
                 target.error = fut.exception()
         except BaseException as e:  # noqa: BLE001 - any failure to fetch is the target's error
-            target.error = e
+            # a forced cancel (panel, another client) can forget the result between the
+            # interrupt ending the task and our fetch: that is a cancellation, not a failure
+            if isinstance(e, concurrent.futures.CancelledError) and self.mesh.state == "connected":
+                target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
+            else:
+                target.error = e
         if target.result is not None:
             self._on_started({"time": target.result.get("started")})
             if target.result.get("status") == "error" and target.attempts <= self.retries:
