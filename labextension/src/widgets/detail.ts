@@ -2,7 +2,14 @@
  * A run's detail: its status, timings, source, error and log tails.
  */
 import type { MeshModel } from '../model';
-import { formatDuration, formatTargets, formatTime, runElapsed, runLabel } from '../format';
+import {
+  formatBytes,
+  formatDuration,
+  formatTargets,
+  formatTime,
+  runElapsed,
+  runLabel
+} from '../format';
 import { h, pill } from './dom';
 
 export function renderDetail(model: MeshModel): HTMLElement | null {
@@ -19,8 +26,6 @@ export function renderDetail(model: MeshModel): HTMLElement | null {
   if (!run) {
     return h('div', { class: 'jp-MeshPanel-detail', data: { runId } }, close, h('p', { class: 'jp-MeshPanel-empty' }, `Loading run ${runId}…`));
   }
-  const summary =
-    run.summary && typeof run.summary === 'object' ? JSON.stringify(run.summary, null, 1) : run.summary;
   const facts: Array<[string, string]> = [
     ['run', run.id],
     ['mesh', run.mesh],
@@ -39,15 +44,55 @@ export function renderDetail(model: MeshModel): HTMLElement | null {
     run.error ? section('Error', run.error, 'error') : null,
     section('stdout (tail)', run.stdout_tail, 'stdout'),
     section('stderr (tail)', run.stderr_tail, 'stderr'),
-    summary ? section('Summary', String(summary), 'summary') : null
+    renderSummary(run.summary)
   );
 }
 
-function section(title: string, text: string | null | undefined, kind: string): HTMLElement {
-  return h(
-    'details',
-    { class: `jp-MeshPanel-log jp-mod-${kind}`, open: kind !== 'source' && !!text },
-    h('summary', null, title),
-    h('pre', null, text ? text : '(empty)')
+/** Which log sections the user opened or closed, kept across re-renders. */
+const openSections = new Map<string, boolean>();
+
+function renderSummary(summary: unknown): HTMLElement | null {
+  if (!summary) {
+    return null;
+  }
+  if (typeof summary !== 'object') {
+    return section('Summary', String(summary), 'summary');
+  }
+  const rows = Object.entries(summary as Record<string, unknown>).filter(
+    ([, value]) => value !== null && value !== undefined
   );
+  return collapsible(
+    'Summary',
+    'summary',
+    true,
+    h('dl', { class: 'jp-MeshPanel-facts' }, ...rows.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, summaryValue(k, v))]))
+  );
+}
+
+function summaryValue(key: string, value: unknown): string {
+  if (typeof value === 'number') {
+    if (/memory|bytes|spilled|transferred/.test(key)) {
+      return formatBytes(value);
+    }
+    if (/duration|seconds/.test(key)) {
+      return formatDuration(value);
+    }
+    return String(value);
+  }
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function section(title: string, text: string | null | undefined, kind: string): HTMLElement {
+  return collapsible(title, kind, kind !== 'source' && !!text, h('pre', null, text ? text : '(empty)'));
+}
+
+function collapsible(title: string, kind: string, openByDefault: boolean, body: HTMLElement): HTMLElement {
+  const details = h(
+    'details',
+    { class: `jp-MeshPanel-log jp-mod-${kind}`, open: openSections.get(kind) ?? openByDefault },
+    h('summary', null, title),
+    body
+  );
+  details.addEventListener('toggle', () => openSections.set(kind, details.open));
+  return details;
 }
