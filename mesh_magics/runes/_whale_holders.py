@@ -11,6 +11,7 @@ small results are the only thing brought to the client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,9 @@ from . import _whale_exact as ex
 from ._whale_frames import Input, finish, frame_lib
 
 __all__ = ["TRANSFER_COLUMNS", "balances", "concentration_table", "top_holders_table"]
+
+#: turns a host result with integer codes back into strings
+Decode = Callable[[pd.DataFrame], pd.DataFrame]
 
 #: the transfers columns the holder queries read
 TRANSFER_COLUMNS = ["rune_id", "sender", "receiver", "amount"]
@@ -72,12 +76,18 @@ def _top_chunk(b: Any, n: int, k: int) -> Any:
     return s[s["_rank"] <= n].reset_index(drop=True)
 
 
-def top_holders_table(inp: Input, n: int) -> pd.DataFrame:
-    """Q2 on the host: rune_id, address, balance, rank (sorted by rune_id, rank)."""
-    bal = balances(inp)
+def top_holders_table(inp: Input, n: int, bal: Any = None, decode: Decode | None = None) -> pd.DataFrame:
+    """Q2 on the host: rune_id, address, balance, rank (sorted by rune_id, rank).
+
+    ``bal``: precomputed :func:`balances` (e.g. cached, with integer codes for
+    rune_id and address, whose order is the strings' order); ``decode`` turns
+    the host result's codes back into strings.
+    """
+    bal = balances(inp) if bal is None else bal
     k = inp.k
     tops = bal.map_partitions(_top_chunk, n, k, meta=_top_chunk(bal._meta, n, k))
     (pdf,) = inp.compute(tops)
+    pdf = decode(pdf) if decode is not None else pdf
     pdf = pdf.sort_values(["rune_id", "_rank"]).rename(columns={"_rank": "rank"})
     out = finish(pdf, {"balance": ex.limb_names(k)})
     out["rank"] = out["rank"].astype("int64")
@@ -117,14 +127,18 @@ def _concentration_chunk(b: Any, top: int, k: int) -> Any:
     return out.merge(totals, on="rune_id")
 
 
-def concentration_table(inp: Input, top: int) -> pd.DataFrame:
-    """Q3 on the host: rune_id, holders, total, top_share, hhi, gini, nakamoto."""
-    bal = balances(inp)
+def concentration_table(inp: Input, top: int, bal: Any = None, decode: Decode | None = None) -> pd.DataFrame:
+    """Q3 on the host: rune_id, holders, total, top_share, hhi, gini, nakamoto.
+
+    ``bal`` and ``decode`` as for :func:`top_holders_table`.
+    """
+    bal = balances(inp) if bal is None else bal
     k = inp.k
     parts = bal.map_partitions(
         _concentration_chunk, top, k, meta=_concentration_chunk(bal._meta, top, k)
     )
     (pdf,) = inp.compute(parts)
+    pdf = decode(pdf) if decode is not None else pdf
     tot, ptop = ex.limb_names(k, "_t"), ex.limb_names(k, "_p")
     pdf = pdf.sort_values("rune_id").reset_index(drop=True)
     ex.normalize(pdf, ptop)

@@ -28,7 +28,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import RunesError, SchemaError
+from . import _whale_coded as coded_path
 from . import _whale_exact as ex
+from ._whale_cache import cache_info, clear_cache, coded
 from ._whale_frames import (
     Input,
     finish,
@@ -42,6 +44,8 @@ from ._whale_holders import TRANSFER_COLUMNS, concentration_table, top_holders_t
 from .tables import INT64_MAX
 
 __all__ = [
+    "cache_info",
+    "clear_cache",
     "concentration",
     "daily_activity",
     "top_holders",
@@ -88,6 +92,9 @@ def top_holders(transfers: Any, n: int = 10) -> Any:
     """
     n = _positive_int(n, "n")
     inp = prepare(transfers, "transfers", TRANSFER_COLUMNS)
+    c = coded(transfers)
+    if c is not None:
+        return inp.small(top_holders_table(inp, n, coded_path.balances(c), coded_path.decoder(c)))
     return inp.small(top_holders_table(inp, n))
 
 
@@ -103,6 +110,9 @@ def concentration(transfers: Any, top: int = 10) -> Any:
     """
     top = _positive_int(top, "top")
     inp = prepare(transfers, "transfers", TRANSFER_COLUMNS)
+    c = coded(transfers)
+    if c is not None:
+        return inp.small(concentration_table(inp, top, coded_path.balances(c), coded_path.decoder(c)))
     return inp.small(concentration_table(inp, top))
 
 
@@ -175,8 +185,12 @@ def whale_transfers(transfers: Any, runes: Any, min_share: float = 0.001) -> Any
     inp = prepare(transfers, "transfers", _SEND_COLUMNS)
     thr = inp.small(_thresholds(runes, share, inp.k))
     k = inp.k
-    chunks = inp.ddf.map_partitions(_q1_chunk, thr, k, meta=_q1_chunk(inp.ddf._meta, thr, k))
-    pdf = _reduce_sum(inp, chunks, ["rune_id"])
+    c = coded(transfers)
+    if c is not None:
+        pdf = coded_path.whale_sums(inp, c, thr)
+    else:
+        chunks = inp.ddf.map_partitions(_q1_chunk, thr, k, meta=_q1_chunk(inp.ddf._meta, thr, k))
+        pdf = _reduce_sum(inp, chunks, ["rune_id"])
     pdf = ex.normalize(pdf, ex.limb_names(k))
     pdf = pdf.sort_values([*reversed(ex.limb_names(k)), "rune_id"], ascending=[*([False] * k), True])
     out = finish(pdf, {"volume": ex.limb_names(k)})
@@ -196,12 +210,16 @@ def whale_flows(transfers: Any, runes: Any, min_share: float = 0.001, top: int =
     inp = prepare(transfers, "transfers", _SEND_COLUMNS)
     thr = inp.small(_thresholds(runes, share, inp.k))
     k = inp.k
-    chunks = inp.ddf.map_partitions(_q5_chunk, thr, k, meta=_q5_chunk(inp.ddf._meta, thr, k))
-    split_out = max(1, chunks.npartitions // 8)
-    groups = chunks.groupby(["rune_id", "sender", "receiver"], sort=False).sum(split_out=split_out)
-    groups = groups.reset_index()
-    best = groups.map_partitions(_q5_top, top, k, meta=_q5_top(groups._meta, top, k))
-    (pdf,) = inp.compute(best)
+    c = coded(transfers)
+    if c is not None:
+        pdf = coded_path.flows(inp, c, thr, top)
+    else:
+        chunks = inp.ddf.map_partitions(_q5_chunk, thr, k, meta=_q5_chunk(inp.ddf._meta, thr, k))
+        split_out = max(1, chunks.npartitions // 8)
+        groups = chunks.groupby(["rune_id", "sender", "receiver"], sort=False).sum(split_out=split_out)
+        groups = groups.reset_index()
+        best = groups.map_partitions(_q5_top, top, k, meta=_q5_top(groups._meta, top, k))
+        (pdf,) = inp.compute(best)
     by, ascending = _flow_order(k)
     pdf = pdf.sort_values(by, ascending=ascending).head(top)
     out = finish(pdf, {"amount": ex.limb_names(k)})
@@ -239,13 +257,17 @@ def whale_netflow(transfers: Any, freq: str = "1h", top: int = 10) -> Any:
     cols = ["rune_id", "block_time", "sender", "receiver", "amount"]
     inp = prepare(transfers, "transfers", cols)
     step = step_ticks(freq, inp.time_dtype)
-    whales = top_holders_table(inp.project(TRANSFER_COLUMNS), top)[["rune_id", "address"]]
-    whales = inp.small(whales.astype({"rune_id": "string", "address": "string"}))
     k = inp.k
-    chunks = inp.ddf.map_partitions(
-        _q4_chunk, whales, step, k, meta=_q4_chunk(inp.ddf._meta, whales, step, k)
-    )
-    pdf = _reduce_sum(inp, chunks, ["rune_id", "_bucket"]).sort_values(["rune_id", "_bucket"])
+    c = coded(transfers)
+    if c is not None:
+        pdf = coded_path.netflow(inp, c, step, top)
+    else:
+        whales = top_holders_table(inp.project(TRANSFER_COLUMNS), top)[["rune_id", "address"]]
+        whales = inp.small(whales.astype({"rune_id": "string", "address": "string"}))
+        chunks = inp.ddf.map_partitions(
+            _q4_chunk, whales, step, k, meta=_q4_chunk(inp.ddf._meta, whales, step, k)
+        )
+        pdf = _reduce_sum(inp, chunks, ["rune_id", "_bucket"]).sort_values(["rune_id", "_bucket"])
     out = finish(pdf, {"netflow": ex.limb_names(k)})
     out["bucket"] = from_ticks(out["_bucket"], inp.time_dtype)
     out["moves"] = out["moves"].astype("int64")
@@ -285,15 +307,19 @@ def daily_activity(transfers: Any) -> Any:
     """
     inp = prepare(transfers, "transfers", ["rune_id", "block_time", "sender", "amount"])
     step, k, ddf = step_ticks(_DAY, inp.time_dtype), inp.k, inp.ddf
-    stats = ddf.map_partitions(_q6_chunk, step, k, meta=_q6_chunk(ddf._meta, step, k))
-    stats = stats.groupby(["rune_id", "_day"], sort=False).sum().reset_index()
-    triples = ddf.map_partitions(_q6_senders, step, meta=_q6_senders(ddf._meta, step))
-    triples = triples.shuffle(on=["rune_id", "_day"])
-    senders = triples.map_partitions(_q6_count, meta=_q6_count(triples._meta))
-    pdf, counts = inp.compute(stats, senders)
-    pdf = pdf.merge(counts, on=["rune_id", "_day"], how="left")
-    pdf["senders"] = pdf["senders"].fillna(0).astype("int64")
-    pdf = pdf.sort_values(["rune_id", "_day"])
+    c = coded(transfers)
+    if c is not None:
+        pdf = coded_path.daily(inp, c, step)
+    else:
+        stats = ddf.map_partitions(_q6_chunk, step, k, meta=_q6_chunk(ddf._meta, step, k))
+        stats = stats.groupby(["rune_id", "_day"], sort=False).sum().reset_index()
+        triples = ddf.map_partitions(_q6_senders, step, meta=_q6_senders(ddf._meta, step))
+        triples = triples.shuffle(on=["rune_id", "_day"])
+        senders = triples.map_partitions(_q6_count, meta=_q6_count(triples._meta))
+        pdf, counts = inp.compute(stats, senders)
+        pdf = pdf.merge(counts, on=["rune_id", "_day"], how="left")
+        pdf["senders"] = pdf["senders"].fillna(0).astype("int64")
+        pdf = pdf.sort_values(["rune_id", "_day"])
     out = finish(pdf, {"volume": ex.limb_names(k)})
     out["day"] = from_ticks(out["_day"], inp.time_dtype)
     out["n"] = out["n"].astype("int64")
