@@ -103,8 +103,9 @@ def cache_info() -> dict[str, Any]:
 
 
 def clear_cache() -> None:
-    """Drop every cached input (their persisted partitions are released)."""
+    """Drop every cached input (their persisted partitions are released) and zero the counters."""
     _CACHE.clear()
+    _STATS.update(hits=0, misses=0)
 
 
 def coded(transfers: Any) -> Coded | None:

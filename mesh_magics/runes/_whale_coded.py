@@ -85,9 +85,9 @@ def decoder(c: Coded) -> Any:
 
     def decode(pdf: pd.DataFrame) -> pd.DataFrame:
         pdf = pdf.copy()
-        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).to_numpy()
+        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
         if "address" in pdf.columns:
-            pdf["address"] = c.address_strings(pdf["address"]).to_numpy()
+            pdf["address"] = c.address_strings(pdf["address"]).array
         return pdf
 
     return decode
@@ -136,7 +136,7 @@ def netflow(inp: Input, c: Coded, step: int, top: int) -> pd.DataFrame:
     chunks = t.map_partitions(_netflow_chunk, keys, step, meta=_netflow_chunk(t._meta, keys, step))
     (pdf,) = inp.compute(_sum(chunks, ["rune_id", "_bucket"]))
     pdf = pdf.sort_values(["rune_id", "_bucket"])
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).to_numpy()
+    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
     return pdf
 
 
@@ -175,7 +175,7 @@ def whale_sums(inp: Input, c: Coded, thr: pd.DataFrame) -> pd.DataFrame:
     t = c.table
     chunks = t.map_partitions(_q1_chunk, limits, meta=_q1_chunk(t._meta, limits))
     (pdf,) = inp.compute(_sum(chunks, ["rune_id"]))
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).to_numpy()
+    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
     return pdf
 
 
@@ -206,9 +206,9 @@ def flows(inp: Input, c: Coded, thr: pd.DataFrame, top: int) -> pd.DataFrame:
     best = groups.map_partitions(_top_flows, top, meta=_top_flows(groups._meta, top))
     (pdf,) = inp.compute(best)
     pdf = _top_flows(pdf, top)  # the best of the bests, still on codes (= string order)
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).to_numpy()
-    pdf["sender"] = c.address_strings(pdf["sender"]).to_numpy()
-    pdf["receiver"] = c.address_strings(pdf["receiver"]).to_numpy()
+    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
+    pdf["sender"] = c.address_strings(pdf["sender"]).array
+    pdf["receiver"] = c.address_strings(pdf["receiver"]).array
     return pdf
 
 
@@ -253,5 +253,5 @@ def daily(inp: Input, c: Coded, step: int) -> pd.DataFrame:
     pdf = pdf.merge(counts, on=["rune_id", "_day"], how="left")
     pdf["senders"] = pdf["senders"].fillna(0).astype("int64")
     pdf = pdf.sort_values(["rune_id", "_day"])
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).to_numpy()
+    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
     return pdf

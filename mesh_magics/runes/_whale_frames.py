@@ -44,8 +44,11 @@ class Input:
 
     def compute(self, *collections: Any) -> list[pd.DataFrame]:
         """Compute small results; return them as host pandas frames."""
-        kwargs = {"scheduler": "sync"} if self.local else {}
-        results = dask.compute(*collections, **kwargs)
+        if self.local:  # in this process; P2P shuffles would need the distributed workers
+            with dask.config.set({"dataframe.shuffle.method": "tasks"}):
+                results = dask.compute(*collections, scheduler="sync")
+        else:
+            results = dask.compute(*collections)
         return [r if isinstance(r, (pd.DataFrame, pd.Series)) else r.to_pandas() for r in results]
 
     def project(self, columns: list[str]) -> Input:

@@ -1,0 +1,60 @@
+"""The whale suite's cache on the mesh: reuse for the same input, a fresh build when the input changes."""
+
+from __future__ import annotations
+
+import time
+
+import dask.dataframe as dd
+import pandas as pd
+import pytest
+
+from mesh_magics.runes import concentration, synthetic, top_holders, whale_netflow
+from mesh_magics.runes.whale import cache_info, clear_cache
+
+ARGS = dict(n_rows=3000, n_runes=6, n_addresses=200, npartitions=3)
+
+
+def _write(path, seed):
+    synthetic(**ARGS, seed=seed, path=path)
+    return dd.read_parquet(path / "transfers")
+
+
+@pytest.fixture()
+def fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def test_same_input_is_cached_and_matches_the_general_path(dask_client, tmp_path, fresh_cache):
+    t = _write(tmp_path, seed=1)
+    got = top_holders(t, n=3)
+    info = cache_info()
+    assert info["misses"] == 1 and len(info["entries"]) == 1
+    assert info["entries"][0]["derived"] == ["balances"]
+    conc = concentration(dd.read_parquet(tmp_path / "transfers"))  # a new read of the same files
+    assert cache_info()["hits"] >= 1 and cache_info()["misses"] == 1
+    local = t.compute()  # in-memory input: the general (string) path
+    pd.testing.assert_frame_equal(got, top_holders(local, n=3))
+    pd.testing.assert_frame_equal(conc, concentration(local))
+    pd.testing.assert_frame_equal(whale_netflow(t, top=3), whale_netflow(local, top=3))
+
+
+def test_changed_input_is_not_served_from_the_cache(dask_client, tmp_path, fresh_cache):
+    before = top_holders(_write(tmp_path, seed=1), n=3)
+    time.sleep(1.1)  # the files' modification times are part of the input's token
+    t = _write(tmp_path, seed=2)
+    after = top_holders(t, n=3)
+    assert cache_info()["misses"] == 2
+    pd.testing.assert_frame_equal(after, top_holders(t.compute(), n=3))
+    assert not after.equals(before)
+    # a changed graph (a filter) is another input too
+    sub = t[t["block_height"] % 2 == 0]
+    pd.testing.assert_frame_equal(top_holders(sub, n=3), top_holders(sub.compute(), n=3))
+    assert cache_info()["misses"] == 3 and len(cache_info()["entries"]) == 2  # LRU keeps two
+
+
+def test_clear_cache(dask_client, tmp_path, fresh_cache):
+    top_holders(_write(tmp_path, seed=1))
+    clear_cache()
+    assert cache_info()["entries"] == []
