@@ -135,7 +135,9 @@ class LabServer:
             link.symlink_to(source, target_is_directory=True)
         (self.base / "app-settings" / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES))
         command = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             f"--port={self.port}",
             "--ServerApp.ip=127.0.0.1",
@@ -151,7 +153,11 @@ class LabServer:
         ]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            command, cwd=self.root_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=self.root_dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kernels and workers end with it
         )
         deadline = time.monotonic() + timeout
@@ -310,6 +316,15 @@ class LabPage:
                }""",
             arg=index,
             timeout=timeout,
+        )
+
+    def active_cell(self) -> tuple[int, str]:
+        """Index and source of the current notebook's active cell."""
+        return tuple(
+            self.page.evaluate(
+                """() => { const nb = window.jupyterapp.shell.currentWidget.content;
+                           return [nb.activeCellIndex, nb.activeCell.model.sharedModel.getSource()]; }"""
+            )
         )
 
     def cell_output(self, index: int) -> str:

@@ -22,7 +22,8 @@ def test_extension_loads_without_console_errors(lab: LabPage) -> None:
     lab.panel_tab.wait_for(state="visible")
     panel = lab.open_panel()
     panel.locator('.jp-MeshPanel-connection[data-state="live"]').wait_for()
-    assert panel.locator(".jp-MeshPanel-banner").is_hidden(), panel.locator(".jp-MeshPanel-banner").inner_text()
+    banner = panel.locator(".jp-MeshPanel-banner")
+    assert banner.is_hidden(), banner.inner_text()
     for section in ("meshes", "nodes", "active", "history"):
         assert panel.locator(f'[data-section="{section}"]').is_visible()
     # the commands are registered (palette + notebook toolbar)
@@ -72,20 +73,48 @@ def test_cancel_a_running_cell_from_the_panel(lab: LabPage) -> None:
     panel.locator(f'.jp-MeshPanel-detail[data-run-id="{run_id}"] .jp-MeshPanel-log').first.wait_for()
     lab.screenshot("panel-cancelled")
     lab.screenshot("cell-cancelled", lab.cell(1))
+
+    # history filters: by status, then by text (other tests' runs may be there too)
+    history = panel.locator('[data-section="history"]')
+    status = panel.locator(".jp-MeshPanel-statusFilter")
+    status.select_option("finished")
+    cancelled.wait_for(state="detached", timeout=15_000)
+    assert set(_statuses(history)) <= {"finished"}
+    status.select_option("cancelled")
+    cancelled.wait_for(timeout=15_000)
+    assert set(_statuses(history)) == {"cancelled"}
+    status.select_option("")
+    search = panel.locator(".jp-MeshPanel-search")
+    search.fill("no-such-text-anywhere")
+    history.get_by_text("No run matches.").wait_for(timeout=15_000)
+    search.fill("ui-sleep")
+    cancelled.wait_for(timeout=15_000)
+    lab.screenshot("panel-history-search")
     assert lab.page.console_errors == []
 
 
-def test_history_search_and_status_filter(lab: LabPage) -> None:
-    """After the cancel test's run: filter the history by status and by text."""
+def _statuses(history) -> list[str]:
+    return history.locator(".jp-MeshPanel-run").evaluate_all("rows => rows.map(r => r.dataset.status)")
+
+
+def test_commands_insert_visible_cells(lab: LabPage) -> None:
+    """The toolbar/palette commands insert cells the user can see; %mesh up runs as a normal cell."""
+    lab.open_notebook("ui_commands.ipynb", ["x = 1"])
+    toolbar = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
+    toolbar.locator('[data-jp-item-name="mesh-insert-cell"]').wait_for()
+    toolbar.locator('[data-jp-item-name="mesh-up"]').wait_for()
+
+    lab.execute("mesh-magics:insert-cell")
+    assert lab.active_cell()[1] == "%%mesh\n"
+
+    lab.execute("mesh-magics:mesh-up", {"workers": 1}, wait=False)
+    notebook = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    notebook.locator(".jp-Cell").filter(has_text="%mesh up --workers 1").wait_for()
+    index, source = lab.active_cell()
+    assert source == "%load_ext mesh_magics\n%mesh up --workers 1"
+    lab.wait_cell_done(index, timeout=120_000)
     panel = lab.open_panel()
-    history = panel.locator(".jp-MeshPanel-history")
-    panel.locator(".jp-MeshPanel-statusFilter").select_option("cancelled")
-    history.locator('.jp-MeshPanel-run[data-status="cancelled"]').first.wait_for(timeout=15_000)
-    panel.locator(".jp-MeshPanel-statusFilter").select_option("finished")
-    history.wait_for(state="detached", timeout=15_000)  # no finished run: the list goes
-    panel.locator(".jp-MeshPanel-statusFilter").select_option("")
-    panel.locator(".jp-MeshPanel-search").fill("no-such-text-anywhere")
-    panel.get_by_text("No run matches.").wait_for(timeout=15_000)
-    panel.locator(".jp-MeshPanel-search").fill("ui-sleep")
-    history.locator(".jp-MeshPanel-run").first.wait_for(timeout=15_000)
+    panel.locator('.jp-MeshPanel-mesh[data-state="connected"]').wait_for(timeout=30_000)
+    panel.locator(".jp-MeshPanel-dashboard").first.wait_for()
+    lab.screenshot("commands-mesh-up")
     assert lab.page.console_errors == []
