@@ -45,9 +45,10 @@ export class EventStream {
 
   /** Open the socket (idempotent). */
   start(): void {
-    if (this._disposed || this._socket) {
+    if (this._disposed || this._started) {
       return;
     }
+    this._started = true;
     this._connect();
   }
 
@@ -133,6 +134,7 @@ export class EventStream {
   private _failures = 0;
   private _timer: unknown = null;
   private _disposed = false;
+  private _started = false;
 }
 
 /** A `MeshEvent` from a socket message, or null for anything else. */

@@ -54,10 +54,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       tracker,
       palette,
       meshUpOptions: () => meshUpOptions,
-      refresh: () => {
-        void model.refreshAll();
-        void model.refreshNodes();
-      }
+      refresh: () => void model.reload()
     });
 
     if (settingRegistry) {
@@ -76,13 +73,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
     }
 
-    void app.restored
-      .then(() => model.start())
-      .then(() => {
-        if (model.compat.state !== 'error') {
-          events.start();
-        }
-      });
+    // The socket opens once the handshake succeeded (at start, or after a
+    // refresh once the server extension is fixed).
+    model.onChange(() => {
+      if (model.compat.state === 'ok' || model.compat.state === 'warning') {
+        events.start();
+      }
+    });
+    void app.restored.then(() => model.start());
   }
 };
 

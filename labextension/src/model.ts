@@ -245,6 +245,16 @@ export class MeshModel {
     this._emit();
   }
 
+  /** The panel's refresh button: redo the handshake if it failed, else reload everything. */
+  async reload(): Promise<void> {
+    this._notice = null;
+    if (this._compat.state === 'error' || this._compat.state === 'unknown') {
+      await this.start();
+    } else {
+      await Promise.all([this.refreshAll(), this.refreshNodes()]);
+    }
+  }
+
   async refreshAll(): Promise<void> {
     await Promise.all([this.refreshMeshes(), this.refreshRuns()]);
   }

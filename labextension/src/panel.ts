@@ -43,12 +43,7 @@ export class MeshPanel extends Widget {
       {
         class: 'jp-Button jp-mod-minimal jp-MeshPanel-refresh',
         title: 'Reload meshes, workers and runs',
-        on: {
-          click: () => {
-            void this._model.refreshAll();
-            void this._model.refreshNodes();
-          }
-        }
+        on: { click: () => void this._model.reload() }
       },
       '⟳'
     );

@@ -72,6 +72,15 @@ describe('EventStream', () => {
     assert.deepEqual(statuses, ['fallback', 'live']);
   });
 
+  it('does not open a second socket when started again while waiting to reconnect', () => {
+    const { stream, sockets, timers } = setup();
+    stream.start();
+    sockets[0].onclose!({});
+    stream.start();
+    timers.runTimeouts();
+    assert.equal(sockets.length, 2);
+  });
+
   it('stops reconnecting once disposed', () => {
     const { stream, sockets, timers } = setup();
     stream.start();

@@ -78,6 +78,16 @@ describe('MeshModel.start', () => {
     assert.equal(model.notice?.text, 'mesh m1 is gone (409)');
   });
 
+  it('redoes the handshake on reload after it failed', async () => {
+    const { client, model } = setup();
+    client.failures.set('version', new MeshApiError(404, 'Not Found'));
+    await model.start();
+    assert.equal(model.compat.state, 'error');
+    await model.reload();
+    assert.equal(model.compat.state, 'ok');
+    assert.equal(client.count('meshes'), 1);
+  });
+
   it('shows other errors as a dismissable notice', async () => {
     const { client, model } = setup();
     await model.start();
