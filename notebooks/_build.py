@@ -292,11 +292,14 @@ join the `runes` table in. **Q1**: the runes with the most whale-sized volume.
     code("""
 import pandas as pd
 
+pd.set_option("display.width", 160)   # wide tables stay on one line in text form
 names = names.set_index("rune_id")
 label = names["name"]
 
-def named(frame):
-    return frame.assign(name=frame["rune_id"].map(label))
+def named(frame):   # the frame with each rune's spaced name after its id
+    frame = frame.copy()
+    frame.insert(1, "name", frame["rune_id"].map(label))
+    return frame
 
 named(q1).head(8)
 """, title="Q1: whale transfers by rune"),
