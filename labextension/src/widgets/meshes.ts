@@ -2,7 +2,7 @@
  * The meshes section: every mesh the kernels registered, with its state.
  * Clicking one shows its workers in the node map.
  */
-import type { MeshModel } from '../model';
+import { toMillis, type MeshModel } from '../model';
 import type { IMesh } from '../types';
 import { formatTime } from '../format';
 import { h, pill } from './dom';
@@ -34,8 +34,8 @@ export function renderMeshes(model: MeshModel, actions: IMeshesActions): HTMLEle
   return h(
     'ul',
     { class: 'jp-MeshPanel-meshes' },
-    ...meshes.map(mesh => {
-      const state = mesh.stale ? 'gone' : mesh.state;
+    ...sortMeshes(meshes).map(mesh => {
+      const state = meshState(mesh);
       const item = h(
         'li',
         {
@@ -72,5 +72,20 @@ export function renderMeshes(model: MeshModel, actions: IMeshesActions): HTMLEle
       }
       return item;
     })
+  );
+}
+
+const STATE_ORDER: Record<string, number> = { connected: 0, unreachable: 1, gone: 2 };
+
+function meshState(mesh: IMesh): string {
+  return mesh.stale ? 'gone' : mesh.state;
+}
+
+/** Live meshes first, then unreachable, then gone; newest first within each. */
+export function sortMeshes(meshes: readonly IMesh[]): IMesh[] {
+  return [...meshes].sort(
+    (a, b) =>
+      (STATE_ORDER[meshState(a)] ?? 3) - (STATE_ORDER[meshState(b)] ?? 3) ||
+      (toMillis(b.created) ?? 0) - (toMillis(a.created) ?? 0)
   );
 }
