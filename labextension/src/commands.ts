@@ -71,7 +71,7 @@ export function addCommands(app: JupyterFrontEnd, options: ICommandsOptions): vo
   });
 
   commands.addCommand(CommandIDs.meshUp, {
-    label: args => (args.toolbar ? '' : 'Start a Mesh in This Kernel (%mesh up)'),
+    label: 'Start a Mesh in This Kernel (%mesh up)',
     caption: 'Insert and run a visible “%mesh up” cell in the current notebook',
     icon: args => (args.toolbar ? meshIcon : undefined),
     isEnabled: hasNotebook,
