@@ -114,10 +114,10 @@ def run_mesh(data: Path, backend: str, client: Any) -> dict:
     client.run(_warm)  # imports, as the peers import their engine before the clock starts
     times, answers = {}, {}
     with dask.config.set({"dataframe.backend": backend}):
-        # pyarrow's own filesystem layer: dask's fastest Parquet reader on local files
-        kw = {"filesystem": "arrow"} if backend == "pandas" else {}
-        transfers = dd.read_parquet(str(data.resolve() / "transfers"), **kw)
-        runes = dd.read_parquet(str(data.resolve() / "runes"), **kw)
+        # one partition per file (filesystem="arrow" reads faster per file but merged the 20
+        # files into 7 partitions, unbalanced on 2 workers: slower overall, see BENCHMARKS.md)
+        transfers = dd.read_parquet(data / "transfers")
+        runes = dd.read_parquet(data / "runes")
         for name, q in mesh_queries().items():
             t0 = time.perf_counter()
             out = q(transfers, runes)
