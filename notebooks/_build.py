@@ -95,7 +95,8 @@ for i in range(3):
 x = 42
 """),
     md("""
-The handle is a `MeshRun`: its status, the whole stdout, which worker ran it and how long it took.
+The handle is a `MeshRun`: here its status and the whole stdout; it also knows which worker ran it
+(`targets`), how long it took (`duration`) and the cell's value (`result()`).
 """),
     code("""
 first.status, first.stdout
@@ -824,7 +825,7 @@ time.sleep(1)
 print(f"sum of x·xᵀ: {total / 1e9:.2f} billion", flush=True)
 """),
     md("""
-The node map is also available as data. `mesh.workers` has one row per worker (address, host,
+The node map is also available as data. `mesh.workers()` has one row per worker (address, host,
 threads, memory, tasks, GPU); `mesh.status()` is what `%mesh status` shows.
 """),
     code("""
