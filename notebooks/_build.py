@@ -554,6 +554,7 @@ each:
     code("""
 import pandas as pd
 
+pd.set_option("display.width", 160)   # wide tables stay on one line in text form
 U128_MAX = 2**128 - 1
 cases = {
     "EdictOutput":         ([runestone(0, 1, 1, 2, 5)], "edict to output 5 of a 1-output transaction"),
