@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from typing import Any
 
 __all__ = [
@@ -90,6 +91,9 @@ class _Dispatch(io.TextIOBase):
 
 
 def _install_dispatch() -> None:
+    # Every run opens a Dask span; dask-expr warns on each dataframe built under one
+    # ("annotations will be ignored") although the scheduler still attributes the tasks.
+    warnings.filterwarnings("ignore", message="Dask annotations", category=UserWarning)
     with _LOCK:
         if not isinstance(sys.stdout, _Dispatch):
             sys.stdout = _Dispatch("stdout", sys.stdout)

@@ -52,12 +52,11 @@ class NullRenderer:
 
 
 class TextRenderer(NullRenderer):
-    # plain-text progress (MESH_NONINTERACTIVE=1, scripts): see dashboard.controller
+    """Writes chunks straight to ``out`` / ``err`` (a terminal handles ``\\r`` itself);
+    the dashboard prints plain-text progress lines through ``progress_line``."""
+
     def progress_line(self, text: str) -> None:
         self.message(text, "stdout")
-
-
-    """Writes chunks straight to ``out`` / ``err`` (a terminal handles ``\\r`` itself)."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, prefix: bool = False):
         self.out, self.err, self.prefix = out or sys.stdout, err or sys.stderr, prefix
