@@ -180,3 +180,17 @@ def test_standalone_dashboard_shows_nodes_and_runs_in_flight(mesh):
         assert seen_run and len(tiles) == 2 and watch.widget.status == "connected"
     finally:
         watch.stop()
+
+
+def test_running_progress_reaches_the_history_row(mesh):
+    """The side panel shows a running run's progress from its history row."""
+    run = mesh.run(WORK.format(name="tracked").replace("0.05", "0.15"), renderer=WidgetRecorder(), block=False)
+    seen = None
+    deadline = time.time() + 60
+    while time.time() < deadline and not run.done():
+        row = mesh.history.get(run.id) or {}
+        seen = (row.get("summary") or {}).get("progress") or seen
+        time.sleep(0.2)
+    run.wait(30)
+    assert seen is not None and seen["total"] == 40 and 0 <= seen["done"] <= 40
+    assert "progress" not in mesh.history.get(run.id)["summary"]  # the final summary replaced it

@@ -34,6 +34,7 @@ class RunDashboard:
         self._nodes_t = 0.0
         self._text_last = 0.0
         self._rx = 0.0
+        self._recorded = 0.0
 
     # -- inputs (on the pump's thread) ------------------------------------------------
     def on_progress(self, groups: dict[str, list[int]], workers: list[str], nbytes: int, t: float) -> None:
@@ -72,6 +73,10 @@ class RunDashboard:
             if final and elapsed < self._after:
                 return  # quick cells stay quiet
             self._create(renderer)
+        if not final and self.progress.total and now - self._recorded >= 2.0:
+            self._recorded = now  # the side panel reads a running run's progress from its row
+            self.run.mesh._history_update(self.run.id, summary={"progress": {
+                "done": self.progress.done + self.progress.erred, "total": self.progress.total}})
         if self.widget is not None:
             self._push(elapsed)
             if final:

@@ -92,8 +92,13 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as listings show it: without the output tails."""
-    return {k: v for k, v in row.items() if k not in _TAILS}
+    """A row as listings show it: without the output tails, with ``progress`` (0..1, or
+    None) from the task counts the kernel's dashboard writes into ``summary.progress``."""
+    out = {k: v for k, v in row.items() if k not in _TAILS}
+    prog = (row.get("summary") or {}).get("progress") if isinstance(row.get("summary"), dict) else None
+    total = int((prog or {}).get("total") or 0)
+    out["progress"] = min(1.0, int(prog.get("done") or 0) / total) if prog and total else None
+    return out
 
 
 def _fingerprint(row: Mapping[str, Any]) -> str:

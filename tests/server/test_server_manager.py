@@ -206,3 +206,13 @@ def test_feed_pushes_registry_and_history_changes(mesh_env, busy_kernel):
     assert "test-feed" in {m["id"] for m in meshes["meshes"]}
     runs = next(m for m in got if m["type"] == "runs")
     assert [r["id"] for r in runs["changed"]] == ["feed-run"] and "stdout_tail" not in runs["changed"][0]
+
+
+def test_listed_runs_carry_progress_from_the_summary():
+    from mesh_magics.server.runstore import _listed
+
+    row = {"id": "r", "status": "running", "stdout_tail": "x", "summary": {"progress": {"done": 30, "total": 120}}}
+    listed = _listed(row)
+    assert listed["progress"] == 0.25 and "stdout_tail" not in listed
+    assert _listed({"id": "r", "summary": {"duration": 1.0}})["progress"] is None
+    assert _listed({"id": "r", "summary": None})["progress"] is None
