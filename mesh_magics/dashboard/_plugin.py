@@ -116,6 +116,8 @@ class MeshDashboardPlugin(SchedulerPlugin):
                     self.bytes[run] += int(dep.nbytes or 0)
         else:
             self.processing[run].pop(key, None)
+            if col in (0, 3) and not any(c[1] or c[2] for c in self.counts[run].values()):
+                self._tick()  # the run's work just ended: publish the final counts at once
 
     def _tick(self) -> None:
         now = time.time()

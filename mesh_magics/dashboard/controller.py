@@ -43,11 +43,14 @@ class RunDashboard:
         self._rx = time.time()
 
     def settled(self, since: float) -> bool:
-        """Whether the plugin's counts are final: the Dask work the cell launched ended
-        before ``since`` (all targets returned), so one more tick of the plugin
-        after ``since`` carries the final counts. Waits at most one interval."""
+        """Whether the plugin's counts are final. They are when nothing is left
+        processing or waiting (the plugin publishes that moment at once); otherwise
+        one more tick after ``since`` (all targets returned) carries them. Waits at
+        most one interval."""
         if self.progress.total == 0 or self._rx >= since + 0.05:
             return True
+        if all(c[1] == 0 and c[2] == 0 for c in self.progress.groups.values()):
+            return True  # the plugin published the end of the work the moment it ended
         return time.time() > since + self._interval + 0.3
 
     def on_chunk(self, worker: str, stream: str, text: str) -> None:
