@@ -67,7 +67,8 @@ def in_kernel(n: int, prints: int) -> list[dict]:
                   "    print(repr(time.time()), flush=True)\n    time.sleep(0.05)", timeout=120)
         lat, seen = [], 0
         for m in c.msgs:
-            if m.type in ("display_data", "update_display_data"):
+            if m.type in ("display_data", "update_display_data") \
+                    and "application/vnd.jupyter.stdout" in m.content["data"]:  # not the dashboard
                 lines = m.content["data"]["text/plain"].splitlines()
                 for line in lines[seen:]:
                     lat.append(m.t - float(line))
