@@ -136,7 +136,15 @@ class MeshDashboardPlugin(SchedulerPlugin):
         if now < max(self.active_until, self.watch_until):
             self.links = [ln for ln in self.links if now - ln[0] < 2.0]
             self.scheduler.log_event(TOPIC, {"kind": "nodes", "nodes": self._nodes(),
-                                             "links": [[a, b, n] for _, a, b, n in self.links], "t": now})
+                                             "links": self._pairs(), "t": now})
+
+    def _pairs(self, most: int = 200) -> list[list[Any]]:
+        """Fetches of the last 2 s summed per (from, to) worker pair, largest first."""
+        pairs: dict[tuple[str, str], int] = defaultdict(int)
+        for _, a, b, n in self.links:
+            pairs[(a, b)] += n
+        top = sorted(pairs.items(), key=lambda kv: -kv[1])[:most]
+        return [[a, b, n] for (a, b), n in top]
 
     def _forget_old(self, now: float, ttl: float = 600.0) -> None:
         """Drop counts of runs idle for ``ttl`` seconds (nothing of theirs is left)."""
