@@ -13,7 +13,7 @@ inherited by the work a cell launches with ``get_client()``), and every
   any run is in flight or a notebook watches (``%mesh dashboard`` sends a
   ``watch`` event every few seconds through ``Client.log_event``).
 
-Links are the dependency fetches the scheduler *asks for*: a task starts
+Links are the dependency fetches the scheduler *asks for* since the last tick: a task starts
 processing on W while a dependency sits in memory on V only; the scheduler does
 not see transfers themselves.
 """
@@ -56,7 +56,7 @@ class MeshDashboardPlugin(SchedulerPlugin):
         self.watch_ttl = watch_ttl
 
     async def start(self, scheduler: Any) -> None:
-        from tornado.ioloop import PeriodicCallback
+        from tornado.ioloop import IOLoop, PeriodicCallback
 
         self.scheduler = scheduler
         self.counts: dict[str, dict[str, list[int]]] = defaultdict(dict)
@@ -66,7 +66,10 @@ class MeshDashboardPlugin(SchedulerPlugin):
         self.bytes: dict[str, int] = defaultdict(int)  # run -> bytes its tasks had fetched
         self.last_seen: dict[str, float] = {}
         self.cells: set[Any] = set()  # cell tasks running now
-        self.links: list[tuple[float, str, str, int]] = []
+        self.active: dict[str, int] = defaultdict(int)  # run -> tasks processing or waiting
+        self._soon = False
+        self._loop = IOLoop.current()
+        self.pairs: dict[tuple[str, str], int] = {}  # (from, to) -> bytes fetched since the last tick
         self.active_until = 0.0
         self.watch_until = 0.0
         self._pc = PeriodicCallback(self._tick, self.interval * 1000)
@@ -98,28 +101,36 @@ class MeshDashboardPlugin(SchedulerPlugin):
         col = _COLUMN.get(finish)
         if run is None or col is None:
             return  # not a run's work
-        counts = self.counts[run].setdefault(ts.group_key, [0, 0, 0, 0])
+        counts = self.counts[run].setdefault(ts.group.name, [0, 0, 0, 0])
         if prev is not None:
             counts[prev[1]] -= 1
+            if prev[1] in (1, 2):
+                self.active[run] -= 1
         counts[col] += 1
+        if col in (1, 2):
+            self.active[run] += 1
         self.state[key] = (run, col)
         self.dirty.add(run)
-        now = time.time()
-        self.active_until = now + 2 * self.interval
+        self.active_until = time.time() + 2 * self.interval
         if finish == "processing" and ts.processing_on is not None:
-            w = ts.processing_on.address
-            self.processing[run][key] = w
+            ws = ts.processing_on
+            self.processing[run][key] = ws.address
             for dep in ts.dependencies:
-                holders = [ws.address for ws in dep.who_has or ()]
-                if holders and w not in holders:
-                    self.links.append((now, holders[0], w, int(dep.nbytes or 0)))
-                    self.bytes[run] += int(dep.nbytes or 0)
+                who = dep.who_has
+                if who and ws not in who:  # the worker will fetch it: a transfer link
+                    n = dep.nbytes or 0
+                    pair = (next(iter(who)).address, ws.address)
+                    self.pairs[pair] = self.pairs.get(pair, 0) + n
+                    self.bytes[run] += n
         else:
             self.processing[run].pop(key, None)
-            if col in (0, 3) and not any(c[1] or c[2] for c in self.counts[run].values()):
-                self._tick()  # the run's work just ended: publish the final counts at once
+            if not self.active[run] and not self._soon:
+                # the run's work just ended: publish its final counts now, not at the next tick
+                self._soon = True
+                self._loop.add_callback(self._tick)
 
     def _tick(self) -> None:
+        self._soon = False
         now = time.time()
         if self.dirty:
             runs = {r: {g: list(c) for g, c in self.counts[r].items()} for r in self.dirty}
@@ -134,23 +145,20 @@ class MeshDashboardPlugin(SchedulerPlugin):
         if self.cells:
             self.active_until = now + 2 * self.interval
         if now < max(self.active_until, self.watch_until):
-            self.links = [ln for ln in self.links if now - ln[0] < 2.0]
             self.scheduler.log_event(TOPIC, {"kind": "nodes", "nodes": self._nodes(),
-                                             "links": self._pairs(), "t": now})
+                                             "links": self._links(), "t": now})
+            self.pairs = {}  # links show the fetches of the last tick only
 
-    def _pairs(self, most: int = 200) -> list[list[Any]]:
-        """Fetches of the last 2 s summed per (from, to) worker pair, largest first."""
-        pairs: dict[tuple[str, str], int] = defaultdict(int)
-        for _, a, b, n in self.links:
-            pairs[(a, b)] += n
-        top = sorted(pairs.items(), key=lambda kv: -kv[1])[:most]
+    def _links(self, most: int = 200) -> list[list[Any]]:
+        """Fetches since the last tick, summed per (from, to) worker pair, largest first."""
+        top = sorted(self.pairs.items(), key=lambda kv: -kv[1])[:most]
         return [[a, b, n] for (a, b), n in top]
 
     def _forget_old(self, now: float, ttl: float = 600.0) -> None:
         """Drop counts of runs idle for ``ttl`` seconds (nothing of theirs is left)."""
         for r, seen in list(self.last_seen.items()):
             if now - seen > ttl and not self.processing.get(r):
-                for d in (self.counts, self.processing, self.bytes, self.last_seen):
+                for d in (self.counts, self.processing, self.bytes, self.last_seen, self.active):
                     d.pop(r, None)
 
     def _nodes(self) -> list[dict[str, Any]]:
