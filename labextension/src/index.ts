@@ -85,14 +85,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 /**
- * Open a mesh's Dask dashboard in a new tab. A relative link (the server's
- * proxy, for schedulers only the Jupyter server can reach) is resolved
- * against the server's base URL.
+ * Open a mesh's Dask dashboard in a new tab, through the server's proxy
+ * (`mesh/api/meshes/<id>/dashboard/status`): it works when the scheduler is only
+ * reachable from the Jupyter server (JupyterHub, SSH, Kubernetes), and the server
+ * only ever contacts dashboards listed in the registry.
  */
+export function dashboardUrl(mesh: IMesh, baseUrl: string = PageConfig.getBaseUrl()): string | null {
+  if (!mesh.dashboard_link) {
+    return null;
+  }
+  const base = new URL(baseUrl, window.location.href);
+  return new URL(`mesh/api/meshes/${encodeURIComponent(mesh.id)}/dashboard/status`, base).href;
+}
+
 function openDashboard(mesh: IMesh): void {
-  if (mesh.dashboard_link) {
-    const url = new URL(mesh.dashboard_link, new URL(PageConfig.getBaseUrl(), window.location.href));
-    window.open(url.href, '_blank', 'noopener');
+  const url = dashboardUrl(mesh);
+  if (url) {
+    window.open(url, '_blank', 'noopener');
   }
 }
 

@@ -27,6 +27,7 @@ from .errors import ApiError, NotFound
 from .feed import ChangeFeed
 from .handshake import API_VERSION, HEADER, QUERY_PARAMETER, check_frontend
 from .manager import MeshManager
+from .proxy import DashboardHandler, DashboardSocketHandler
 from .runstore import parse_query
 
 __all__ = ["API_PREFIX", "MeshAPIHandler", "error_reply", "routes"]
@@ -234,5 +235,7 @@ def routes() -> list[tuple[str, type]]:
         (rf"{API_PREFIX}/runs/([^/]+)/cancel", CancelHandler),
         (rf"{API_PREFIX}/runs/([^/]+)", RunHandler),
         (rf"{API_PREFIX}/events", EventsHandler),
+        (rf"{API_PREFIX}/meshes/([^/]+)/dashboard/(.*)/ws", DashboardSocketHandler),
+        (rf"{API_PREFIX}/meshes/([^/]+)/dashboard/(.*)", DashboardHandler),
         (rf"{API_PREFIX}/(.*)", NotFoundHandler),
     ]

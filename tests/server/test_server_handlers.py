@@ -189,9 +189,23 @@ def test_the_rest_spec_lists_exactly_the_routes():
     from mesh_magics.server.handlers import API_PREFIX, NotFoundHandler, routes
 
     spec = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
-    in_spec = {(re.sub(r"\{[^}]+\}", "([^/]+)", path), verb) for path, ops in spec["paths"].items()
-               for verb in ops}
+    def pattern(path: str) -> str:  # {path} spans segments; other parameters are one segment
+        return re.sub(r"\{[^}]+\}", "([^/]+)", path.replace("{path}", "(.*)"))
+
+    in_spec = {(pattern(path), verb) for path, ops in spec["paths"].items() for verb in ops}
     served = {(pattern.removeprefix(API_PREFIX), verb) for pattern, handler in routes()
               if handler is not NotFoundHandler
               for verb in ("get", "post", "put", "patch", "delete") if verb in vars(handler)}
     assert in_spec == served
+
+
+async def test_dashboard_is_proxied_from_the_registry_only(jp_fetch, busy_kernel):
+    """The mesh's Dask dashboard through the Jupyter server (JSON, pages), nothing else."""
+    r = await jp_fetch("mesh", "api", "meshes", busy_kernel.id, "dashboard", "json", "identity.json")
+    assert r.code == 200 and r.headers["Content-Type"].startswith("application/json")
+    identity = json.loads(r.body)
+    assert identity["address"] == busy_kernel.address and len(identity["workers"]) == 1
+    page = await jp_fetch("mesh", "api", "meshes", busy_kernel.id, "dashboard", "status")
+    assert page.code == 200 and b"bokeh" in page.body.lower()
+    missing = await jp_fetch("mesh", "api", "meshes", "no-such-mesh", "dashboard", "status", raise_error=False)
+    assert missing.code == 404

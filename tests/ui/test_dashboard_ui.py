@@ -59,3 +59,18 @@ def test_cancel_button_in_the_cell_works_while_the_kernel_is_busy(lab: LabPage) 
     assert "should not get here" not in lab.cell_output(1)
     lab.cell(1).locator(".mesh-pill.cancelled").wait_for(timeout=30_000)
     lab.screenshot("dashboard-cancelled", lab.cell(1))
+
+
+def test_dask_dashboard_opens_through_the_jupyter_server(lab: LabPage) -> None:
+    """The panel's Dashboard button goes through the server's proxy; Bokeh's websocket too."""
+    lab.open_notebook("ui_dash_proxy.ipynb", ["%load_ext mesh_magics\n%mesh up --workers 1"])
+    lab.run_cell(0)
+    lab.wait_cell_done(0, timeout=120_000)
+    meshes = lab.server.api("GET", "mesh/api/meshes")["meshes"]
+    mesh = next(m for m in meshes if m["state"] == "connected")
+    page = lab.page.context.new_page()
+    page.goto(lab.server.url(f"mesh/api/meshes/{mesh['id']}/dashboard/status"))
+    # Bokeh draws its plots only once its document arrived over the (proxied) websocket
+    page.wait_for_selector("canvas", timeout=60_000)
+    lab.screenshot("dask-dashboard-proxied", page.locator("body"))
+    page.close()
