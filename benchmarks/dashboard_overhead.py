@@ -40,9 +40,14 @@ class WidgetSink:
     def __init__(self) -> None:
         self.widgets = []
 
-    def chunk(self, *a): pass
-    def render(self, *a): pass
-    def message(self, *a, **k): pass
+    def chunk(self, *a):
+        pass
+
+    def render(self, *a):
+        pass
+
+    def message(self, *a, **k):
+        pass
 
     def widget(self, w, key):
         self.widgets.append(w)
@@ -57,8 +62,13 @@ def one(enabled: bool, code: str) -> tuple[float, float, int]:
     import mesh_magics
 
     d = tempfile.mkdtemp()
-    with dask.config.set({"mesh.dashboard.enabled": enabled, "mesh.history.path": f"{d}/h.sqlite3",
-                          "mesh.registry.path": f"{d}/r"}):
+    with dask.config.set(
+        {
+            "mesh.dashboard.enabled": enabled,
+            "mesh.history.path": f"{d}/h.sqlite3",
+            "mesh.registry.path": f"{d}/r",
+        }
+    ):
         mesh = mesh_magics.up(workers=2, threads=1, kind="cpu")
         try:
             mesh.run("1")  # warm
@@ -87,28 +97,51 @@ def main() -> int:
     res = {}
     for mode, xs in rows.items():
         walls, cpus = [x[0] for x in xs], [x[1] for x in xs]
-        res[mode] = {"wall_s": statistics.median(walls), "kernel_cpu_s": statistics.median(cpus),
-                     "kernel_core_pct": 100 * statistics.median(c / w for w, c, _ in xs),
-                     "tasks": max(x[2] for x in xs), "walls": walls, "cpus": cpus}
+        res[mode] = {
+            "wall_s": statistics.median(walls),
+            "kernel_cpu_s": statistics.median(cpus),
+            "kernel_core_pct": 100 * statistics.median(c / w for w, c, _ in xs),
+            "tasks": max(x[2] for x in xs),
+            "walls": walls,
+            "cpus": cpus,
+        }
     over_wall = 100 * (res["on"]["wall_s"] / res["off"]["wall_s"] - 1)
     over_core = res["on"]["kernel_core_pct"] - res["off"]["kernel_core_pct"]
-    print(f"\n{'dashboard':10} {'wall s (median)':>16} {'kernel CPU s':>13} {'kernel % of a core':>19} {'tasks':>6}")
+    print(
+        f"\n{'dashboard':10} {'wall s (median)':>16} {'kernel CPU s':>13} {'kernel % of a core':>19} {'tasks':>6}"
+    )
     for mode in ("off", "on"):
         r = res[mode]
-        print(f"{mode:10} {r['wall_s']:>16.2f} {r['kernel_cpu_s']:>13.2f} {r['kernel_core_pct']:>19.1f} {r['tasks']:>6}")
-    print(f"\noverhead: wall {over_wall:+.1f} % (goal <= 2 %), kernel {over_core:+.1f} % of one core "
-          f"(goal <= 5 %); {a.reps} alternating rounds, medians")
+        print(
+            f"{mode:10} {r['wall_s']:>16.2f} {r['kernel_cpu_s']:>13.2f} {r['kernel_core_pct']:>19.1f} {r['tasks']:>6}"
+        )
+    print(
+        f"\noverhead: wall {over_wall:+.1f} % (goal <= 2 %), kernel {over_core:+.1f} % of one core "
+        f"(goal <= 5 %); {a.reps} alternating rounds, medians"
+    )
     import dask
     import distributed
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     path = out / "dashboard_overhead.json"
-    path.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
-                                "cpus": os.cpu_count(), "dask": dask.__version__,
-                                "distributed": distributed.__version__, "n": a.n, "chunk": a.chunk,
-                                "results": res, "overhead_wall_pct": over_wall,
-                                "overhead_kernel_core_pct": over_core}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "dask": dask.__version__,
+                "distributed": distributed.__version__,
+                "n": a.n,
+                "chunk": a.chunk,
+                "results": res,
+                "overhead_wall_pct": over_wall,
+                "overhead_kernel_core_pct": over_core,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {path}")
     return 0
 

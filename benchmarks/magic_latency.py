@@ -37,8 +37,13 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def row(name: str, xs: list[float]) -> dict:
-    return {"case": name, "n": len(xs), "p50_ms": pct(xs, 0.5) * 1e3, "p95_ms": pct(xs, 0.95) * 1e3,
-            "mean_ms": statistics.fmean(xs) * 1e3}
+    return {
+        "case": name,
+        "n": len(xs),
+        "p50_ms": pct(xs, 0.5) * 1e3,
+        "p95_ms": pct(xs, 0.95) * 1e3,
+        "mean_ms": statistics.fmean(xs) * 1e3,
+    }
 
 
 def in_kernel(n: int, prints: int) -> list[dict]:
@@ -60,15 +65,22 @@ def in_kernel(n: int, prints: int) -> list[dict]:
                 out.append(c.replied - c.sent)
             return out
 
-        rows = [row("kernel: empty local cell", cells("pass")),
-                row("kernel: client.submit(noop).result()", cells("_c.submit(_noop, pure=False).result()")),
-                row("kernel: empty %%mesh cell", cells("%%mesh\npass"))]
-        c = k.run(f"%%mesh\nimport time\nfor i in range({prints}):\n"
-                  "    print(repr(time.time()), flush=True)\n    time.sleep(0.05)", timeout=120)
+        rows = [
+            row("kernel: empty local cell", cells("pass")),
+            row("kernel: client.submit(noop).result()", cells("_c.submit(_noop, pure=False).result()")),
+            row("kernel: empty %%mesh cell", cells("%%mesh\npass")),
+        ]
+        c = k.run(
+            f"%%mesh\nimport time\nfor i in range({prints}):\n"
+            "    print(repr(time.time()), flush=True)\n    time.sleep(0.05)",
+            timeout=120,
+        )
         lat, seen = [], 0
         for m in c.msgs:
-            if m.type in ("display_data", "update_display_data") \
-                    and "application/vnd.jupyter.stdout" in m.content["data"]:  # not the dashboard
+            if (
+                m.type in ("display_data", "update_display_data")
+                and "application/vnd.jupyter.stdout" in m.content["data"]
+            ):  # not the dashboard
                 lines = m.content["data"]["text/plain"].splitlines()
                 for line in lines[seen:]:
                     lat.append(m.t - float(line))
@@ -116,24 +128,39 @@ def main() -> int:
     rows = in_process(a.n) + in_kernel(a.n, a.prints)
     by = {r["case"]: r for r in rows}
     ratio_core = by["core: mesh.run('pass')"]["p50_ms"] / by["core: client.submit(noop).result()"]["p50_ms"]
-    ratio_kernel = by["kernel: empty %%mesh cell"]["p50_ms"] / by["kernel: client.submit(noop).result()"]["p50_ms"]
+    ratio_kernel = (
+        by["kernel: empty %%mesh cell"]["p50_ms"] / by["kernel: client.submit(noop).result()"]["p50_ms"]
+    )
     print(f"\n{'case':48} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9}")
     for r in rows:
         print(f"{r['case']:48} {r['n']:>5} {r['p50_ms']:>9.2f} {r['p95_ms']:>9.2f} {r['mean_ms']:>9.2f}")
-    print(f"\np50 ratio mesh/raw: core {ratio_core:.2f}x, in the kernel {ratio_kernel:.2f}x "
-          f"(goal <= 1.5x and <= 5 ms); print-to-display p50 "
-          f"{by['kernel: print on worker -> display message']['p50_ms']:.1f} ms (goal <= 100 ms)")
+    print(
+        f"\np50 ratio mesh/raw: core {ratio_core:.2f}x, in the kernel {ratio_kernel:.2f}x "
+        f"(goal <= 1.5x and <= 5 ms); print-to-display p50 "
+        f"{by['kernel: print on worker -> display message']['p50_ms']:.1f} ms (goal <= 100 ms)"
+    )
     import dask
     import distributed
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     path = out / "magic_latency.json"
-    path.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
-        "cpus": os.cpu_count(), "python": platform.python_version(), "dask": dask.__version__,
-        "distributed": distributed.__version__, "rows": rows,
-        "ratio_p50_core": ratio_core, "ratio_p50_kernel": ratio_kernel}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "dask": dask.__version__,
+                "distributed": distributed.__version__,
+                "rows": rows,
+                "ratio_p50_core": ratio_core,
+                "ratio_p50_kernel": ratio_kernel,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {path}")
     return 0
 

@@ -58,8 +58,14 @@ def make_data(args: argparse.Namespace, client: Any) -> tuple[Path, dict]:
     """Write the dataset once as Parquet with ``mesh_magics.runes.synthetic`` (on the workers)."""
     from mesh_magics.runes import synthetic
 
-    spec = dict(n_rows=args.rows, n_runes=args.runes, n_addresses=args.addresses, seed=args.seed,
-                npartitions=max(2, -(-args.rows // args.partition_rows)), n_blocks=args.blocks)
+    spec = dict(
+        n_rows=args.rows,
+        n_runes=args.runes,
+        n_addresses=args.addresses,
+        seed=args.seed,
+        npartitions=max(2, -(-args.rows // args.partition_rows)),
+        n_blocks=args.blocks,
+    )
     data = Path(args.data) if args.data else HERE / "results" / f"data-{args.rows}-s{args.seed}"
     stamp = data / "spec.json"
     if args.reuse and stamp.exists() and json.loads(stamp.read_text()).get("spec") == spec:
@@ -69,8 +75,13 @@ def make_data(args: argparse.Namespace, client: Any) -> tuple[Path, dict]:
     synthetic(**spec, path=data, backend="pandas")
     seconds = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in data.rglob("*.parquet"))
-    info = {"spec": spec, "seconds": round(seconds, 2), "rows_per_s": round(args.rows / seconds),
-            "parquet_mib": round(size / 2**20, 1), "worker_peak_rss_mib": _worker_peaks(client)}
+    info = {
+        "spec": spec,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(args.rows / seconds),
+        "parquet_mib": round(size / 2**20, 1),
+        "worker_peak_rss_mib": _worker_peaks(client),
+    }
     stamp.write_text(json.dumps(info))
     return data, info
 
@@ -123,8 +134,13 @@ def run_mesh(data: Path, backend: str, client: Any) -> dict:
             out = q(transfers, runes)
             times[name] = time.perf_counter() - t0
             answers[name] = to_host(out)
-    return {"times": times, "answers": answers, "client_peak_rss_mib": round(_maxrss_mib(), 1),
-            "worker_peak_rss_mib": _worker_peaks(client), "cache": whale.cache_info()}
+    return {
+        "times": times,
+        "answers": answers,
+        "client_peak_rss_mib": round(_maxrss_mib(), 1),
+        "worker_peak_rss_mib": _worker_peaks(client),
+        "cache": whale.cache_info(),
+    }
 
 
 # --------------------------------------------------------------------------- peers (subprocesses)
@@ -169,8 +185,12 @@ def versions() -> dict[str, str]:
 
 def table(results: dict, rows: int) -> str:
     engines = list(results)
-    lines = ["engine    " + "".join(f"{q:>8}" for q in QUERY_NAMES) + f"{'total':>9}{'Mrows/s':>9}"
-             + "".join(f"{'mesh/' + e:>14}" for e in engines if e != "mesh")]
+    lines = [
+        "engine    "
+        + "".join(f"{q:>8}" for q in QUERY_NAMES)
+        + f"{'total':>9}{'Mrows/s':>9}"
+        + "".join(f"{'mesh/' + e:>14}" for e in engines if e != "mesh")
+    ]
     for e in engines:
         t = results[e]["times"]
         total = sum(t.values())
@@ -183,8 +203,11 @@ def table(results: dict, rows: int) -> str:
             if e == "mesh":
                 continue
             p = results[e]["times"]
-            lines.append(f"mesh/{e:<5}" + "".join(f"{m[q] / p[q]:8.2f}" for q in QUERY_NAMES)
-                         + f"{sum(m.values()) / sum(p.values()):9.2f}")
+            lines.append(
+                f"mesh/{e:<5}"
+                + "".join(f"{m[q] / p[q]:8.2f}" for q in QUERY_NAMES)
+                + f"{sum(m.values()) / sum(p.values()):9.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -195,7 +218,9 @@ def main() -> int:
     ap.add_argument("--backend", choices=("pandas", "cudf"), default="pandas")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads per mesh worker")
-    ap.add_argument("--out", help="JSON result path (default benchmarks/results/whale_suite-ROWS-BACKEND.json)")
+    ap.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/whale_suite-ROWS-BACKEND.json)"
+    )
     ap.add_argument("--data", help="dataset directory (default benchmarks/results/data-ROWS-sSEED)")
     ap.add_argument("--reuse", action="store_true", help="reuse the dataset if --data holds the same spec")
     ap.add_argument("--seed", type=int, default=0)
@@ -217,9 +242,11 @@ def main() -> int:
     mesh = mesh_magics.up(workers=args.workers, threads=args.threads, kind=kind)
     try:
         data, gen = make_data(args, mesh.client)
-        print(f"dataset: {args.rows:,} rows in {data} ({gen['parquet_mib']} MiB Parquet), written in "
-              f"{gen['seconds']} s ({gen['rows_per_s']:,} rows/s), worker peak RSS {gen['worker_peak_rss_mib']} MiB",
-              flush=True)
+        print(
+            f"dataset: {args.rows:,} rows in {data} ({gen['parquet_mib']} MiB Parquet), written in "
+            f"{gen['seconds']} s ({gen['rows_per_s']:,} rows/s), worker peak RSS {gen['worker_peak_rss_mib']} MiB",
+            flush=True,
+        )
         results: dict[str, dict] = {}
         for e in engines:
             print(f"running {e} ...", flush=True)
@@ -249,9 +276,14 @@ def main() -> int:
     out = Path(args.out) if args.out else HERE / "results" / f"whale_suite-{args.rows}-{args.backend}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": platform.platform(),
-        "cpus": os.cpu_count(), "versions": versions(), "args": vars(args), "params": PARAMS,
-        "dataset": gen, "answer_rows": sizes,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": versions(),
+        "args": vars(args),
+        "params": PARAMS,
+        "dataset": gen,
+        "answer_rows": sizes,
         "engines": {e: {k: v for k, v in r.items() if k != "answers"} for e, r in results.items()},
     }
     out.write_text(json.dumps(doc, indent=2, default=str))

@@ -62,8 +62,10 @@ def demo(notebook: Path, timeout: int, show_all: bool = False) -> int:
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     keyed = any(_KEY in c.get("metadata", {}).get("tags", []) for c in code_cells)
     show_all = show_all or not keyed
-    print(f"mesh-magics demo: running {notebook.name} on the embedded mesh "
-          f"({len(code_cells)} code cells)\n", flush=True)
+    print(
+        f"mesh-magics demo: running {notebook.name} on the embedded mesh ({len(code_cells)} code cells)\n",
+        flush=True,
+    )
     t0 = time.time()
     started: dict[int, float] = {}
 
@@ -88,9 +90,15 @@ def demo(notebook: Path, timeout: int, show_all: bool = False) -> int:
         elif took >= 2.0:
             print(f"   … {_first_line(cell)}  ({took:.1f} s)", file=sys.stderr, flush=True)
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}},
-                            on_cell_start=on_start, on_cell_executed=on_done, allow_errors=False)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
+        on_cell_start=on_start,
+        on_cell_executed=on_done,
+        allow_errors=False,
+    )
     try:
         client.execute()
     except CellExecutionError as e:
@@ -104,8 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mesh_magics")
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run a notebook headless on the embedded mesh and print its key results")
-    d.add_argument("notebook", nargs="?", type=Path, default=Path(os.environ.get("MESH_DEMO", _DEFAULT)),
-                   help="a notebook path, or the name of one in notebooks/ (default: 02-whale-analytics)")
+    d.add_argument(
+        "notebook",
+        nargs="?",
+        type=Path,
+        default=Path(os.environ.get("MESH_DEMO", _DEFAULT)),
+        help="a notebook path, or the name of one in notebooks/ (default: 02-whale-analytics)",
+    )
     d.add_argument("--all", action="store_true", help="print every cell and its output")
     d.add_argument("--timeout", type=int, default=600, help="per-cell timeout, seconds")
     a = p.parse_args(argv)

@@ -79,8 +79,11 @@ def start_local(
     if probe is not None and probe.usable:
         from dask_cuda import LocalCUDACluster
 
-        kwargs: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR,
-                                  "preload": [_PRELOAD]}
+        kwargs: dict[str, Any] = {
+            "dashboard_address": dashboard,
+            "silence_logs": logging.ERROR,
+            "preload": [_PRELOAD],
+        }
         if n_workers is not None:
             if n_workers > probe.count:
                 raise MeshConfigError(

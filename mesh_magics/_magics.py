@@ -38,14 +38,19 @@ class _HelpShown(Exception):
 def _cell_parser() -> _Parser:
     p = _Parser(prog="%%mesh", add_help=True, description="Run this cell on the mesh's workers.")
     p.add_argument("--name", help="name of the run (history, dashboard)")
-    p.add_argument("--on", default="any",
-                   help="any (the session's worker), all (once per worker) or worker names/addresses, comma-separated")
+    p.add_argument(
+        "--on",
+        default="any",
+        help="any (the session's worker), all (once per worker) or worker names/addresses, comma-separated",
+    )
     p.add_argument("--resources", help="Dask worker resources, e.g. GPU=1")
     p.add_argument("--push", default="", help="names to send even if the worker has them, comma-separated")
     p.add_argument("--pull", default="", help="names to bring back into the notebook, comma-separated")
     p.add_argument("--noblock", action="store_true", help="return a MeshRun handle at once")
     p.add_argument("--timeout", type=float, help="cancel the run after S seconds")
-    p.add_argument("--retries", type=int, help="run again (elsewhere if needed) up to K times on failure or worker loss")
+    p.add_argument(
+        "--retries", type=int, help="run again (elsewhere if needed) up to K times on failure or worker loss"
+    )
     p.add_argument("--priority", type=int, default=0, help="Dask priority of the run's task(s)")
     p.add_argument("-o", "--out", help="also store the MeshRun handle in this variable")
     return p
@@ -127,8 +132,9 @@ class MeshMagics(Magics):
                 if a.cluster not in self.shell.user_ns:
                     raise MeshUsageError(f"--cluster {a.cluster}: no such variable in the notebook")
                 target = self.shell.user_ns[a.cluster]
-            m = _mesh.connect(target, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key,
-                              timeout=a.timeout)
+            m = _mesh.connect(
+                target, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key, timeout=a.timeout
+            )
             self._show_mesh(m)
         elif a.cmd == "down":
             if _mesh._current is None:
@@ -193,9 +199,19 @@ class MeshMagics(Magics):
         on: Any = a.on
         if on not in ("any", "all"):
             on = [s for s in on.split(",") if s.strip()]
-        run = mesh.submit(cell, on=on, name=a.name, push=_names(a.push), pull=_names(a.pull),
-                          user_ns=self.shell.user_ns, resources=a.resources, timeout=a.timeout,
-                          retries=a.retries, priority=a.priority, renderer=default_renderer())
+        run = mesh.submit(
+            cell,
+            on=on,
+            name=a.name,
+            push=_names(a.push),
+            pull=_names(a.pull),
+            user_ns=self.shell.user_ns,
+            resources=a.resources,
+            timeout=a.timeout,
+            retries=a.retries,
+            priority=a.priority,
+            renderer=default_renderer(),
+        )
         if a.out:
             self.shell.user_ns[a.out] = run
         run.add_done_callback(self._apply_pull)
@@ -213,10 +229,12 @@ def _display_value(run: Any) -> Any:
     if run.error is not None:
         raise run.error
     results = [(lbl, r) for lbl, r in run.results.items()]
+
     def one(r: dict[str, Any]) -> Any:
         if r.get("has_value"):
             return r.get("value")
         return _RemoteValue(r["mimebundle"], r.get("value_note")) if r.get("mimebundle") else None
+
     if run.on == "all" or isinstance(run.on, list):
         vals = {lbl: one(r) for lbl, r in results}
         return vals if any(v is not None for v in vals.values()) else None

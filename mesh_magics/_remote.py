@@ -123,8 +123,9 @@ class _Capture:
         with self.lock:
             self.buf[stream].append(s)
             if self.timer is None:
-                self.timer = threading.Thread(target=self._tick, daemon=True,
-                                              name=f"mesh-flush-{self.run_id}")
+                self.timer = threading.Thread(
+                    target=self._tick, daemon=True, name=f"mesh-flush-{self.run_id}"
+                )
                 self.timer.start()
         return len(s)
 
@@ -242,8 +243,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     cap = _Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
     cap._send({"kind": "started", "time": started})
     _local.capture = cap
-    forward = _LogForward(cap, threading.get_ident(),
-                          logging.getLevelName(spec.get("log_level", "INFO")))
+    forward = _LogForward(cap, threading.get_ident(), logging.getLevelName(spec.get("log_level", "INFO")))
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
@@ -313,9 +313,7 @@ def interrupt(run_id: str) -> bool:
         ident = _RUNNING.get(run_id)
     if ident is None:
         return False
-    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted)
-    )
+    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted))
     return bool(n)
 
 

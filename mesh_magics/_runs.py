@@ -61,9 +61,11 @@ class RunsMixin:
         workers = self._workers if cached else self._refresh_workers()  # type: ignore[attr-defined]
         if not workers:
             raise MeshUsageError("the mesh has no workers yet; wait for them or `%mesh status`")
-        fit = [a for a, w in workers.items()
-               if not resources or all((w.get("resources") or {}).get(k, 0) >= v
-                                       for k, v in resources.items())]
+        fit = [
+            a
+            for a, w in workers.items()
+            if not resources or all((w.get("resources") or {}).get(k, 0) >= v for k, v in resources.items())
+        ]
         if not fit:
             raise MeshUsageError(
                 f"--resources {resources}: no worker of this mesh offers that; workers offer "
@@ -74,8 +76,10 @@ class RunsMixin:
                 return [self._home]  # type: ignore[list-item]
             home = min(fit, key=lambda a: (_load(workers[a]), str(workers[a].get("name"))))
             if self._home is not None and self._home not in workers:
-                self._notice = (f"the session's worker {self._home} left the mesh; its namespace "
-                                f"is gone, now running on {self._worker_label(home)}")
+                self._notice = (
+                    f"the session's worker {self._home} left the mesh; its namespace "
+                    f"is gone, now running on {self._worker_label(home)}"
+                )
             self._home = home
             return [home]
         if on == "all":
@@ -98,31 +102,62 @@ class RunsMixin:
         return str(w.get("name")) if w and w.get("name") is not None else address
 
     # -- submit -----------------------------------------------------------------
-    def run(self, code: str, *, on: Any = "any", name: str | None = None,
-            push: Iterable[str] = (), pull: Iterable[str] = (),
-            user_ns: Mapping[str, Any] | None = None, resources: Any = None,
-            timeout: float | None = None, retries: int | None = None, priority: int = 0,
-            block: bool = True, renderer: Any = None) -> MeshRun:
+    def run(
+        self,
+        code: str,
+        *,
+        on: Any = "any",
+        name: str | None = None,
+        push: Iterable[str] = (),
+        pull: Iterable[str] = (),
+        user_ns: Mapping[str, Any] | None = None,
+        resources: Any = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        priority: int = 0,
+        block: bool = True,
+        renderer: Any = None,
+    ) -> MeshRun:
         """Run ``code`` on the mesh; see ``%%mesh`` for the meaning of each option.
 
         Blocking: returns the ended run (``run.result()`` raises its error); a
         KeyboardInterrupt cancels the run and raises :class:`RunCancelledError`.
         ``block=False``: returns at once; a daemon thread pumps and renders.
         """
-        run = self.submit(code, on=on, name=name, push=push, pull=pull, user_ns=user_ns,
-                          resources=resources, timeout=timeout, retries=retries,
-                          priority=priority, renderer=renderer)
+        run = self.submit(
+            code,
+            on=on,
+            name=name,
+            push=push,
+            pull=pull,
+            user_ns=user_ns,
+            resources=resources,
+            timeout=timeout,
+            retries=retries,
+            priority=priority,
+            renderer=renderer,
+        )
         if block:
             run.wait_or_cancel()
         else:
             run.pump_in_background()
         return run
 
-    def submit(self, code: str, *, on: Any = "any", name: str | None = None,
-               push: Iterable[str] = (), pull: Iterable[str] = (),
-               user_ns: Mapping[str, Any] | None = None, resources: Any = None,
-               timeout: float | None = None, retries: int | None = None, priority: int = 0,
-               renderer: Any = None) -> MeshRun:
+    def submit(
+        self,
+        code: str,
+        *,
+        on: Any = "any",
+        name: str | None = None,
+        push: Iterable[str] = (),
+        pull: Iterable[str] = (),
+        user_ns: Mapping[str, Any] | None = None,
+        resources: Any = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        priority: int = 0,
+        renderer: Any = None,
+    ) -> MeshRun:
         """Submit and return the run without waiting; nobody pumps it until
         ``run.wait()`` or ``run.pump_in_background()``."""
         self._ensure_usable()  # type: ignore[attr-defined]
@@ -138,10 +173,16 @@ class RunsMixin:
         self._notice = None
         targets = self._resolve_targets(on, res)
         run_id = uuid.uuid4().hex
-        run = MeshRun(self, run_id, code, name=name, on=on, timeout=timeout, retries=retries,
-                      renderer=renderer)
-        run._opts = {"push": list(push), "pull": list(pull), "user_ns": user_ns,
-                     "resources": res, "priority": int(priority)}
+        run = MeshRun(
+            self, run_id, code, name=name, on=on, timeout=timeout, retries=retries, renderer=renderer
+        )
+        run._opts = {
+            "push": list(push),
+            "pull": list(pull),
+            "user_ns": user_ns,
+            "resources": res,
+            "priority": int(priority),
+        }
         # build every spec first: a bad push fails before anything is submitted
         for addr in targets:
             run._targets[addr] = _Target(addr, self._spec(run, addr))
@@ -155,12 +196,16 @@ class RunsMixin:
 
     def _spec(self, run: MeshRun, addr: str) -> dict[str, Any]:
         opts = run._opts
-        pushes = select_pushes(run.source, opts["user_ns"], self._remote_names.get(addr, set()),
-                               opts["push"])
+        pushes = select_pushes(run.source, opts["user_ns"], self._remote_names.get(addr, set()), opts["push"])
         return {
-            "session": self.session, "run_id": run.id, "code": run.source,
-            "filename": f"<mesh cell {run.name}>", "push": pushes, "pull": opts["pull"],
-            "topic": self.topic, "flush_interval": float(config.get("stream.flush-interval")),
+            "session": self.session,
+            "run_id": run.id,
+            "code": run.source,
+            "filename": f"<mesh cell {run.name}>",
+            "push": pushes,
+            "pull": opts["pull"],
+            "topic": self.topic,
+            "flush_interval": float(config.get("stream.flush-interval")),
             "max_chunk": int(config.get("stream.max-chunk")),
             "log_level": str(config.get("dashboard.log-level")),
         }
@@ -175,8 +220,15 @@ class RunsMixin:
         key = run_key(run.id, t.attempts, self._worker_label(t.address or "?"))
         with span(f"mesh:{run.name}", f"mesh-run:{run.id}"):  # the dashboard plugin keys on this
             t.future = self._client.submit(
-                _remote.run_cell, t.spec, key=key, workers=[t.address], allow_other_workers=False,
-                pure=False, priority=run._opts["priority"], resources=run._opts["resources"])
+                _remote.run_cell,
+                t.spec,
+                key=key,
+                workers=[t.address],
+                allow_other_workers=False,
+                pure=False,
+                priority=run._opts["priority"],
+                resources=run._opts["resources"],
+            )
         t.future.add_done_callback(lambda _f, t=t: run._post("future", t))
 
     def _can_retarget(self, run: MeshRun, t: _Target) -> bool:
@@ -213,11 +265,23 @@ class RunsMixin:
         failures, lines = [], []
         for t in failed:
             r = t.result or {}
-            failures.append({"worker": self._worker_label(t.address or "?"), "ename": r.get("ename"),
-                             "evalue": r.get("evalue"), "traceback": r.get("traceback", [])})
+            failures.append(
+                {
+                    "worker": self._worker_label(t.address or "?"),
+                    "ename": r.get("ename"),
+                    "evalue": r.get("evalue"),
+                    "traceback": r.get("traceback", []),
+                }
+            )
         for t in other:
-            failures.append({"worker": self._worker_label(t.address or "?"),
-                             "ename": type(t.error).__name__, "evalue": str(t.error), "traceback": []})
+            failures.append(
+                {
+                    "worker": self._worker_label(t.address or "?"),
+                    "ename": type(t.error).__name__,
+                    "evalue": str(t.error),
+                    "traceback": [],
+                }
+            )
         for i, f in enumerate(failures):
             if i < cap:
                 lines.append(f"\x1b[31m[worker {f['worker']}] {f['ename']}: {f['evalue']}\x1b[0m")
@@ -225,11 +289,14 @@ class RunsMixin:
             elif i == cap:
                 rest = failures[cap:]
                 kinds = sorted({r["ename"] for r in rest})
-                lines.append(f"... and {len(rest)} more worker(s) failed with {', '.join(kinds)} "
-                             f"(run.results has every traceback)")
+                lines.append(
+                    f"... and {len(rest)} more worker(s) failed with {', '.join(kinds)} "
+                    f"(run.results has every traceback)"
+                )
         first = failures[0]
         msg = f"{first['ename']}: {first['evalue']} (on worker {first['worker']}" + (
-            f", and {len(failures) - 1} more)" if len(failures) > 1 else ")")
+            f", and {len(failures) - 1} more)" if len(failures) > 1 else ")"
+        )
         return RemoteError(msg, failures, run.id, rendered=lines)
 
     def _run_started(self, run: MeshRun) -> None:
@@ -245,17 +312,34 @@ class RunsMixin:
         err = run.error
         result = None
         if run.status == "finished":
-            vals = [t.result.get("mimebundle", {}).get("text/plain") for t in run._targets.values()
-                    if t.result and t.result.get("mimebundle")]
+            vals = [
+                t.result.get("mimebundle", {}).get("text/plain")
+                for t in run._targets.values()
+                if t.result and t.result.get("mimebundle")
+            ]
             result = "; ".join(v for v in vals if v)[:500] or None
         self._history_update(
-            run.id, status=run.status, started=run.started, finished=run.finished,
-            targets=run.targets, error=str(err) if err else None, stdout_tail=run.stdout,
-            stderr_tail=run.stderr, result=result,
-            summary={**(run.summary or {"duration": run.duration}),
-                     "attempts": {self._worker_label(a): t.attempts for a, t in run._targets.items()}})
-        self.events.emit(_EVENT_OF_STATUS[run.status], run=run.id, name=run.name,  # type: ignore[attr-defined]
-                         status=run.status, error=str(err) if err else None)
+            run.id,
+            status=run.status,
+            started=run.started,
+            finished=run.finished,
+            targets=run.targets,
+            error=str(err) if err else None,
+            stdout_tail=run.stdout,
+            stderr_tail=run.stderr,
+            result=result,
+            summary={
+                **(run.summary or {"duration": run.duration}),
+                "attempts": {self._worker_label(a): t.attempts for a, t in run._targets.items()},
+            },
+        )
+        self.events.emit(
+            _EVENT_OF_STATUS[run.status],
+            run=run.id,
+            name=run.name,  # type: ignore[attr-defined]
+            status=run.status,
+            error=str(err) if err else None,
+        )
 
     # -- history ------------------------------------------------------------------
     def _record(self, run: MeshRun) -> None:
@@ -263,9 +347,17 @@ class RunsMixin:
         if h is None:
             return
         try:
-            h.add(run.id, mesh=self.address, source=run.source, name=run.name,  # type: ignore[attr-defined]
-                  targets=run.targets, submitted=run.submitted, status="queued",
-                  kernel_id=self.kernel_id, session_id=self.session)  # type: ignore[attr-defined]
+            h.add(
+                run.id,
+                mesh=self.address,
+                source=run.source,
+                name=run.name,  # type: ignore[attr-defined]
+                targets=run.targets,
+                submitted=run.submitted,
+                status="queued",
+                kernel_id=self.kernel_id,
+                session_id=self.session,
+            )  # type: ignore[attr-defined]
         except Exception as e:
             self._history_failed(e)  # type: ignore[attr-defined]
 

@@ -73,9 +73,7 @@ def set_value(key: str, raw: str | Any) -> Any:
 
         close = difflib.get_close_matches(key, list(_KNOWN), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise MeshConfigError(
-            f"unknown setting mesh.{key}.{hint} `%mesh config` lists every key."
-        )
+        raise MeshConfigError(f"unknown setting mesh.{key}.{hint} `%mesh config` lists every key.")
     value = yaml.safe_load(raw) if isinstance(raw, str) else raw
     dask.config.set({f"mesh.{key}": value})
     return value

@@ -59,6 +59,7 @@ __all__ = [
 try:  # IPython is a dependency, but keep the error tree importable without it.
     from IPython.core.error import UsageError as _UsageError
 except ImportError:  # pragma: no cover - exercised only without IPython
+
     class _UsageError(Exception):  # type: ignore[no-redef]
         pass
 
@@ -84,8 +85,7 @@ class NoMeshError(MeshError, RuntimeError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            message
-            or "no mesh yet: run `%mesh up` (embedded mesh) or `%mesh connect ADDRESS` first"
+            message or "no mesh yet: run `%mesh up` (embedded mesh) or `%mesh connect ADDRESS` first"
         )
 
 
@@ -119,6 +119,7 @@ class RunError(MeshError):
     def __init__(self, message: str, run_id: str | None = None) -> None:
         super().__init__(message)
         self.run_id = run_id
+
 
 class RemoteError(RunError):
     """The cell raised on one or more workers.

@@ -59,9 +59,7 @@ class EventEmitter:
 
     def on(self, event: str, callback: Callable[[dict[str, Any]], Any]) -> Subscription:
         if event not in EVENTS:
-            raise MeshConfigError(
-                f"unknown mesh event {event!r}; known events: {', '.join(sorted(EVENTS))}"
-            )
+            raise MeshConfigError(f"unknown mesh event {event!r}; known events: {', '.join(sorted(EVENTS))}")
         if not callable(callback):
             raise MeshConfigError(f"the callback for {event!r} must be callable, got {callback!r}")
         with self._lock:

@@ -43,14 +43,23 @@ def current() -> Mesh:
     return _current
 
 
-def up(*, workers: int | None = None, threads: int | None = None,
-       memory_limit: str | int | None = None, kind: str | None = None) -> Mesh:
+def up(
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    memory_limit: str | int | None = None,
+    kind: str | None = None,
+) -> Mesh:
     """Start the embedded mesh (GPU if detected, else CPU processes), or return the live one."""
     global _current
     if _current is not None and _current.state != "closed":
         return _current
-    cluster, kind_ = start_local(kind=kind or config.get("cluster.kind"), n_workers=workers,
-                                 threads_per_worker=threads, memory_limit=memory_limit)
+    cluster, kind_ = start_local(
+        kind=kind or config.get("cluster.kind"),
+        n_workers=workers,
+        threads_per_worker=threads,
+        memory_limit=memory_limit,
+    )
     from distributed import Client
 
     try:
@@ -62,8 +71,14 @@ def up(*, workers: int | None = None, threads: int | None = None,
     return _current
 
 
-def connect(target: Any, *, tls_ca: str | None = None, tls_cert: str | None = None,
-            tls_key: str | None = None, timeout: float = 10) -> Mesh:
+def connect(
+    target: Any,
+    *,
+    tls_ca: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    timeout: float = 10,
+) -> Mesh:
     """Join an existing mesh: a scheduler address, a ``Cluster`` or a ``Client``."""
     global _current
     import dask.config
@@ -81,12 +96,14 @@ def connect(target: Any, *, tls_ca: str | None = None, tls_cert: str | None = No
                     raise MeshUsageError(f"{flag} {path!r}: no such file (TLS needs CA, cert and key)")
             from distributed.security import Security
 
-            security = Security(tls_ca_file=tls_ca, tls_client_cert=tls_cert,
-                                tls_client_key=tls_key, require_encryption=True)
+            security = Security(
+                tls_ca_file=tls_ca, tls_client_cert=tls_cert, tls_client_key=tls_key, require_encryption=True
+            )
         elif target.startswith("tls://") and not dask.config.get("distributed.comm.tls.ca-file", None):
             raise MeshUsageError(
                 f"{target} is a TLS scheduler: give --tls-ca, --tls-cert and --tls-key "
-                "(or set distributed.comm.tls.* in dask's config)")
+                "(or set distributed.comm.tls.* in dask's config)"
+            )
         try:
             client = Client(target, security=security, timeout=timeout, set_as_default=True)
         except (OSError, TimeoutError) as e:
@@ -111,8 +128,16 @@ def connect(target: Any, *, tls_ca: str | None = None, tls_cert: str | None = No
 class Mesh(RunsMixin):
     """A live mesh. Use :func:`up` / :func:`connect` rather than the constructor."""
 
-    def __init__(self, client: Any, *, cluster: Any = None, kind: str = "connected",
-                 owns_cluster: bool = False, owns_client: bool = True, security: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        cluster: Any = None,
+        kind: str = "connected",
+        owns_cluster: bool = False,
+        owns_client: bool = True,
+        security: Any = None,
+    ) -> None:
         self._client = client
         self.cluster = cluster if cluster is not None else getattr(client, "cluster", None)
         self.kind = kind
@@ -246,13 +271,15 @@ class Mesh(RunsMixin):
             from .dashboard import _plugin
 
             try:
-                self._client.register_plugin(_plugin.MeshDashboardPlugin(
-                    interval=float(config.get("dashboard.interval"))))
+                self._client.register_plugin(
+                    _plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
+                )
                 self._client.subscribe_topic(_plugin.TOPIC, self._on_dashboard_event)
             except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
                 self.warnings.append(
                     f"no live progress: the scheduler could not load the dashboard plugin "
-                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs")
+                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
+                )
 
     def _on_dashboard_event(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
@@ -262,8 +289,15 @@ class Mesh(RunsMixin):
         for run_id, groups in (msg.get("runs") or {}).items():
             run = self._runs.get(run_id)
             if run is not None:
-                run._post("progress", {"groups": groups, "workers": msg["workers"].get(run_id, []),
-                                       "bytes": (msg.get("bytes") or {}).get(run_id, 0), "t": msg["t"]})
+                run._post(
+                    "progress",
+                    {
+                        "groups": groups,
+                        "workers": msg["workers"].get(run_id, []),
+                        "bytes": (msg.get("bytes") or {}).get(run_id, 0),
+                        "t": msg["t"],
+                    },
+                )
 
     def _on_topic(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
@@ -299,7 +333,8 @@ class Mesh(RunsMixin):
         except Exception as e:
             self.warnings.append(
                 f"mesh-magics is not importable on every worker ({type(e).__name__}: {e}); "
-                "install mesh-magics in the workers' environment so %%mesh cells can run there")
+                "install mesh-magics in the workers' environment so %%mesh cells can run there"
+            )
             return
         from ._version import __version__
 
@@ -337,8 +372,9 @@ class Mesh(RunsMixin):
             if self._closing.wait(delay):
                 return
             try:
-                self._client = Client(self.address, security=self._security,
-                                      timeout=max(2.0, delay), set_as_default=True)
+                self._client = Client(
+                    self.address, security=self._security, timeout=max(2.0, delay), set_as_default=True
+                )
             except Exception as e:
                 self.last_error = f"{type(e).__name__}: {e}"
                 delay = min(cap, delay * 2)
@@ -361,12 +397,18 @@ class Mesh(RunsMixin):
             from . import registry
 
             self._registry_id = self.kernel_id or f"pid-{os.getpid()}"
-            registry.register({
-                "id": self._registry_id, "scheduler_address": self.address,
-                "dashboard_link": self.dashboard_link, "kernel_id": self.kernel_id,
-                "kind": self.kind, "pid": os.getpid(), "session_id": self.session,
-                "history_path": str(self.history.path) if self.history is not None else None,
-            })
+            registry.register(
+                {
+                    "id": self._registry_id,
+                    "scheduler_address": self.address,
+                    "dashboard_link": self.dashboard_link,
+                    "kernel_id": self.kernel_id,
+                    "kind": self.kind,
+                    "pid": os.getpid(),
+                    "session_id": self.session,
+                    "history_path": str(self.history.path) if self.history is not None else None,
+                }
+            )
             registry.install_exit_cleanup(self._registry_id)
         except Exception as e:
             self.warnings.append(f"could not write the mesh registry entry: {e}")

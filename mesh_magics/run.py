@@ -61,8 +61,18 @@ class _Target:
 class MeshRun:
     """Handle of a run. ``status``, ``result()``, ``cancel()``, ``stdout``/``stderr``."""
 
-    def __init__(self, mesh: Mesh, run_id: str, source: str, *, name: str | None, on: Any,
-                 timeout: float | None, retries: int, renderer: Any = None) -> None:
+    def __init__(
+        self,
+        mesh: Mesh,
+        run_id: str,
+        source: str,
+        *,
+        name: str | None,
+        on: Any,
+        timeout: float | None,
+        retries: int,
+        renderer: Any = None,
+    ) -> None:
         self.mesh = mesh
         self.id = run_id
         self.name = name or f"run-{run_id[:8]}"
@@ -131,7 +141,9 @@ class MeshRun:
             self.cancel("interrupted (Ctrl-C)")
             raise RunCancelledError(
                 f"run {self.name} interrupted: its Dask work was cancelled and the code on "
-                f"{', '.join(self.targets)} interrupted", self.id) from None
+                f"{', '.join(self.targets)} interrupted",
+                self.id,
+            ) from None
 
     def pump_in_background(self) -> None:
         """Pump and render on a daemon thread (``--noblock``)."""
@@ -244,8 +256,9 @@ class MeshRun:
 
     def _on_progress(self, msg: dict[str, Any]) -> None:
         if self.dashboard is not None:
-            self.dashboard.on_progress(msg["groups"], msg.get("workers", []), msg.get("bytes", 0),
-                                       msg.get("t", time.time()))
+            self.dashboard.on_progress(
+                msg["groups"], msg.get("workers", []), msg.get("bytes", 0), msg.get("t", time.time())
+            )
 
     def _on_started(self, msg: dict[str, Any]) -> None:
         if self.status == "queued":
@@ -278,8 +291,11 @@ class MeshRun:
             self._on_started({"time": target.result.get("started")})
             if target.result.get("status") == "error" and target.attempts <= self.retries:
                 self._retry(target, f"{target.result['ename']}: {target.result['evalue']}")
-        elif (self.status not in TERMINAL and target.attempts <= self.retries
-              and not isinstance(target.error, RunCancelledError)):  # a cancel is never retried
+        elif (
+            self.status not in TERMINAL
+            and target.attempts <= self.retries
+            and not isinstance(target.error, RunCancelledError)
+        ):  # a cancel is never retried
             self._retry(target, f"{type(target.error).__name__}: {target.error}")
 
     def _on_worker_left(self, address: str) -> None:
@@ -305,8 +321,12 @@ class MeshRun:
         if self.status in TERMINAL:
             return
         if reason == "timeout":
-            self._finish("timeout", RunTimeoutError(
-                f"run {self.name} exceeded --timeout {self.timeout} s and was cancelled", self.id))
+            self._finish(
+                "timeout",
+                RunTimeoutError(
+                    f"run {self.name} exceeded --timeout {self.timeout} s and was cancelled", self.id
+                ),
+            )
         else:
             self._finish("cancelled", RunCancelledError(f"run {self.name} was {reason}", self.id))
 
@@ -339,8 +359,11 @@ class MeshRun:
         targets = list(self._targets.values())
         lost = [t for t in targets if t.lost or _is_killed(t.error)]
         failed = [t for t in targets if t.result and t.result.get("status") == "error"]
-        cancelled = [t for t in targets if (t.result and t.result.get("status") == "cancelled")
-                     or isinstance(t.error, RunCancelledError)]
+        cancelled = [
+            t
+            for t in targets
+            if (t.result and t.result.get("status") == "cancelled") or isinstance(t.error, RunCancelledError)
+        ]
         other = [t for t in targets if t.error is not None and t not in lost and t not in cancelled]
         for t in targets:
             for n, v in (t.result or {}).get("pulled", {}).items():
@@ -350,21 +373,32 @@ class MeshRun:
                     self.pull_values[n] = v
         if lost:
             names = ", ".join(self._label(t) for t in lost)
-            self._finish("lost", WorkerLostError(
-                f"run {self.name}: worker {names} left the mesh while running the cell and no "
-                f"retry was left (use --retries K to run it again on another worker)", self.id))
+            self._finish(
+                "lost",
+                WorkerLostError(
+                    f"run {self.name}: worker {names} left the mesh while running the cell and no "
+                    f"retry was left (use --retries K to run it again on another worker)",
+                    self.id,
+                ),
+            )
         elif failed or other:
             self._finish("failed", self.mesh._remote_error(self, failed, other))
         elif cancelled:
             self._finish("cancelled", RunCancelledError(f"run {self.name} was cancelled", self.id))
         else:
-            missing = [(self._label(t), n, why) for t in targets if t.result
-                       for n, why in t.result.get("pull_missing", [])]
+            missing = [
+                (self._label(t), n, why)
+                for t in targets
+                if t.result
+                for n, why in t.result.get("pull_missing", [])
+            ]
             if missing:
                 w, n, why = missing[0]
                 err = PullError(
                     f"--pull {n}: the name {why} on worker {w}; define it in the cell or drop it "
-                    "from --pull (the cell itself ran fine)", name=n)
+                    "from --pull (the cell itself ran fine)",
+                    name=n,
+                )
                 self._finish("failed", err)
             else:
                 self._finish("finished", None)
@@ -411,4 +445,3 @@ class MeshRun:
 
 def _is_killed(err: BaseException | None) -> bool:
     return err is not None and type(err).__name__ == "KilledWorker"
-

@@ -35,10 +35,16 @@ PREBUILT = "mesh_magics/labextension"
 
 def _checkout(dest: Path) -> None:
     """The files binder would see: tracked and new (not ignored) files, plus the built extension."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file():
@@ -98,7 +104,11 @@ def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
             env[key] = os.environ[key]
 
     # 1. repo2docker: requirements first, then postBuild, both from the repository root
-    _run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"], repo, env)
+    _run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"],
+        repo,
+        env,
+    )
     log = _run(["bash", "binder/postBuild"], repo, env)
     assert "mesh-magics installed" in log
 
@@ -106,18 +116,35 @@ def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
     labext = _run([str(bin_dir / "jupyter"), "labextension", "list"], repo, env)
     assert "mesh-magics" in labext and "enabled" in labext and "OK" in labext, labext
     assert "jupyter_bokeh" in labext or "@bokeh/jupyter_bokeh" in labext, labext
-    conf = json.loads((tmp_path / "jupyter-config" / "jupyter_server_config.d" / "mesh_magics_binder.json").read_text())
+    conf = json.loads(
+        (tmp_path / "jupyter-config" / "jupyter_server_config.d" / "mesh_magics_binder.json").read_text()
+    )
     assert conf["ServerApp"]["default_url"] == "/lab/tree/notebooks/01-quickstart.ipynb"
     assert (repo / "notebooks" / "01-quickstart.ipynb").exists()
     # mesh-magics is installed, not imported from the checkout
-    where = _run([str(bin_dir / "python"), "-c", "import mesh_magics; print(mesh_magics.__file__)"], tmp_path, env)
+    where = _run(
+        [str(bin_dir / "python"), "-c", "import mesh_magics; print(mesh_magics.__file__)"], tmp_path, env
+    )
     assert str(venv) in where, where
 
     # 3. the quickstart runs top to bottom in that environment's kernel
     out = tmp_path / "ran.ipynb"
-    _run([str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-          "--ExecutePreprocessor.timeout=300", "--ExecutePreprocessor.kernel_name=python3",
-          "--output", str(out), "notebooks/01-quickstart.ipynb"], repo, env)
+    _run(
+        [
+            str(bin_dir / "jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=300",
+            "--ExecutePreprocessor.kernel_name=python3",
+            "--output",
+            str(out),
+            "notebooks/01-quickstart.ipynb",
+        ],
+        repo,
+        env,
+    )
     nb = nbformat.read(out, as_version=4)  # joins the stored lists of lines
     cells = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in cells), "a cell did not run"

@@ -18,8 +18,9 @@ from mesh_magics.errors import MeshConnectionError, MeshUsageError
 def _isolated(tmp_path):
     import dask
 
-    with dask.config.set({"mesh.history.path": str(tmp_path / "h.sqlite3"),
-                          "mesh.registry.path": str(tmp_path / "reg")}):
+    with dask.config.set(
+        {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "reg")}
+    ):
         yield
 
 
@@ -46,8 +47,9 @@ def test_connect_errors_are_clear(tmp_path):
     with pytest.raises(MeshUsageError, match="not a tls:// address"):
         mesh_magics.connect("tcp://127.0.0.1:1", tls_ca="x", tls_cert="y", tls_key="z")
     with pytest.raises(MeshUsageError, match="--tls-ca"):
-        mesh_magics.connect("tls://127.0.0.1:1", tls_ca=str(tmp_path / "missing.pem"),
-                            tls_cert="y", tls_key="z")
+        mesh_magics.connect(
+            "tls://127.0.0.1:1", tls_ca=str(tmp_path / "missing.pem"), tls_cert="y", tls_key="z"
+        )
     with pytest.raises(MeshConnectionError, match="cannot reach the scheduler"):
         mesh_magics.connect("tcp://127.0.0.1:9", timeout=1)
     with pytest.raises(MeshUsageError, match="scheduler address"):
@@ -67,29 +69,83 @@ def _free_port() -> int:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_connect_over_tls(tmp_path):
     ca_key, ca, key, csr, cert = (str(tmp_path / n) for n in ("ca.key", "ca.pem", "k.pem", "c.csr", "c.pem"))
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-             "-days", "2", "-subj", "/CN=mesh-test-ca")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        ca_key,
+        "-out",
+        ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mesh-test-ca",
+    )
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
     ext = tmp_path / "san.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
-             "-days", "2", "-extfile", str(ext))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        ca_key,
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     port = _free_port()
     tls = ["--tls-ca-file", ca, "--tls-cert", cert, "--tls-key", key]
-    sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
-                              "127.0.0.1", "--protocol", "tls", "--port", str(port),
-                              "--dashboard-address", ":0", *tls],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
-                               f"tls://127.0.0.1:{port}", "--nthreads", "1", "--no-nanny", *tls],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--protocol",
+            "tls",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+            *tls,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            f"tls://127.0.0.1:{port}",
+            "--nthreads",
+            "1",
+            "--no-nanny",
+            *tls,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         m = None
         while time.time() < deadline:
             try:
-                m = mesh_magics.connect(f"tls://127.0.0.1:{port}", tls_ca=ca, tls_cert=cert,
-                                        tls_key=key, timeout=3)
+                m = mesh_magics.connect(
+                    f"tls://127.0.0.1:{port}", tls_ca=ca, tls_cert=cert, tls_key=key, timeout=3
+                )
                 break
             except MeshConnectionError:
                 time.sleep(0.5)

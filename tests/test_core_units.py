@@ -33,7 +33,9 @@ def test_stream_text_handles_carriage_returns_and_bounds():
 
 
 def test_names_read_excludes_assigned_imported_and_builtins():
-    code = "import numpy as np\nfrom os import path\ny = x + len(data)\ndef f(a):\n    b = a\n    return b + z\n"
+    code = (
+        "import numpy as np\nfrom os import path\ny = x + len(data)\ndef f(a):\n    b = a\n    return b + z\n"
+    )
     assert names_read(code) == {"x", "data", "z"}
     assert names_read("this is not python(") == set()
 
@@ -74,7 +76,11 @@ def test_config_keys_env_and_set_value():
     env = dict(os.environ, DASK_MESH__STREAM__FLUSH_INTERVAL="0.5")
     out = subprocess.run(
         [sys.executable, "-c", "from mesh_magics import config; print(config.get('stream.flush-interval'))"],
-        env=env, capture_output=True, text=True, check=True)
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "0.5"
 
 
@@ -90,8 +96,19 @@ def test_error_tree_and_usage_error():
 
 def test_public_api_is_guarded():
     assert sorted(mesh_magics.__all__) == sorted(
-        ["Mesh", "MeshRun", "__version__", "connect", "current", "errors", "load_ipython_extension",
-         "runes", "unload_ipython_extension", "up"])
+        [
+            "Mesh",
+            "MeshRun",
+            "__version__",
+            "connect",
+            "current",
+            "errors",
+            "load_ipython_extension",
+            "runes",
+            "unload_ipython_extension",
+            "up",
+        ]
+    )
     for name in mesh_magics.__all__:
         assert getattr(mesh_magics, name) is not None
     from mesh_magics import runes
@@ -104,8 +121,10 @@ def test_public_api_is_guarded():
 
 def test_import_is_light():
     """`import mesh_magics` must not import dask, distributed or pandas (lazy heavy imports)."""
-    code = ("import sys, mesh_magics; heavy = [m for m in ('dask', 'distributed', 'pandas') "
-            "if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, mesh_magics; heavy = [m for m in ('dask', 'distributed', 'pandas') "
+        "if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

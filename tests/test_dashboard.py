@@ -58,8 +58,13 @@ def mesh(tmp_path_factory):
     import dask
 
     d = tmp_path_factory.mktemp("dash")
-    with dask.config.set({"mesh.history.path": str(d / "h.sqlite3"), "mesh.registry.path": str(d / "r"),
-                          "mesh.progress.after": 0.3}):
+    with dask.config.set(
+        {
+            "mesh.history.path": str(d / "h.sqlite3"),
+            "mesh.registry.path": str(d / "r"),
+            "mesh.progress.after": 0.3,
+        }
+    ):
         m = mesh_magics.up(workers=2, threads=1, kind="cpu")
         yield m
         m.down()
@@ -67,8 +72,11 @@ def mesh(tmp_path_factory):
 
 def test_run_dashboard_tiles_progress_logs_summary(mesh):
     rec = WidgetRecorder()
-    run = mesh.run(WORK.format(name="blocks") + "import logging\nlogging.getLogger('cell').warning('careful')",
-                   renderer=rec, name="dash-run")
+    run = mesh.run(
+        WORK.format(name="blocks") + "import logging\nlogging.getLogger('cell').warning('careful')",
+        renderer=rec,
+        name="dash-run",
+    )
     assert run.status == "finished" and len(rec.widgets) == 1 and rec.updates == 1
     w = rec.widgets[0]
     tiles = [t for g in w.node_groups for t in g["tiles"]]
@@ -121,10 +129,25 @@ def test_cancel_from_the_widget_for_a_noblock_run(mesh):
 
 def test_node_map_layout_at_256_workers():
     nodes = NodeMap()
-    synthetic = [{"address": f"tcp://10.0.{h}.1:{9000 + g}", "name": f"h{h}-gpu{g}", "host": f"node{h:02d}",
-                  "threads": 1, "cpu": 50.0, "memory": 2**30, "memory_limit": 2**34, "processing": g % 2,
-                  "spilled": 0, "gpu_name": "H100", "gpu_util": 90, "gpu_memory": 2**33,
-                  "gpu_memory_total": 2**36} for h in range(32) for g in range(8)]
+    synthetic = [
+        {
+            "address": f"tcp://10.0.{h}.1:{9000 + g}",
+            "name": f"h{h}-gpu{g}",
+            "host": f"node{h:02d}",
+            "threads": 1,
+            "cpu": 50.0,
+            "memory": 2**30,
+            "memory_limit": 2**34,
+            "processing": g % 2,
+            "spilled": 0,
+            "gpu_name": "H100",
+            "gpu_util": 90,
+            "gpu_memory": 2**33,
+            "gpu_memory_total": 2**36,
+        }
+        for h in range(32)
+        for g in range(8)
+    ]
     nodes.update(synthetic, [["tcp://10.0.0.1:9000", "tcp://10.0.1.1:9001", 1024]])
     groups = nodes.groups(busy_for_run={"tcp://10.0.3.1:9002"})
     assert len(groups) == 32 and all(len(g["tiles"]) == 8 for g in groups)
@@ -184,7 +207,9 @@ def test_standalone_dashboard_shows_nodes_and_runs_in_flight(mesh):
 
 def test_running_progress_reaches_the_history_row(mesh):
     """The side panel shows a running run's progress from its history row."""
-    run = mesh.run(WORK.format(name="tracked").replace("0.05", "0.15"), renderer=WidgetRecorder(), block=False)
+    run = mesh.run(
+        WORK.format(name="tracked").replace("0.05", "0.15"), renderer=WidgetRecorder(), block=False
+    )
     seen = None
     deadline = time.time() + 60
     while time.time() < deadline and not run.done():

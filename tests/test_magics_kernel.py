@@ -18,8 +18,12 @@ pytestmark = pytest.mark.kernel
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
     d = tmp_path_factory.mktemp("kernel")
-    k = Kernel({"DASK_MESH__HISTORY__PATH": str(d / "history.sqlite3"),
-                "DASK_MESH__REGISTRY__PATH": str(d / "registry")})
+    k = Kernel(
+        {
+            "DASK_MESH__HISTORY__PATH": str(d / "history.sqlite3"),
+            "DASK_MESH__REGISTRY__PATH": str(d / "registry"),
+        }
+    )
     k.dir = d
     yield k
     k.close()
@@ -48,21 +52,34 @@ def test_mesh_up_shows_the_mesh(kernel):
 
 
 def test_output_appears_while_the_cell_runs(kernel):
-    c = ok(kernel.run(
-        "%%mesh\nimport socket, time\nfor i in range(3):\n"
-        "    print('step', i, 'on', socket.gethostname(), flush=True)\n    time.sleep(1)\nx = 42"))
+    c = ok(
+        kernel.run(
+            "%%mesh\nimport socket, time\nfor i in range(3):\n"
+            "    print('step', i, 'on', socket.gethostname(), flush=True)\n    time.sleep(1)\nx = 42"
+        )
+    )
     stdout = "application/vnd.jupyter.stdout"
-    shown = [(m.t, m.content["data"]["text/plain"]) for m in c.msgs
-             if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]]
+    shown = [
+        (m.t, m.content["data"]["text/plain"])
+        for m in c.msgs
+        if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]
+    ]
     first = next(t for t, text in shown if "step 0" in text)
     assert c.replied - first > 1.5  # step 0 was on screen while the cell still ran
     assert "step 2" in shown[-1][1] and shown[-1][1].count("step") == 3
-    ids = {m.content["transient"]["display_id"] for m in c.msgs
-           if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]}
+    ids = {
+        m.content["transient"]["display_id"]
+        for m in c.msgs
+        if m.type in ("display_data", "update_display_data") and stdout in m.content["data"]
+    }
     assert len(ids) == 1  # one display, updated in place
     # the dashboard appeared after the threshold, as a widget with text fallbacks
-    dash = [m.content["data"] for m in c.msgs if m.type in ("display_data", "update_display_data")
-            and "application/vnd.jupyter.widget-view+json" in m.content["data"]]
+    dash = [
+        m.content["data"]
+        for m in c.msgs
+        if m.type in ("display_data", "update_display_data")
+        and "application/vnd.jupyter.widget-view+json" in m.content["data"]
+    ]
     assert dash and "finished" in dash[-1]["text/plain"] and "text/html" in dash[-1]
 
 
@@ -74,14 +91,17 @@ def test_later_cell_sees_remote_variable_as_out(kernel):
 
 def test_carriage_return_rewrites_the_line(kernel):
     c = ok(kernel.run("%%mesh\nfor p in (10, 50, 100):\n    print(f'\\r{p}%', end='', flush=True)\nprint()"))
-    final = [m.content["data"]["text/plain"] for m in c.msgs
-             if m.type in ("display_data", "update_display_data")][-1]
+    final = [
+        m.content["data"]["text/plain"] for m in c.msgs if m.type in ("display_data", "update_display_data")
+    ][-1]
     assert final == "100%\n"
 
 
 def test_noblock_output_stays_in_its_own_cell(kernel):
-    a = kernel.submit("%%mesh --noblock --name bg\nimport time\nfor i in range(5):\n"
-                      "    print('bg line', i, flush=True)\n    time.sleep(0.4)")
+    a = kernel.submit(
+        "%%mesh --noblock --name bg\nimport time\nfor i in range(5):\n"
+        "    print('bg line', i, flush=True)\n    time.sleep(0.4)"
+    )
     kernel.wait(a)
     b = kernel.run("print('local B')\nimport time; time.sleep(1)")
     c = kernel.run("%%mesh\nprint('remote C')")

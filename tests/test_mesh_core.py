@@ -41,8 +41,9 @@ def mesh(tmp_path_factory):
     import dask
 
     d = tmp_path_factory.mktemp("mesh")
-    with dask.config.set({"mesh.history.path": str(d / "history.sqlite3"),
-                          "mesh.registry.path": str(d / "registry")}):
+    with dask.config.set(
+        {"mesh.history.path": str(d / "history.sqlite3"), "mesh.registry.path": str(d / "registry")}
+    ):
         m = mesh_magics.up(workers=2, threads=1, kind="cpu")
         yield m
         m.down()
@@ -66,8 +67,7 @@ def test_up_describes_the_mesh(mesh):
 def test_output_streams_while_the_cell_runs(mesh):
     rec = Recorder()
     t0 = time.monotonic()
-    run = mesh.run("import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')",
-                   renderer=rec)
+    run = mesh.run("import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')", renderer=rec)
     end = time.monotonic()
     assert run.status == "finished"
     assert run.stdout == "first\nsecond\n"
@@ -163,8 +163,9 @@ def test_timeout_cancels_and_interrupts_remote_code(mesh):
 
 
 def test_noblock_cancel_ends_within_two_seconds(mesh):
-    run = mesh.run("import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.1)",
-                   block=False)
+    run = mesh.run(
+        "import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.1)", block=False
+    )
     deadline = time.time() + 10
     while "3\n" not in run.stdout and time.time() < deadline:
         time.sleep(0.05)
@@ -183,8 +184,10 @@ def test_noblock_cancel_ends_within_two_seconds(mesh):
 
 def test_events_and_history_rows(mesh, tmp_path):
     seen: list[tuple[str, str]] = []
-    subs = [mesh.on(e, lambda p: seen.append((p["event"], p.get("name"))))
-            for e in ("run_started", "run_finished", "run_failed")]
+    subs = [
+        mesh.on(e, lambda p: seen.append((p["event"], p.get("name"))))
+        for e in ("run_started", "run_finished", "run_failed")
+    ]
     mesh.run("print('hello history')", name="hist-ok")
     mesh.run("raise KeyError('k')", name="hist-bad")
     for s in subs:
@@ -235,8 +238,11 @@ def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh):
 
     from mesh_magics.cancel import cancel_run
 
-    run = mesh.run("import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
-                   retries=2, block=False)
+    run = mesh.run(
+        "import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
+        retries=2,
+        block=False,
+    )
     deadline = time.time() + 10
     while "2\n" not in run.stdout and time.time() < deadline:
         time.sleep(0.05)

@@ -30,8 +30,9 @@ print('survived')
 def mesh(tmp_path):
     import dask
 
-    with dask.config.set({"mesh.history.path": str(tmp_path / "h.sqlite3"),
-                          "mesh.registry.path": str(tmp_path / "reg")}):
+    with dask.config.set(
+        {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "reg")}
+    ):
         m = mesh_magics.up(workers=2, threads=1, kind="cpu")
         yield m
         m.down()
@@ -61,12 +62,16 @@ def test_worker_lost_with_retries_runs_again_elsewhere(mesh, tmp_path):
     messages = []
 
     class R:
-        def chunk(self, *a): pass
-        def render(self, *a): pass
-        def message(self, text, stream="stderr"): messages.append(text)
+        def chunk(self, *a):
+            pass
 
-    run = mesh.run(KILL_ONCE.format(marker=str(tmp_path / "m2")), retries=1, renderer=R(),
-                   timeout=60)
+        def render(self, *a):
+            pass
+
+        def message(self, text, stream="stderr"):
+            messages.append(text)
+
+    run = mesh.run(KILL_ONCE.format(marker=str(tmp_path / "m2")), retries=1, renderer=R(), timeout=60)
     assert run.status == "finished", run.error
     assert "survived" in run.stdout
     assert any("retrying" in m for m in messages)
@@ -80,9 +85,20 @@ def _free_port() -> int:
 
 def _start_scheduler(port: int) -> subprocess.Popen:
     p = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--dashboard-address", ":0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         with socket.socket() as s:
@@ -99,9 +115,13 @@ def test_reconnects_with_backoff_after_the_scheduler_restarts(tmp_path):
     port = _free_port()
     sched = _start_scheduler(port)
     events: list[tuple[str, object]] = []
-    cfg = {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "r"),
-           "mesh.reconnect.initial-delay": 0.2, "mesh.reconnect.max-delay": 1.0,
-           "mesh.reconnect.max-attempts": 30}
+    cfg = {
+        "mesh.history.path": str(tmp_path / "h.sqlite3"),
+        "mesh.registry.path": str(tmp_path / "r"),
+        "mesh.reconnect.initial-delay": 0.2,
+        "mesh.reconnect.max-delay": 1.0,
+        "mesh.reconnect.max-attempts": 30,
+    }
     with dask.config.set(cfg):
         m = mesh_magics.connect(f"tcp://127.0.0.1:{port}", timeout=5)
         try:

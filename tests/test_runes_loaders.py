@@ -175,9 +175,7 @@ def test_runehook_records_infer_divisibility_and_int64(sync):
         "results": [
             _hiro("send", "0.00000001", "A", "B", rune="840600:1"),
             _hiro("receive", "0.00000001", "B", rune="840600:1"),
-            _hiro(
-                "send", "92233720368.54775807", "B", "C", tx="cd", rune="840600:1"
-            ),  # int64 max raw
+            _hiro("send", "92233720368.54775807", "B", "C", tx="cd", rune="840600:1"),  # int64 max raw
             _hiro("receive", "92233720368.54775807", "C", tx="cd", rune="840600:1"),
             _hiro("receive", "3.00000", "Z", tx="ef"),  # nothing explains it
         ],

@@ -25,16 +25,18 @@ from mesh_magics.runes.tables import (
 
 
 def _raw(amounts=(1000, 5)) -> pd.DataFrame:
-    return pd.DataFrame({
-        "block_height": [840000, 840001],
-        "block_time": ["2024-04-20 00:00:00Z", "2024-04-20 00:10:00Z"],
-        "txid": ["a" * 64, "b" * 64],
-        "rune_id": ["840000:1", "840000:1"],
-        "operation": ["etching", "send"],
-        "sender": [None, "bc1qa"],
-        "receiver": ["bc1qa", "bc1qb"],
-        "amount": list(amounts),
-    })
+    return pd.DataFrame(
+        {
+            "block_height": [840000, 840001],
+            "block_time": ["2024-04-20 00:00:00Z", "2024-04-20 00:10:00Z"],
+            "txid": ["a" * 64, "b" * 64],
+            "rune_id": ["840000:1", "840000:1"],
+            "operation": ["etching", "send"],
+            "sender": [None, "bc1qa"],
+            "receiver": ["bc1qa", "bc1qb"],
+            "amount": list(amounts),
+        }
+    )
 
 
 def test_coerce_gives_canonical_dtypes():
@@ -42,8 +44,17 @@ def test_coerce_gives_canonical_dtypes():
     assert {c: str(t[c].dtype) for c in TRANSFERS_COLUMNS} == TRANSFERS_COLUMNS
     assert amount_repr(t) == "int64" == t.attrs["amount_repr"]
     assert validate_transfers(t) is t
-    r = coerce_runes(pd.DataFrame({"rune_id": ["840000:1"], "name": ["A•B"], "divisibility": [2],
-                                   "supply": ["1000"], "symbol": [None]}))
+    r = coerce_runes(
+        pd.DataFrame(
+            {
+                "rune_id": ["840000:1"],
+                "name": ["A•B"],
+                "divisibility": [2],
+                "supply": ["1000"],
+                "symbol": [None],
+            }
+        )
+    )
     assert {c: str(r[c].dtype) for c in RUNES_COLUMNS} == RUNES_COLUMNS
     validate_runes(r)
 
@@ -59,23 +70,29 @@ def test_exact_representation_beyond_int64():
     assert coerce_amount(big).tolist() == [2**63, 1]
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([1.5, 2.0], "floats cannot"),
-    ([-1, 2], "negative"),
-    ([2**128, 1], "u128"),
-    (["12a", 3], "not an exact integer"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([1.5, 2.0], "floats cannot"),
+        ([-1, 2], "negative"),
+        ([2**128, 1], "u128"),
+        (["12a", 3], "not an exact integer"),
+    ],
+)
 def test_coerce_amount_refuses_inexact_values(bad, match):
     with pytest.raises(SchemaError, match=match):
         coerce_amount(pd.Series(bad, dtype=object if not isinstance(bad[0], float) else float))
 
 
-@pytest.mark.parametrize("column, value, match", [
-    ("operation", "swap", "operation"),
-    ("rune_id", "840000-1", "rune_id"),
-    ("txid", "xyz", "txid"),
-    ("sender", None, "sender"),  # a send without sender
-])
+@pytest.mark.parametrize(
+    "column, value, match",
+    [
+        ("operation", "swap", "operation"),
+        ("rune_id", "840000-1", "rune_id"),
+        ("txid", "xyz", "txid"),
+        ("sender", None, "sender"),  # a send without sender
+    ],
+)
 def test_validate_names_row_and_column(column, value, match):
     t = coerce_transfers(_raw())
     t.loc[1, column] = value
@@ -113,8 +130,17 @@ def test_validate_dask_meta_now_values_lazily():
 
 
 def test_validate_runes_values():
-    r = coerce_runes(pd.DataFrame({"rune_id": ["840000:1", "840000:1"], "name": ["A", "B"],
-                                   "divisibility": [0, 0], "supply": [1, 2], "symbol": [None, "$"]}))
+    r = coerce_runes(
+        pd.DataFrame(
+            {
+                "rune_id": ["840000:1", "840000:1"],
+                "name": ["A", "B"],
+                "divisibility": [0, 0],
+                "supply": [1, 2],
+                "symbol": [None, "$"],
+            }
+        )
+    )
     with pytest.raises(SchemaError, match="repeats"):
         validate_runes(r)
 

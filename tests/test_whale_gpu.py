@@ -40,6 +40,4 @@ def test_cudf_backend_matches_pandas():
             want = q(cpu_t, cpu_r)
             for got in (q(gpu_t, gpu_r), q(in_memory, gpu_r)):
                 assert isinstance(got, cudf.DataFrame), name
-                pd.testing.assert_frame_equal(
-                    got.to_pandas(), want, check_dtype=False, rtol=1e-9, obj=name
-                )
+                pd.testing.assert_frame_equal(got.to_pandas(), want, check_dtype=False, rtol=1e-9, obj=name)

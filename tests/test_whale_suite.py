@@ -52,7 +52,9 @@ def ref_balances(rows):
 
 
 def ref_top_holders(rows, n):
-    return [(r, a, b, i + 1) for r, hs in sorted(ref_balances(rows).items()) for i, (a, b) in enumerate(hs[:n])]
+    return [
+        (r, a, b, i + 1) for r, hs in sorted(ref_balances(rows).items()) for i, (a, b) in enumerate(hs[:n])
+    ]
 
 
 def ref_concentration(rows, top):
@@ -74,7 +76,9 @@ def ref_concentration(rows, top):
 
 
 def ref_whale_rows(rows, supply, min_share):
-    return [r for r in rows if r[2] == "send" and r[1] in supply and r[5] >= Fraction(min_share) * supply[r[1]]]
+    return [
+        r for r in rows if r[2] == "send" and r[1] in supply and r[5] >= Fraction(min_share) * supply[r[1]]
+    ]
 
 
 def ref_whale_transfers(rows, supply, min_share):
@@ -145,7 +149,9 @@ def check_all(transfers, pdf: pd.DataFrame, supply: dict, runes, *, min_share=0.
     _same(_tuples(top_holders(transfers, n=3)), ref_top_holders(rows, 3))
     _same(_tuples(concentration(transfers, top=top)), ref_concentration(rows, top))
     _same(_tuples(whale_transfers(transfers, runes, min_share)), ref_whale_transfers(rows, supply, min_share))
-    _same(_tuples(whale_flows(transfers, runes, min_share, top=7)), ref_whale_flows(rows, supply, min_share, 7))
+    _same(
+        _tuples(whale_flows(transfers, runes, min_share, top=7)), ref_whale_flows(rows, supply, min_share, 7)
+    )
     _same(_tuples(whale_netflow(transfers, freq=freq, top=top)), ref_whale_netflow(rows, freq, top))
     _same(_tuples(daily_activity(transfers)), ref_daily_activity(rows))
 
@@ -179,7 +185,9 @@ def test_hand_example_known_answers():
     t = _ledger(HAND)
     runes = coerce_runes(HAND_RUNES)
     assert _tuples(top_holders(t, n=3)) == [
-        ("840000:1", "A", 500, 1), ("840000:1", "B", 350, 2), ("840000:1", "C", 150, 3)
+        ("840000:1", "A", 500, 1),
+        ("840000:1", "B", 350, 2),
+        ("840000:1", "C", 150, 3),
     ]
     (row,) = _tuples(concentration(t, top=2))
     assert row[:3] == ("840000:1", 4, 1150)
@@ -189,7 +197,8 @@ def test_hand_example_known_answers():
     assert row[6] == 2
     assert _tuples(whale_transfers(t, runes, min_share=0.1)) == [("840000:1", 2, 500)]
     assert _tuples(whale_flows(t, runes, min_share=0.1)) == [
-        ("840000:1", "A", "B", 300, 1), ("840000:1", "A", "D", 200, 1)
+        ("840000:1", "A", "B", 300, 1),
+        ("840000:1", "A", "D", 200, 1),
     ]
     assert _tuples(whale_netflow(t, freq="1h", top=2)) == [
         ("840000:1", T0, 1100, 2),
@@ -197,7 +206,8 @@ def test_hand_example_known_answers():
         ("840000:1", T0 + pd.Timedelta("1D 1h"), -50, 1),
     ]
     assert _tuples(daily_activity(t)) == [
-        ("840000:1", T0, 5, 1700, 1), ("840000:1", T0 + pd.Timedelta("1D"), 2, 100, 2)
+        ("840000:1", T0, 5, 1700, 1),
+        ("840000:1", T0 + pd.Timedelta("1D"), 2, 100, 2),
     ]
     nf = whale_netflow(t)
     assert str(nf["bucket"].dtype) == "datetime64[ns, UTC]" and nf["netflow"].dtype == "int64"
@@ -216,8 +226,22 @@ EXACT = HAND + [
 def test_exact_amounts_stay_exact(nparts):
     pdf = _ledger(EXACT)
     assert pdf.attrs["amount_repr"] == "exact"
-    runes = coerce_runes(pd.concat([HAND_RUNES, pd.DataFrame(
-        {"rune_id": ["840001:7"], "name": ["BIG"], "divisibility": [0], "supply": [BIG], "symbol": ["$"]})]))
+    runes = coerce_runes(
+        pd.concat(
+            [
+                HAND_RUNES,
+                pd.DataFrame(
+                    {
+                        "rune_id": ["840001:7"],
+                        "name": ["BIG"],
+                        "divisibility": [0],
+                        "supply": [BIG],
+                        "symbol": ["$"],
+                    }
+                ),
+            ]
+        )
+    )
     with dask.config.set({"dataframe.convert-string": False}):
         t = dd.from_pandas(pdf, npartitions=nparts)
     supply = {"840000:1": 1200, "840001:7": BIG}

@@ -53,7 +53,9 @@ def q1(data: Path, p: dict) -> pd.DataFrame:
 
 def _balances(data: Path) -> pd.DataFrame:
     t = _t(data, ["rune_id", "sender", "receiver", "amount"])
-    recv = t.loc[t["receiver"].notna(), ["rune_id", "receiver", "amount"]].rename(columns={"receiver": "address"})
+    recv = t.loc[t["receiver"].notna(), ["rune_id", "receiver", "amount"]].rename(
+        columns={"receiver": "address"}
+    )
     send = t.loc[t["sender"].notna(), ["rune_id", "sender", "amount"]].rename(columns={"sender": "address"})
     moves = pd.concat([_halves(recv), _halves(send, sign=-1)], ignore_index=True)
     g = moves.groupby(["rune_id", "address"], sort=False)[["_hi", "_lo"]].sum().reset_index()
@@ -88,10 +90,18 @@ def q3(data: Path, p: dict) -> pd.DataFrame:
     b["_sq"] = (bal / total) ** 2
     b["_ib"] = (b["holders"] - b["rank"] + 1).astype("float64") * bal
     b["_below"] = 2 * b["running"] <= b["total"]
-    out = b.groupby("rune_id").agg(
-        holders=("holders", "first"), total=("total", "first"), _top=("_top", "sum"),
-        hhi=("_sq", "sum"), _ib=("_ib", "sum"), _below=("_below", "sum"),
-    ).reset_index()
+    out = (
+        b.groupby("rune_id")
+        .agg(
+            holders=("holders", "first"),
+            total=("total", "first"),
+            _top=("_top", "sum"),
+            hhi=("_sq", "sum"),
+            _ib=("_ib", "sum"),
+            _below=("_below", "sum"),
+        )
+        .reset_index()
+    )
     n, tot = out["holders"].astype("float64"), out["total"].astype("float64")
     out["top_share"] = out["_top"] / tot
     out["gini"] = 2 * out["_ib"] / (n * tot) - (n + 1) / n
@@ -106,12 +116,18 @@ def q4(data: Path, p: dict) -> pd.DataFrame:
     inflow = t.merge(whales, left_on=["rune_id", "receiver"], right_on=["rune_id", "address"])
     outflow = t.merge(whales, left_on=["rune_id", "sender"], right_on=["rune_id", "address"])
     moves = pd.concat(
-        [_halves(inflow[["rune_id", "block_time", "amount"]]),
-         _halves(outflow[["rune_id", "block_time", "amount"]], sign=-1)], ignore_index=True
+        [
+            _halves(inflow[["rune_id", "block_time", "amount"]]),
+            _halves(outflow[["rune_id", "block_time", "amount"]], sign=-1),
+        ],
+        ignore_index=True,
     )
     moves["bucket"] = moves["block_time"].dt.floor(p["freq"])
-    g = moves.groupby(["rune_id", "bucket"]).agg(
-        _hi=("_hi", "sum"), _lo=("_lo", "sum"), moves=("_hi", "size")).reset_index()
+    g = (
+        moves.groupby(["rune_id", "bucket"])
+        .agg(_hi=("_hi", "sum"), _lo=("_lo", "sum"), moves=("_hi", "size"))
+        .reset_index()
+    )
     g["netflow"] = _join(g["_hi"], g["_lo"])
     return g[["rune_id", "bucket", "netflow", "moves"]]
 
@@ -130,9 +146,11 @@ def q6(data: Path, p: dict) -> pd.DataFrame:
     t = _t(data, ["rune_id", "block_time", "sender", "amount"])
     t["day"] = t["block_time"].dt.floor("1D")
     t = _halves(t)
-    g = t.groupby(["rune_id", "day"]).agg(
-        n=("_hi", "size"), _hi=("_hi", "sum"), _lo=("_lo", "sum"), senders=("sender", "nunique")
-    ).reset_index()
+    g = (
+        t.groupby(["rune_id", "day"])
+        .agg(n=("_hi", "size"), _hi=("_hi", "sum"), _lo=("_lo", "sum"), senders=("sender", "nunique"))
+        .reset_index()
+    )
     g["volume"] = _join(g["_hi"], g["_lo"])
     return g[["rune_id", "day", "n", "volume", "senders"]]
 

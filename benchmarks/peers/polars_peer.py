@@ -53,7 +53,9 @@ def _balances(data: Path) -> pl.LazyFrame:
         "rune_id", pl.col("receiver").alias("address"), pl.col("amount").cast(I128).alias("delta")
     )
     send = t.filter(pl.col("sender").is_not_null()).select(
-        "rune_id", pl.col("sender").alias("address"), (pl.lit(0, dtype=I128) - pl.col("amount").cast(I128)).alias("delta")
+        "rune_id",
+        pl.col("sender").alias("address"),
+        (pl.lit(0, dtype=I128) - pl.col("amount").cast(I128)).alias("delta"),
     )
     bal = pl.concat([recv, send]).group_by("rune_id", "address").agg(pl.col("delta").sum().alias("balance"))
     return bal.filter(pl.col("balance") > 0)
@@ -99,7 +101,8 @@ def q3(data: Path, p: dict) -> pd.DataFrame:
         total=total,
         top_share=b.filter(pl.col("rk_desc") <= p["top"]).sum().cast(pl.Float64) / total.cast(pl.Float64),
         hhi=((b.cast(pl.Float64) / pl.col("total").cast(pl.Float64)) ** 2).sum(),
-        gini=2.0 * (pl.col("rk_asc").cast(pl.Float64) * b.cast(pl.Float64)).sum()
+        gini=2.0
+        * (pl.col("rk_asc").cast(pl.Float64) * b.cast(pl.Float64)).sum()
         / (holders.cast(pl.Float64) * total.cast(pl.Float64))
         - (holders + 1).cast(pl.Float64) / holders.cast(pl.Float64),
         nakamoto=(1 + (2 * pl.col("running") <= pl.col("total")).sum()).cast(pl.Int64),

@@ -34,8 +34,16 @@ TOPIC = "mesh-dashboard"
 WATCH_TOPIC = "mesh-dashboard-watch"
 _PREFIX = "mesh-run:"
 #: task state -> column of the progress counts
-_COLUMN = {"memory": 0, "released": 0, "forgotten": 0, "processing": 1, "queued": 2,
-           "waiting": 2, "no-worker": 2, "erred": 3}
+_COLUMN = {
+    "memory": 0,
+    "released": 0,
+    "forgotten": 0,
+    "processing": 1,
+    "queued": 2,
+    "waiting": 2,
+    "no-worker": 2,
+    "erred": 3,
+}
 
 
 def run_of(annotations: dict[str, Any] | None) -> str | None:
@@ -43,7 +51,7 @@ def run_of(annotations: dict[str, Any] | None) -> str | None:
     span = (annotations or {}).get("span") or {}
     for tag in span.get("name") or ():
         if isinstance(tag, str) and tag.startswith(_PREFIX):
-            return tag[len(_PREFIX):]
+            return tag[len(_PREFIX) :]
     return None
 
 
@@ -136,8 +144,9 @@ class MeshDashboardPlugin(SchedulerPlugin):
             runs = {r: {g: list(c) for g, c in self.counts[r].items()} for r in self.dirty}
             workers = {r: sorted(set(self.processing[r].values())) for r in self.dirty}
             nbytes = {r: self.bytes.get(r, 0) for r in self.dirty}
-            self.scheduler.log_event(TOPIC, {"kind": "progress", "runs": runs, "workers": workers,
-                                             "bytes": nbytes, "t": now})
+            self.scheduler.log_event(
+                TOPIC, {"kind": "progress", "runs": runs, "workers": workers, "bytes": nbytes, "t": now}
+            )
             for r in self.dirty:
                 self.last_seen[r] = now
             self.dirty.clear()
@@ -145,8 +154,9 @@ class MeshDashboardPlugin(SchedulerPlugin):
         if self.cells:
             self.active_until = now + 2 * self.interval
         if now < max(self.active_until, self.watch_until):
-            self.scheduler.log_event(TOPIC, {"kind": "nodes", "nodes": self._nodes(),
-                                             "links": self._links(), "t": now})
+            self.scheduler.log_event(
+                TOPIC, {"kind": "nodes", "nodes": self._nodes(), "links": self._links(), "t": now}
+            )
             self.pairs = {}  # links show the fetches of the last tick only
 
     def _links(self, most: int = 200) -> list[list[Any]]:
@@ -167,12 +177,21 @@ class MeshDashboardPlugin(SchedulerPlugin):
             m = ws.metrics or {}
             gpu = m.get("gpu") or {}
             info = (ws.extra or {}).get("gpu") or {}
-            out.append({
-                "address": addr, "name": str(ws.name), "host": ws.host, "threads": ws.nthreads,
-                "cpu": float(m.get("cpu", 0.0)), "memory": int(m.get("memory", 0) or 0),
-                "memory_limit": int(ws.memory_limit or 0), "processing": len(ws.processing),
-                "spilled": int((m.get("spilled_bytes") or {}).get("disk", 0) or 0),
-                "gpu_name": info.get("name"), "gpu_util": gpu.get("utilization"),
-                "gpu_memory": gpu.get("memory-used"), "gpu_memory_total": info.get("memory-total"),
-            })
+            out.append(
+                {
+                    "address": addr,
+                    "name": str(ws.name),
+                    "host": ws.host,
+                    "threads": ws.nthreads,
+                    "cpu": float(m.get("cpu", 0.0)),
+                    "memory": int(m.get("memory", 0) or 0),
+                    "memory_limit": int(ws.memory_limit or 0),
+                    "processing": len(ws.processing),
+                    "spilled": int((m.get("spilled_bytes") or {}).get("disk", 0) or 0),
+                    "gpu_name": info.get("name"),
+                    "gpu_util": gpu.get("utilization"),
+                    "gpu_memory": gpu.get("memory-used"),
+                    "gpu_memory_total": info.get("memory-total"),
+                }
+            )
         return out

@@ -78,28 +78,43 @@ class RunDashboard:
             self._create(renderer)
         if not final and self.progress.total and now - self._recorded >= 2.0:
             self._recorded = now  # the side panel reads a running run's progress from its row
-            self.run.mesh._history_update(self.run.id, summary={"progress": {
-                "done": self.progress.done + self.progress.erred, "total": self.progress.total}})
+            self.run.mesh._history_update(
+                self.run.id,
+                summary={
+                    "progress": {
+                        "done": self.progress.done + self.progress.erred,
+                        "total": self.progress.total,
+                    }
+                },
+            )
         if self.widget is not None:
             self._push(elapsed)
             if final:
                 renderer.update_widget(self.widget, "dashboard")
-        elif callable(getattr(renderer, "progress_line", None)) and elapsed >= self._after \
-                and (final or now - self._text_last >= 5 * self._interval):
+        elif (
+            callable(getattr(renderer, "progress_line", None))
+            and elapsed >= self._after
+            and (final or now - self._text_last >= 5 * self._interval)
+        ):
             self._text_last = now
             renderer.progress_line(self._text(elapsed, final))
 
     def _create(self, renderer: Any) -> None:
         from .widget import MeshDashboard
 
-        w = MeshDashboard(run_id=self.run.id, name=self.run.name,
-                          blocking=not getattr(self.run, "noblock", False),
-                          dashboard_link=self.run.mesh.dashboard_link or "",
-                          hint="" if getattr(self.run, "noblock", False) else
-                          "to cancel a blocking run, interrupt the kernel (Ctrl-C / stop button)")
+        w = MeshDashboard(
+            run_id=self.run.id,
+            name=self.run.name,
+            blocking=not getattr(self.run, "noblock", False),
+            dashboard_link=self.run.mesh.dashboard_link or "",
+            hint=""
+            if getattr(self.run, "noblock", False)
+            else "to cancel a blocking run, interrupt the kernel (Ctrl-C / stop button)",
+        )
         w.on_cancel(lambda: self.run.cancel("cancelled from its dashboard"))
-        w.observe(lambda change: setattr(self, "closed", True) if change["new"] is None else None,
-                  names="comm")
+        w.observe(
+            lambda change: setattr(self, "closed", True) if change["new"] is None else None, names="comm"
+        )
         self.widget = w
         renderer.widget(w, "dashboard")
 
@@ -122,11 +137,14 @@ class RunDashboard:
         if p.total:
             eta = p.eta()
             head += f", {p.done + p.erred}/{p.total} tasks ({p.percent:.0f} %)" + (
-                f", ETA {eta:.0f} s" if eta and not final else "")
+                f", ETA {eta:.0f} s" if eta and not final else ""
+            )
         if final and self.summary is not None:
             s = self.summary
-            head += (f"; transferred {s.bytes_transferred} B, spilled {s.bytes_spilled} B, "
-                     f"peak memory {s.peak_memory} B")
+            head += (
+                f"; transferred {s.bytes_transferred} B, spilled {s.bytes_spilled} B, "
+                f"peak memory {s.peak_memory} B"
+            )
         return head
 
     def finish(self) -> dict[str, Any]:

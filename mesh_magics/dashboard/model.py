@@ -28,8 +28,9 @@ class RunProgress:
         self.workers: list[str] = []
         self._samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
 
-    def update(self, groups: dict[str, list[int]], workers: list[str] | None = None,
-               t: float | None = None) -> None:
+    def update(
+        self, groups: dict[str, list[int]], workers: list[str] | None = None, t: float | None = None
+    ) -> None:
         self.groups.update({g: [int(x) for x in c] for g, c in groups.items()})
         if workers is not None:
             self.workers = list(workers)
@@ -66,8 +67,18 @@ class RunProgress:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per task group, named like Dask's dashboard names them (no token)."""
-        return [{"group": _TOKEN.sub("", g), "key": g, "done": c[0], "processing": c[1], "waiting": c[2], "erred": c[3],
-                 "total": sum(c)} for g, c in sorted(self.groups.items())]
+        return [
+            {
+                "group": _TOKEN.sub("", g),
+                "key": g,
+                "done": c[0],
+                "processing": c[1],
+                "waiting": c[2],
+                "erred": c[3],
+                "total": sum(c),
+            }
+            for g, c in sorted(self.groups.items())
+        ]
 
 
 class NodeMap:
@@ -104,14 +115,23 @@ class NodeMap:
         for n in self.nodes.values():
             state = "run" if n["address"] in busy_for_run else ("busy" if n.get("processing") else "idle")
             limit = n.get("memory_limit") or 0
-            out.append({
-                "address": n["address"], "name": str(n.get("name", n["address"])),
-                "host": n.get("host", ""), "gpu": n.get("gpu_name"), "state": state,
-                "cpu": round(float(n.get("cpu", 0.0)), 1), "memory": int(n.get("memory", 0)),
-                "memory_limit": int(limit), "processing": int(n.get("processing", 0)),
-                "spilled": int(n.get("spilled", 0)), "gpu_util": n.get("gpu_util"),
-                "gpu_memory": n.get("gpu_memory"), "gpu_memory_total": n.get("gpu_memory_total"),
-            })
+            out.append(
+                {
+                    "address": n["address"],
+                    "name": str(n.get("name", n["address"])),
+                    "host": n.get("host", ""),
+                    "gpu": n.get("gpu_name"),
+                    "state": state,
+                    "cpu": round(float(n.get("cpu", 0.0)), 1),
+                    "memory": int(n.get("memory", 0)),
+                    "memory_limit": int(limit),
+                    "processing": int(n.get("processing", 0)),
+                    "spilled": int(n.get("spilled", 0)),
+                    "gpu_util": n.get("gpu_util"),
+                    "gpu_memory": n.get("gpu_memory"),
+                    "gpu_memory_total": n.get("gpu_memory_total"),
+                }
+            )
         return sorted(out, key=lambda t: (t["host"], t["gpu"] or "", _natural(t["name"])))
 
     def groups(self, busy_for_run: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
@@ -164,8 +184,11 @@ class LogBuffer:
     def view(self, level: str = "DEBUG", search: str | None = None) -> list[tuple[float, str, str, str]]:
         floor = LEVELS.index(level) if level in LEVELS else 0
         s = (search or "").lower()
-        return [ln for ln in self.lines
-                if LEVELS.index(ln[1]) >= floor and (not s or s in ln[3].lower() or s in ln[2].lower())]
+        return [
+            ln
+            for ln in self.lines
+            if LEVELS.index(ln[1]) >= floor and (not s or s in ln[3].lower() or s in ln[2].lower())
+        ]
 
 
 @dataclass
@@ -182,15 +205,18 @@ class Summary:
     peak_gpu_util: float | None = None
 
     @classmethod
-    def of(cls, duration: float | None, progress: RunProgress, nodes: NodeMap,
-           transferred: int) -> Summary:
+    def of(cls, duration: float | None, progress: RunProgress, nodes: NodeMap, transferred: int) -> Summary:
         gpu = any(n.get("gpu_name") for n in nodes.nodes.values())
-        return cls(duration=duration, tasks=progress.total, erred=progress.erred,
-                   bytes_transferred=transferred,
-                   bytes_spilled=max(0, nodes.spilled - (nodes.spilled_at_start or 0)),
-                   peak_memory=nodes.peak_memory,
-                   peak_gpu_memory=nodes.peak_gpu_memory if gpu else None,
-                   peak_gpu_util=nodes.peak_gpu_util if gpu else None)
+        return cls(
+            duration=duration,
+            tasks=progress.total,
+            erred=progress.erred,
+            bytes_transferred=transferred,
+            bytes_spilled=max(0, nodes.spilled - (nodes.spilled_at_start or 0)),
+            peak_memory=nodes.peak_memory,
+            peak_gpu_memory=nodes.peak_gpu_memory if gpu else None,
+            peak_gpu_util=nodes.peak_gpu_util if gpu else None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

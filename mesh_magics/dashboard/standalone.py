@@ -25,8 +25,12 @@ class MeshWatch:
     def __init__(self, mesh: Any) -> None:
         self.mesh = mesh
         self.interval = float(config.get("dashboard.interval"))
-        self.widget = MeshDashboard(name=f"mesh {mesh.address}", status=mesh.state, blocking=False,
-                                    dashboard_link=mesh.dashboard_link or "")
+        self.widget = MeshDashboard(
+            name=f"mesh {mesh.address}",
+            status=mesh.state,
+            blocking=False,
+            dashboard_link=mesh.dashboard_link or "",
+        )
         self.nodes = NodeMap()
         self._stop = threading.Event()
         self._started = time.time()
@@ -65,9 +69,12 @@ class MeshWatch:
             if d is None:
                 continue
             p = d.progress
-            progress.groups[run.name] = [p.done, sum(c[1] for c in p.groups.values()),
-                                         sum(c[2] for c in p.groups.values()) or (0 if p.total else 1),
-                                         p.erred]
+            progress.groups[run.name] = [
+                p.done,
+                sum(c[1] for c in p.groups.values()),
+                sum(c[2] for c in p.groups.values()) or (0 if p.total else 1),
+                p.erred,
+            ]
             busy |= set(p.workers) | set(run.targets)
             logs.lines.extend(list(d.logs.lines)[-100:])
         w = self.widget

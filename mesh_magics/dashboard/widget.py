@@ -109,8 +109,10 @@ def text_snapshot(w: Any) -> dict[str, str]:
         lines.append(f"  workers {n_tiles} ({busy} busy)")
     s = w.summary
     if s:
-        lines.append(f"  summary: {s.get('duration') or 0:.2f} s, {s.get('tasks')} tasks, "
-                     f"{s.get('bytes_transferred')} B transferred, {s.get('bytes_spilled')} B spilled, "
-                     f"peak memory {s.get('peak_memory')} B")
+        lines.append(
+            f"  summary: {s.get('duration') or 0:.2f} s, {s.get('tasks')} tasks, "
+            f"{s.get('bytes_transferred')} B transferred, {s.get('bytes_spilled')} B spilled, "
+            f"peak memory {s.get('peak_memory')} B"
+        )
     text = "\n".join(lines)
     return {"text/plain": text, "text/html": f"<pre class='mesh-dash-text'>{html.escape(text)}</pre>"}

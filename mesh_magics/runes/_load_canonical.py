@@ -42,9 +42,7 @@ def _check_kind(table: str) -> tuple[dict[str, str], str]:
     return columns, amount_col
 
 
-def _load(
-    ddf: Any, table: Table, amount_repr: AmountRepr, where: str, path_col: str | None
-) -> LoadResult:
+def _load(ddf: Any, table: Table, amount_repr: AmountRepr, where: str, path_col: str | None) -> LoadResult:
     columns, amount_col = _check_kind(table)
     missing = [c for c in columns if c not in ddf.columns]
     if missing:
@@ -54,11 +52,7 @@ def _load(
     resolve_repr(amount_repr)  # validates the value
     # an int64 column can only hold int64 amounts: no need to scan it for "auto"
     stored = ddf._meta[amount_col].dtype
-    parse_as = (
-        "int64"
-        if amount_repr == "int64" or (amount_repr == "auto" and stored == "int64")
-        else "exact"
-    )
+    parse_as = "int64" if amount_repr == "int64" or (amount_repr == "auto" and stored == "int64") else "exact"
     keep = list(columns) + ([path_col] if path_col else [])
     combined = ddf[keep].map_partitions(
         _coerce_partition,

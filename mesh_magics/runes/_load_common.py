@@ -141,8 +141,7 @@ def unscale(value: Any, divisibility: int, what: str = "amount") -> int:
         if frac[divisibility:].strip("0"):
             raise BadRow(
                 "bad-amount",
-                f"{what} {value!r} has more decimal places than the rune's divisibility "
-                f"{divisibility}",
+                f"{what} {value!r} has more decimal places than the rune's divisibility {divisibility}",
             )
         frac = frac[:divisibility]
     n = int(whole) * 10**divisibility + int(frac.ljust(divisibility, "0") or "0")
@@ -156,9 +155,7 @@ def amounts_fit_int64(values: Iterable[Any]) -> bool:
     return all(v is None or v <= INT64_MAX for v in values)
 
 
-def amount_column(
-    values: Sequence[int | None], repr_: Literal["int64", "exact"], where: str
-) -> pd.Series:
+def amount_column(values: Sequence[int | None], repr_: Literal["int64", "exact"], where: str) -> pd.Series:
     """A column of exact amounts in the chosen representation (nulls become 0 / None).
 
     ``"int64"`` raises :class:`SchemaError` on a value that does not fit, never wraps.
@@ -220,9 +217,7 @@ def parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
         try:
             out.append((f"{source}:{i}", loads(line)))
         except ValueError as e:
-            out.append(
-                (f"{source}:{i}", BadRow("bad-json", f"line is not JSON ({e}): {line[:200]!r}"))
-            )
+            out.append((f"{source}:{i}", BadRow("bad-json", f"line is not JSON ({e}): {line[:200]!r}")))
     return out
 
 
@@ -276,14 +271,11 @@ def expand_paths(spec: Any, storage_options: Mapping[str, Any] | None = None) ->
     specs = [spec] if isinstance(spec, (str, PathLike)) else list(spec)
     out: list[str] = []
     for s in specs:
-        fs, _, paths = get_fs_token_paths(
-            fspath(s), mode="rb", storage_options=dict(storage_options or {})
-        )
+        fs, _, paths = get_fs_token_paths(fspath(s), mode="rb", storage_options=dict(storage_options or {}))
         if not paths:
             raise RunesError(f"no file matches {fspath(s)!r}")
         out.extend(
-            fs.unstrip_protocol(p) if fs.protocol not in ("file", ("file", "local")) else p
-            for p in paths
+            fs.unstrip_protocol(p) if fs.protocol not in ("file", ("file", "local")) else p for p in paths
         )
     return out
 
@@ -292,9 +284,7 @@ def read_text(url: str, storage_options: Mapping[str, Any] | None = None) -> str
     """The text of one (possibly compressed, possibly remote) file."""
     import fsspec
 
-    with fsspec.open(
-        url, "rt", compression="infer", encoding="utf-8", **dict(storage_options or {})
-    ) as f:
+    with fsspec.open(url, "rt", compression="infer", encoding="utf-8", **dict(storage_options or {})) as f:
         return f.read()
 
 
@@ -327,9 +317,7 @@ def split_inputs(items: Any) -> tuple[list[str], list[tuple[str, Any]]]:
 # --------------------------------------------------------------------------- frames
 
 
-def empty_combined(
-    columns: Mapping[str, str], amount_cols: Sequence[str], repr_: str
-) -> pd.DataFrame:
+def empty_combined(columns: Mapping[str, str], amount_cols: Sequence[str], repr_: str) -> pd.DataFrame:
     """A zero-row combined frame with the right dtypes (the meta of a lazy load)."""
     data: dict[str, pd.Series] = {}
     for c, dtype in columns.items():
@@ -341,9 +329,7 @@ def empty_combined(
     return pd.DataFrame(data)
 
 
-def from_map(
-    func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFrame, **kwargs: Any
-) -> Any:
+def from_map(func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFrame, **kwargs: Any) -> Any:
     """``dd.from_map`` over files, keeping object columns of Python ints as they are.
 
     dask's ``dataframe.convert-string`` would turn exact amounts (Python ints in
@@ -386,9 +372,7 @@ def settle_lazy_repr(combined: Any, amount_cols: Sequence[str], repr_: str) -> t
     time on a value that does not fit; ``"exact"`` leaves Python ints.
     """
     if repr_ == "auto":
-        flags = combined.map_partitions(
-            _fits_partition, list(amount_cols), meta=pd.Series([], dtype=bool)
-        )
+        flags = combined.map_partitions(_fits_partition, list(amount_cols), meta=pd.Series([], dtype=bool))
         repr_ = "int64" if bool(flags.compute().all()) else "exact"
     if repr_ == "int64":
         meta = combined._meta.copy()

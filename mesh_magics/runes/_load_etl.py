@@ -63,9 +63,7 @@ def first_rune_height(network: str) -> int:
     try:
         return FIRST_RUNE_HEIGHT[network]
     except KeyError:
-        raise RunesError(
-            f"unknown network {network!r}; use one of {', '.join(FIRST_RUNE_HEIGHT)}"
-        ) from None
+        raise RunesError(f"unknown network {network!r}; use one of {', '.join(FIRST_RUNE_HEIGHT)}") from None
 
 
 def _time(value: Any) -> pd.Timestamp:
@@ -75,9 +73,7 @@ def _time(value: Any) -> pd.Timestamp:
             return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         return pd.Timestamp(int(value), unit="s", tz="UTC")
     except (ValueError, TypeError, OverflowError):
-        raise BadRow(
-            "bad-time", f"block_timestamp {value!r} is not unix seconds or ISO 8601"
-        ) from None
+        raise BadRow("bad-time", f"block_timestamp {value!r} is not unix seconds or ISO 8601") from None
 
 
 def _address(output: Mapping[str, Any], script: str) -> str | None:
@@ -157,9 +153,7 @@ def _etl_frame(docs: list[tuple[str, Any]], min_height: int) -> pd.DataFrame:
         filler = {c: frame[c].iloc[:0].reindex(range(len(bad))) for c in ETL_COLUMNS}
         filler["block_height"] = filler["block_height"].fillna(0).astype("int64")
         filler["tx_index"] = filler["tx_index"].fillna(0).astype("int64")
-        frame = pd.concat(
-            [frame, pd.concat([pd.DataFrame(filler), part], axis=1)], ignore_index=True
-        )
+        frame = pd.concat([frame, pd.concat([pd.DataFrame(filler), part], axis=1)], ignore_index=True)
     return frame
 
 
@@ -187,16 +181,12 @@ def bitcoin_etl_frame(records: Any, network: str = "mainnet") -> LoadResult:
     """
     paths, docs = split_inputs(records)
     if paths:
-        raise RunesError(
-            "bitcoin_etl_frame takes in-memory records; load files with from_bitcoin_etl"
-        )
+        raise RunesError("bitcoin_etl_frame takes in-memory records; load files with from_bitcoin_etl")
     frame = _etl_frame(docs, first_rune_height(network))
     return LoadResult.from_combined(frame, list(ETL_COLUMNS), "etl", None)
 
 
-def _etl_partition(
-    url: str, min_height: int, storage_options: Mapping[str, Any] | None
-) -> pd.DataFrame:
+def _etl_partition(url: str, min_height: int, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
     return _etl_frame(parse_documents(read_text(url, storage_options), url), min_height)
 
 
@@ -237,14 +227,8 @@ def from_bitcoin_etl(
         )
         etl = LoadResult.from_combined(combined, list(ETL_COLUMNS), "etl", None)
     else:
-        local = LoadResult.from_combined(
-            _etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None
-        )
+        local = LoadResult.from_combined(_etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None)
         etl = LoadResult(from_pandas(local.table), from_pandas(local.bad_rows), "etl", None)
-    decoded = batch.decode_transactions(
-        etl.table, first_rune_height=min_height, amount_repr=amount_repr
-    )  # type: ignore[arg-type]
-    repr_ = decoded._meta.attrs.get(
-        "amount_repr", "exact" if amount_repr == "auto" else amount_repr
-    )
+    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)  # type: ignore[arg-type]
+    repr_ = decoded._meta.attrs.get("amount_repr", "exact" if amount_repr == "auto" else amount_repr)
     return LoadResult(decoded, etl.bad_rows, "decoded", repr_)

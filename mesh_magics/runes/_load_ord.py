@@ -51,9 +51,7 @@ def _supply(entry: Mapping[str, Any]) -> int:
     per_mint = 0 if amount is None else parse_raw_amount(amount, "terms.amount")
     supply = premine + mints * per_mint
     if supply > U128_MAX:
-        raise BadRow(
-            "supply-overflow", f"premine {premine} + mints {mints} x amount {per_mint} > u128::MAX"
-        )
+        raise BadRow("supply-overflow", f"premine {premine} + mints {mints} x amount {per_mint} > u128::MAX")
     return supply
 
 
@@ -142,9 +140,7 @@ def _output_rows(source: str, doc: Any) -> list[dict[str, Any]]:
     items = runes.items() if isinstance(runes, Mapping) else runes
     rows = []
     for item in items:
-        if not (
-            isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], Mapping)
-        ):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], Mapping)):
             raise BadRow("bad-json", f"runes entry {item!r} is not SPACED_RUNE: {{amount, ...}}")
         name, pile = item
         rows.append(
@@ -188,6 +184,4 @@ def from_ord_outputs(
         name**, as ord keys the map: join to the runes table on ``name``) and
         ``amount`` (raw units, exact). Outputs without runes give no rows.
     """
-    return load_documents(
-        docs, _output_rows, "balances", amount_repr, storage_options, "ord-outputs"
-    )
+    return load_documents(docs, _output_rows, "balances", amount_repr, storage_options, "ord-outputs")

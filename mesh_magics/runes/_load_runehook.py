@@ -99,9 +99,7 @@ def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _raw_partition(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
-    return _raw_frame(
-        doc_rows(parse_documents(read_text(url, storage_options), url), _activity_rows)
-    )
+    return _raw_frame(doc_rows(parse_documents(read_text(url, storage_options), url), _activity_rows))
 
 
 def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[Any, int]:
@@ -117,9 +115,7 @@ def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[
     return places
 
 
-def _pair_partition(
-    raw: pd.DataFrame, divisibility: Mapping[str, int] | None
-) -> list[dict[str, Any]]:
+def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -> list[dict[str, Any]]:
     """Unscale amounts and pair the rows of one partition into canonical rows."""
     from ._load_common import record_text
 
@@ -128,8 +124,7 @@ def _pair_partition(
     for r in raw[bad_mask].to_dict("records"):
         rec = r["_bad_record"]
         out.append(
-            {c: r[c] for c in _BAD}
-            | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)}
+            {c: r[c] for c in _BAD} | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)}
         )
     good = raw[~bad_mask]
     divs = _divisibilities(good, divisibility)
@@ -277,9 +272,7 @@ def from_runehook(
     resolve_repr(amount_repr)
     paths, docs = split_inputs(records_or_path)
     if not paths:
-        frame = _pair_and_coerce(
-            _raw_frame(doc_rows(docs, _activity_rows)), divs, "exact", "records"
-        )
+        frame = _pair_and_coerce(_raw_frame(doc_rows(docs, _activity_rows)), divs, "exact", "records")
         return in_memory_result(frame, columns, amount_cols, "transfers", amount_repr)
     urls = expand_paths(paths, storage_options)
     raw_meta = _raw_frame([])

@@ -174,9 +174,7 @@ def _amounts(c: _Checks, col: str) -> list[int | None]:
 
 def _sources(df: pd.DataFrame, source: str) -> pd.Series:
     given = df["_bad_source"].astype(object)
-    fallback = pd.Series(
-        [f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object
-    )
+    fallback = pd.Series([f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object)
     return given.where(given.notna(), fallback)
 
 
@@ -207,9 +205,7 @@ def coerce(
     columns, (amount_col,) = TABLES[kind]
     missing = [c for c in columns if c not in raw.columns]
     if missing:
-        raise SchemaError(
-            f"{source}: the {kind} table needs columns {list(columns)}; missing {missing}"
-        )
+        raise SchemaError(f"{source}: the {kind} table needs columns {list(columns)}; missing {missing}")
     df = raw.reset_index(drop=True)
     for b in _BAD:
         if b not in df.columns:
@@ -245,9 +241,7 @@ def coerce(
         c.fail(
             wrong,
             "bad-parties",
-            lambda v: (
-                f"a {v} row needs sender null for etching/mint, receiver null for burn, both for send"
-            ),
+            lambda v: f"a {v} row needs sender null for etching/mint, receiver null for burn, both for send",
             "operation",
         )
         out["sender"], out["receiver"] = sender, receiver
@@ -297,11 +291,7 @@ def coerce(
             table[col] = amount_column(amounts, repr_, source)
         elif dtype == "string":
             table[col] = (
-                out[col]
-                .astype(object)
-                .where(ok.to_numpy(), None)
-                .astype("string")
-                .reset_index(drop=True)
+                out[col].astype(object).where(ok.to_numpy(), None).astype("string").reset_index(drop=True)
             )
         else:
             table[col] = out[col].reset_index(drop=True)
@@ -310,9 +300,7 @@ def coerce(
     frame["_bad_source"] = _sources(df, source).where(bad, None).astype("string").to_numpy()
     frame["_bad_reason"] = c.reason.astype("string").to_numpy()
     frame["_bad_detail"] = c.detail.astype("string").to_numpy()
-    frame["_bad_record"] = (
-        _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
-    )
+    frame["_bad_record"] = _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
     for col in ("_bad_source", "_bad_reason", "_bad_detail", "_bad_record"):
         frame[col] = frame[col].astype("string")
     return frame

@@ -171,7 +171,9 @@ def _union(*arrays: pa.Array) -> pa.Array:
 def _tree(client: Any, items: list[Any], fan_in: int = 8) -> Any:
     """Merge unique-array futures in a tree on the workers; one future."""
     while len(items) > 1:
-        items = [client.submit(_union, *items[i : i + fan_in], pure=False) for i in range(0, len(items), fan_in)]
+        items = [
+            client.submit(_union, *items[i : i + fan_in], pure=False) for i in range(0, len(items), fan_in)
+        ]
     return items[0] if items else client.submit(_union, pure=False)
 
 
@@ -179,7 +181,9 @@ def _sorted(arr: pa.Array) -> pa.Array:
     return arr.take(pc.sort_indices(arr))
 
 
-def _remap(local: tuple[pd.DataFrame, pa.Array, pa.Array], addresses: pa.Array, runes: pa.Array) -> pd.DataFrame:
+def _remap(
+    local: tuple[pd.DataFrame, pa.Array, pa.Array], addresses: pa.Array, runes: pa.Array
+) -> pd.DataFrame:
     """Local codes -> global codes (positions in the sorted dictionaries)."""
     frame, addr_u, rune_u = local
     frame = frame.copy()

@@ -119,9 +119,7 @@ def step_ticks(freq: str | pd.Timedelta, time_dtype: Any) -> int:
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
     except (TypeError, ValueError) as exc:
-        raise RunesError(
-            f"freq {freq!r} is not a fixed frequency (use e.g. '1h', '15min', '1D')"
-        ) from exc
+        raise RunesError(f"freq {freq!r} is not a fixed frequency (use e.g. '1h', '15min', '1D')") from exc
     unit = _unit(time_dtype)
     n = step // pd.Timedelta(1, unit=unit)
     if n <= 0 or step % pd.Timedelta(1, unit=unit):

@@ -134,9 +134,7 @@ def concentration_table(inp: Input, top: int, bal: Any = None, decode: Decode | 
     """
     bal = balances(inp) if bal is None else bal
     k = inp.k
-    parts = bal.map_partitions(
-        _concentration_chunk, top, k, meta=_concentration_chunk(bal._meta, top, k)
-    )
+    parts = bal.map_partitions(_concentration_chunk, top, k, meta=_concentration_chunk(bal._meta, top, k))
     (pdf,) = inp.compute(parts)
     pdf = decode(pdf) if decode is not None else pdf
     tot, ptop = ex.limb_names(k, "_t"), ex.limb_names(k, "_p")

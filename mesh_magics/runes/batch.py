@@ -131,9 +131,7 @@ def decode_transactions(
     if isinstance(txs, pd.DataFrame):
         return _decode_partition(txs, first_rune_height, amount_repr)
     if not hasattr(txs, "map_partitions"):
-        raise SchemaError(
-            f"decode_transactions takes a dask or pandas DataFrame, got {type(txs).__name__}"
-        )
+        raise SchemaError(f"decode_transactions takes a dask or pandas DataFrame, got {type(txs).__name__}")
     repr_ = "exact" if amount_repr == "auto" else amount_repr
     return txs.map_partitions(
         _decode_partition,
@@ -146,9 +144,7 @@ def decode_transactions(
 def _check_columns(txs: Any) -> None:
     columns = getattr(txs, "columns", None)
     if columns is None:
-        raise SchemaError(
-            f"decode_transactions takes a DataFrame of transactions, got {type(txs).__name__}"
-        )
+        raise SchemaError(f"decode_transactions takes a DataFrame of transactions, got {type(txs).__name__}")
     missing = [c for c in INPUT_COLUMNS if c != "addresses" and c not in columns]
     if missing:
         raise SchemaError(
@@ -217,9 +213,7 @@ def _decode_partition(df: pd.DataFrame, first_rune_height: int, amount_repr: str
     heights = df["block_height"].to_numpy()
     tx_indexes = df["tx_index"].to_numpy()
     addresses_col = df["addresses"] if "addresses" in df.columns else [None] * len(df)
-    for pos, (height, scripts, addresses) in enumerate(
-        zip(heights, df["scripts"], addresses_col)
-    ):
+    for pos, (height, scripts, addresses) in enumerate(zip(heights, df["scripts"], addresses_col)):
         if isinstance(scripts, str):
             raise SchemaError(_STRINGIFIED.format(col="scripts"))
         if height < first_rune_height or not hasattr(scripts, "__len__"):

@@ -71,8 +71,7 @@ def _check_u128(n: object, what: str) -> int:
         raise RuneNameError(f"{what} must be an int, got {type(n).__name__} {n!r}")
     if not 0 <= n <= U128_MAX:
         raise RuneNameError(
-            f"{what} {n} is out of range: rune numbers are unsigned 128-bit, "
-            f"0 <= n <= {U128_MAX}"
+            f"{what} {n} is out of range: rune numbers are unsigned 128-bit, 0 <= n <= {U128_MAX}"
         )
     return n
 
@@ -179,8 +178,7 @@ def parse_spaced_rune(text: str) -> tuple[int, int]:
         raise RuneNameError("empty rune name: give at least one letter A-Z")
     if spacers.bit_length() >= len(letters):
         raise RuneNameError(
-            f"trailing spacer in rune name {text!r}: a name must end with a letter; "
-            "remove the final spacer"
+            f"trailing spacer in rune name {text!r}: a name must end with a letter; remove the final spacer"
         )
     return rune_number("".join(letters)), spacers
 
@@ -235,9 +233,7 @@ def parse_rune_id(text: str) -> tuple[int, int]:
             problem = "missing ':' separator"
         else:
             problem = "BLOCK and TX must be plain decimal digits"
-        raise RuneNameError(
-            f"invalid rune id {text!r}: {problem}; write it as BLOCK:TX, e.g. '840000:3'"
-        )
+        raise RuneNameError(f"invalid rune id {text!r}: {problem}; write it as BLOCK:TX, e.g. '840000:3'")
     return _check_rune_id(int(m.group(1)), int(m.group(2)), text)
 
 
@@ -260,9 +256,7 @@ def _check_rune_id(block: int, tx: int, text: str) -> tuple[int, int]:
             f"invalid rune id {text!r}: block {block} is out of range (0 <= block <= {U64_MAX})"
         )
     if not 0 <= tx <= U32_MAX:
-        raise RuneNameError(
-            f"invalid rune id {text!r}: tx {tx} is out of range (0 <= tx <= {U32_MAX})"
-        )
+        raise RuneNameError(f"invalid rune id {text!r}: tx {tx} is out of range (0 <= tx <= {U32_MAX})")
     if block == 0 and tx > 0:
         raise RuneNameError(
             f"invalid rune id {text!r}: block 0 only allows tx 0 ('0:0', the rune etched in the "

@@ -67,9 +67,7 @@ FLAWS = (
     TRAILING_INTEGERS, TRUNCATED_FIELD, UNRECOGNIZED_EVEN_TAG, UNRECOGNIZED_FLAG, VARINT,
 )  # fmt: skip
 #: flaw name -> ord's serde (kebab-case) spelling, e.g. ``"TrailingIntegers"`` -> ``"trailing-integers"``
-FLAW_SERDE = {
-    f: "".join("-" + c.lower() if c.isupper() else c for c in f).lstrip("-") for f in FLAWS
-}
+FLAW_SERDE = {f: "".join("-" + c.lower() if c.isupper() else c for c in f).lstrip("-") for f in FLAWS}
 
 # tags (even: must be understood; odd: may be ignored)
 _BODY, _DIVISIBILITY, _FLAGS, _SPACERS, _RUNE, _SYMBOL, _PREMINE = 0, 1, 2, 3, 4, 5, 6
@@ -170,8 +168,7 @@ def decipher(scripts: Sequence[Script]) -> Artifact | None:
             script = bytes.fromhex(raw)
         except ValueError:
             raise RunesError(
-                f"output {index} script is not valid hex: {raw[:40]!r}; "
-                "pass scripts as hex strings or bytes"
+                f"output {index} script is not valid hex: {raw[:40]!r}; pass scripts as hex strings or bytes"
             ) from None
     else:
         script = bytes(raw)  # type: ignore[arg-type]
@@ -352,8 +349,7 @@ def to_json(artifact: Artifact | None) -> dict[str, Any]:
     return {
         "kind": "runestone",
         "edicts": [
-            {"id": f"{e.block}:{e.tx}", "amount": str(e.amount), "output": e.output}
-            for e in artifact.edicts
+            {"id": f"{e.block}:{e.tx}", "amount": str(e.amount), "output": e.output} for e in artifact.edicts
         ],
         "etching": etching_json,
         "mint": _id(artifact.mint),

@@ -122,7 +122,9 @@ def _catalog(plan: _Plan) -> dict[str, Any]:
         "rune_id": np.array([f"{b}:{t}" for b, t in zip(etch_block, tx)], dtype=object),
         "name": names,
         "divisibility": divisibility.astype(np.int64),
-        "symbol": [None if rng.random() < 0.25 else _SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(r)],
+        "symbol": [
+            None if rng.random() < 0.25 else _SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(r)
+        ],
         "premine": premine.astype(np.int64),
         "mint_amount": mint_amount.astype(np.int64),
         "popularity": popularity,
@@ -185,16 +187,25 @@ def _partition(plan: _Plan, p: int) -> Any:
     m_recv = rng.choice(plan.n_addresses, size=len(m_rune), p=cat["receive_p"])
     m_block = rng.integers(b0 + 1, b1, size=len(m_rune))
     ev = [
-        (etched, np.full(len(etched), -1), cat["creator"][etched], cat["premine"][etched],
-         np.full(len(etched), b0), 0),
+        (
+            etched,
+            np.full(len(etched), -1),
+            cat["creator"][etched],
+            cat["premine"][etched],
+            np.full(len(etched), b0),
+            0,
+        ),
         (m_rune, np.full(len(m_rune), -1), m_recv, cat["mint_amount"][m_rune], m_block, 1),
     ]
     # holdings: (rune, address) -> balance, block from which it may be spent
-    hold = pd.DataFrame({
-        "rune": np.concatenate([etched, m_rune]), "addr": np.concatenate([cat["creator"][etched], m_recv]),
-        "bal": np.concatenate([cat["premine"][etched], cat["mint_amount"][m_rune]]),
-        "t": np.concatenate([np.full(len(etched), b0), m_block]),
-    })
+    hold = pd.DataFrame(
+        {
+            "rune": np.concatenate([etched, m_rune]),
+            "addr": np.concatenate([cat["creator"][etched], m_recv]),
+            "bal": np.concatenate([cat["premine"][etched], cat["mint_amount"][m_rune]]),
+            "t": np.concatenate([np.full(len(etched), b0), m_block]),
+        }
+    )
     hold = hold.groupby(["rune", "addr"], as_index=False).agg(bal=("bal", "sum"), t=("t", "max"))
     remaining = plan.rows(p) - len(etched) - len(m_rune)
     gap = max(1.0, (b1 - b0) / 8)
@@ -220,7 +231,9 @@ def _partition(plan: _Plan, p: int) -> Any:
         rune = s["rune"].to_numpy()
         ev.append((rune, s["addr"].to_numpy(), recv, amount, block, round_))
         live.loc[pick, "bal"] = bal - amount
-        got = pd.DataFrame({"rune": rune[~burn], "addr": recv[~burn], "bal": amount[~burn], "t": block[~burn]})
+        got = pd.DataFrame(
+            {"rune": rune[~burn], "addr": recv[~burn], "bal": amount[~burn], "t": block[~burn]}
+        )
         hold = pd.concat([live, got], ignore_index=True)
         hold = hold.groupby(["rune", "addr"], as_index=False).agg(bal=("bal", "sum"), t=("t", "max"))
         remaining -= len(s)
@@ -236,11 +249,14 @@ def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Genera
     amount = np.concatenate([e[3] for e in ev]).astype(np.int64)
     block = np.concatenate([e[4] for e in ev]).astype(np.int64)
     rnd = np.concatenate([np.full(len(e[0]), e[5]) for e in ev])
-    op = np.concatenate([np.full(len(e[0]), ("etching", "mint")[e[5]] if e[5] < 2 else "send", dtype=object)
-                         for e in ev])
+    op = np.concatenate(
+        [np.full(len(e[0]), ("etching", "mint")[e[5]] if e[5] < 2 else "send", dtype=object) for e in ev]
+    )
     op[(rnd >= 2) & (receiver < 0)] = "burn"
     order = np.lexsort((rnd, block))
-    rune, sender, receiver, amount, block, op = (x[order] for x in (rune, sender, receiver, amount, block, op))
+    rune, sender, receiver, amount, block, op = (
+        x[order] for x in (rune, sender, receiver, amount, block, op)
+    )
     used = np.unique(np.concatenate([sender, receiver]))
     used = used[used >= 0]
     names = _addresses(plan.seed, used)
@@ -258,7 +274,8 @@ def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Genera
         {
             "block_height": block,
             "block_time": pd.to_datetime(plan.start_ns + seconds * 1_000_000_000, utc=True).astype(
-                TRANSFERS_COLUMNS["block_time"]),
+                TRANSFERS_COLUMNS["block_time"]
+            ),
             "txid": pd.array(_txids(rng, len(block)), dtype="string"),
             "rune_id": pd.array(cat["rune_id"][rune], dtype="string"),
             "operation": pd.array(op, dtype="string"),
@@ -285,13 +302,15 @@ def _runes(plan: _Plan) -> Any:
     mints = np.zeros(plan.n_runes, dtype=np.int64)
     for p in range(plan.npartitions):
         mints += _mint_counts(plan, p)
-    df = pd.DataFrame({
-        "rune_id": pd.array(cat["rune_id"], dtype="string"),
-        "name": pd.array(cat["name"], dtype="string"),
-        "divisibility": cat["divisibility"],
-        "supply": cat["premine"] + mints * cat["mint_amount"],
-        "symbol": pd.array(cat["symbol"], dtype="string"),
-    })
+    df = pd.DataFrame(
+        {
+            "rune_id": pd.array(cat["rune_id"], dtype="string"),
+            "name": pd.array(cat["name"], dtype="string"),
+            "divisibility": cat["divisibility"],
+            "supply": cat["premine"] + mints * cat["mint_amount"],
+            "symbol": pd.array(cat["symbol"], dtype="string"),
+        }
+    )
     df.attrs["amount_repr"] = "int64"
     return _to_backend(df, plan.backend)
 
@@ -342,8 +361,12 @@ def synthetic(
     backend = backend or dask.config.get("dataframe.backend", "pandas")
     if backend not in ("pandas", "cudf"):
         raise RunesError(f"backend must be 'pandas' or 'cudf', got {backend!r}")
-    for name, v in (("n_rows", n_rows), ("n_runes", n_runes), ("n_addresses", n_addresses),
-                    ("npartitions", npartitions)):
+    for name, v in (
+        ("n_rows", n_rows),
+        ("n_runes", n_runes),
+        ("n_addresses", n_addresses),
+        ("npartitions", npartitions),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise RunesError(f"synthetic: {name} must be a positive int, got {v!r}")
     if n_rows < npartitions:
@@ -353,9 +376,19 @@ def synthetic(
     n_blocks = n_blocks or max(2 * npartitions, n_rows // 20)
     if n_blocks < 2 * npartitions:
         raise RunesError(f"synthetic: n_blocks must be at least 2 per partition ({2 * npartitions})")
-    plan = _Plan(n_rows, n_runes, n_addresses, int(seed), npartitions, n_blocks, n_whales,
-                 pd.Timestamp(start).tz_convert("UTC").value if pd.Timestamp(start).tzinfo
-                 else pd.Timestamp(start, tz="UTC").value, backend)
+    plan = _Plan(
+        n_rows,
+        n_runes,
+        n_addresses,
+        int(seed),
+        npartitions,
+        n_blocks,
+        n_whales,
+        pd.Timestamp(start).tz_convert("UTC").value
+        if pd.Timestamp(start).tzinfo
+        else pd.Timestamp(start, tz="UTC").value,
+        backend,
+    )
     etched = np.bincount(_catalog(plan)["etch_part"], minlength=npartitions)
     short = [p for p in range(npartitions) if plan.rows(p) < etched[p] + (1 if p == 0 else 0)]
     if short:
@@ -367,10 +400,16 @@ def synthetic(
         import dask_cudf  # noqa: F401
     offsets = [n_rows * p // npartitions for p in range(npartitions)] + [n_rows - 1]
     transfers = dd.from_map(
-        functools.partial(_partition, plan), range(npartitions), meta=_empty(TRANSFERS_COLUMNS, backend),
-        divisions=offsets, label="runes-synthetic-transfers", enforce_metadata=False,
+        functools.partial(_partition, plan),
+        range(npartitions),
+        meta=_empty(TRANSFERS_COLUMNS, backend),
+        divisions=offsets,
+        label="runes-synthetic-transfers",
+        enforce_metadata=False,
     )
-    runes = dd.from_delayed([dask.delayed(_runes)(plan)], meta=_empty(RUNES_COLUMNS, backend), verify_meta=False)
+    runes = dd.from_delayed(
+        [dask.delayed(_runes)(plan)], meta=_empty(RUNES_COLUMNS, backend), verify_meta=False
+    )
     if path is None:
         return transfers, runes
     root = Path(path)

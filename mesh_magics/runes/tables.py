@@ -188,16 +188,28 @@ def coerce_amount(
         ints = values.astype(object).map(_exact_int)
         bad = ints.isna()
         if bad.any():
-            _fail_row("table", name, values, bad, "is not an exact integer (null, float or text)",
-                      "amounts are raw integer units")
+            _fail_row(
+                "table",
+                name,
+                values,
+                bad,
+                "is not an exact integer (null, float or text)",
+                "amounts are raw integer units",
+            )
     if (ints < 0).any():
         _fail_row("table", name, values, ints < 0, "is negative", "amounts are u128")
     if (ints > U128_MAX).any():
         _fail_row("table", name, values, ints > U128_MAX, "exceeds u128::MAX", "amounts are u128")
     fits = bool((ints <= INT64_MAX).all())
     if repr == "int64" and not fits:
-        _fail_row("table", name, values, ints > INT64_MAX, "does not fit int64",
-                  "use the exact representation (repr='exact' or 'auto')")
+        _fail_row(
+            "table",
+            name,
+            values,
+            ints > INT64_MAX,
+            "does not fit int64",
+            "use the exact representation (repr='exact' or 'auto')",
+        )
     if repr == "int64" or (repr == "auto" and fits):
         return ints.astype("int64")
     return ints.astype(object)
@@ -271,9 +283,11 @@ def _check_dtypes(meta: Any, table: str) -> None:
             ok = (_is_int_dtype(dtype) and dtype != np.uint64) or str(dtype) == EXACT_AMOUNT_DTYPE
             want = "int64, or object of Python ints for amounts beyond int64"
             if _is_string_dtype(dtype):
-                want += (" (dask's dataframe.convert-string turns object columns into strings: "
-                         "build dask frames of exact amounts under "
-                         "dask.config.set({'dataframe.convert-string': False}))")
+                want += (
+                    " (dask's dataframe.convert-string turns object columns into strings: "
+                    "build dask frames of exact amounts under "
+                    "dask.config.set({'dataframe.convert-string': False}))"
+                )
         elif canonical == "int64":
             ok, want = _is_int_dtype(dtype), "an integer dtype (int64)"
         elif canonical.startswith("datetime"):
@@ -290,15 +304,15 @@ def _check_dtypes(meta: Any, table: str) -> None:
             )
 
 
-def _fail_row(table: str, col: str, values: pd.Series, bad: pd.Series, problem: str, fix: str,
-              where: str = "") -> None:
+def _fail_row(
+    table: str, col: str, values: pd.Series, bad: pd.Series, problem: str, fix: str, where: str = ""
+) -> None:
     bad = bad.fillna(True).astype(bool)
     label = bad.index[np.flatnonzero(bad.to_numpy())[0]]
     n = int(bad.sum())
     more = f" ({n - 1} more row(s) fail this check)" if n > 1 else ""
     raise SchemaError(
-        f"{table} row {label!r}{where}: column {col!r} {problem} (value {values.loc[label]!r}){more}; "
-        f"{fix}"
+        f"{table} row {label!r}{where}: column {col!r} {problem} (value {values.loc[label]!r}){more}; {fix}"
     )
 
 
@@ -314,18 +328,32 @@ def _check_transfer_values(df: Any, where: str = "") -> None:
     check("block_height", h.isna() | (h < 0), "is null or negative")
     check("block_time", df["block_time"].isna(), "is null")
     txid = df["txid"].astype(object)
-    check("txid", ~txid.map(lambda t: isinstance(t, str) and _TXID.fullmatch(t) is not None),
-          "is not 64 hex characters")
+    check(
+        "txid",
+        ~txid.map(lambda t: isinstance(t, str) and _TXID.fullmatch(t) is not None),
+        "is not 64 hex characters",
+    )
     rid = df["rune_id"].astype(object)
-    check("rune_id", ~rid.map(lambda t: isinstance(t, str) and _RUNE_ID.fullmatch(t) is not None),
-          "is not a rune id BLOCK:TX (e.g. '840000:3')")
+    check(
+        "rune_id",
+        ~rid.map(lambda t: isinstance(t, str) and _RUNE_ID.fullmatch(t) is not None),
+        "is not a rune id BLOCK:TX (e.g. '840000:3')",
+    )
     op = df["operation"].astype(object)
     check("operation", ~op.isin(OPERATIONS), f"is not one of {', '.join(OPERATIONS)}")
     sender, receiver = df["sender"].notna(), df["receiver"].notna()
-    check("sender", op.isin(("etching", "mint")) & sender,
-          "is set on an etching/mint row", "premined and minted units have no sender: set it null")
-    check("receiver", (op == "burn") & receiver, "is set on a burn row",
-          "burned units reach no address: set it null")
+    check(
+        "sender",
+        op.isin(("etching", "mint")) & sender,
+        "is set on an etching/mint row",
+        "premined and minted units have no sender: set it null",
+    )
+    check(
+        "receiver",
+        (op == "burn") & receiver,
+        "is set on a burn row",
+        "burned units reach no address: set it null",
+    )
     check("sender", (op == "send") & ~sender, "is null on a send row", fix)
     check("receiver", (op == "send") & ~receiver, "is null on a send row", fix)
     _check_amount_values(df, "transfers", "amount", where)
@@ -339,8 +367,15 @@ def _check_amount_values(df: pd.DataFrame, table: str, col: str, where: str) -> 
         ints = s.map(lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None)
         bad = ints.isna() | ~(ints.fillna(0).astype(object).map(lambda v: 0 <= v <= U128_MAX))
     if bool(bad.any()):
-        _fail_row(table, col, s, bad, "is not an integer 0 <= amount <= u128::MAX",
-                  f"amounts are exact raw units: use coerce_amount(df[{col!r}])", where)
+        _fail_row(
+            table,
+            col,
+            s,
+            bad,
+            "is not an integer 0 <= amount <= u128::MAX",
+            f"amounts are exact raw units: use coerce_amount(df[{col!r}])",
+            where,
+        )
 
 
 def _check_rune_values(df: Any, where: str = "") -> None:
@@ -352,14 +387,20 @@ def _check_rune_values(df: Any, where: str = "") -> None:
         _fail_row("runes", "rune_id", df["rune_id"], bad, "is not a rune id BLOCK:TX", fix, where)
     dup = rid.duplicated(keep="first")
     if dup.any():
-        _fail_row("runes", "rune_id", df["rune_id"], dup, "repeats an earlier rune id",
-                  "runes has one row per rune: drop_duplicates('rune_id')", where)
+        _fail_row(
+            "runes",
+            "rune_id",
+            df["rune_id"],
+            dup,
+            "repeats an earlier rune id",
+            "runes has one row per rune: drop_duplicates('rune_id')",
+            where,
+        )
     if df["name"].isna().any():
         _fail_row("runes", "name", df["name"], df["name"].isna(), "is null", fix, where)
     d = df["divisibility"]
     if (d.isna() | (d < 0) | (d > 38)).any():
-        _fail_row("runes", "divisibility", d, d.isna() | (d < 0) | (d > 38),
-                  "is not in 0..38", fix, where)
+        _fail_row("runes", "divisibility", d, d.isna() | (d < 0) | (d > 38), "is not in 0..38", fix, where)
     sym = df["symbol"].astype(object)
     bad = sym.notna() & ~sym.map(lambda s: isinstance(s, str) and len(s) == 1)
     if bad.any():
@@ -451,4 +492,3 @@ def _bad_part(part: Any, mask: Any, reason: Any, column: str) -> Any:
     if isinstance(out, pd.DataFrame):
         out[column] = out[column].astype("string")
     return out
-

@@ -36,5 +36,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app.settings["mesh_magics_manager"] = manager
     web_app.settings["mesh_magics_feed"] = ChangeFeed(manager)
     base_url = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in routes()])
+    web_app.add_handlers(
+        ".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in routes()]
+    )
     serverapp.log.info("mesh_magics %s | serving %s", __version__, url_path_join(base_url, API_PREFIX) + "/")

@@ -84,7 +84,8 @@ class ChangeFeed:
             if (current := manager.runs.signature()) != signature:
                 signature = current
                 changed, fingerprints = await self._guard(
-                    manager.run_changes(fingerprints), ([], fingerprints))
+                    manager.run_changes(fingerprints), ([], fingerprints)
+                )
                 if changed:
                     self._publish({"type": "runs", "changed": changed})
 

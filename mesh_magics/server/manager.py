@@ -64,14 +64,26 @@ def worker_rows(identity: dict[str, Any]) -> list[dict[str, Any]]:
         metrics = raw.get(w.address, {}).get("metrics") or {}
         gpu = None
         if w.gpu_name:
-            gpu = {"name": w.gpu_name, "utilization": w.gpu_utilization,
-                   "memory_used": w.gpu_memory_used, "memory_total": w.gpu_memory_total}
-        rows.append({
-            "address": w.address, "name": w.name, "host": w.host, "threads": w.threads,
-            "memory": w.memory, "memory_limit": w.memory_limit or None,
-            "cpu": float(metrics.get("cpu") or 0.0), "tasks": w.tasks,
-            "spilled": int((metrics.get("spilled_bytes") or {}).get("disk") or 0), "gpu": gpu,
-        })
+            gpu = {
+                "name": w.gpu_name,
+                "utilization": w.gpu_utilization,
+                "memory_used": w.gpu_memory_used,
+                "memory_total": w.gpu_memory_total,
+            }
+        rows.append(
+            {
+                "address": w.address,
+                "name": w.name,
+                "host": w.host,
+                "threads": w.threads,
+                "memory": w.memory,
+                "memory_limit": w.memory_limit or None,
+                "cpu": float(metrics.get("cpu") or 0.0),
+                "tasks": w.tasks,
+                "spilled": int((metrics.get("spilled_bytes") or {}).get("disk") or 0),
+                "gpu": gpu,
+            }
+        )
     return rows
 
 
@@ -83,8 +95,14 @@ class MeshManager:
     cancel connection (seconds).
     """
 
-    def __init__(self, *, probe_timeout: float = 1.0, probe_ttl: float = 2.0,
-                 rpc_timeout: float = 5.0, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        probe_timeout: float = 1.0,
+        probe_ttl: float = 2.0,
+        rpc_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
         self.probe_timeout, self.probe_ttl = probe_timeout, probe_ttl
         self.rpc_timeout, self.connect_timeout = rpc_timeout, connect_timeout
         self.runs = RunStore(extra_paths=lambda: [e.get("history_path") for e in registry.entries()])
@@ -159,8 +177,11 @@ class MeshManager:
 
     # -- runs -------------------------------------------------------------------------
     def _mesh_ids(self) -> dict[str, str]:
-        return {str(e["scheduler_address"]): str(e["id"]) for e in registry.entries()
-                if not e.get("stale") and e.get("scheduler_address")}
+        return {
+            str(e["scheduler_address"]): str(e["id"])
+            for e in registry.entries()
+            if not e.get("stale") and e.get("scheduler_address")
+        }
 
     async def list_runs(self, query: RunQuery) -> dict[str, Any]:
         """A page of runs; ``query.mesh`` may be a registry id or a scheduler address.
@@ -221,8 +242,7 @@ class MeshManager:
         from distributed.security import Security
 
         try:
-            client = Client(address, timeout=self.connect_timeout, set_as_default=False,
-                            security=Security())
+            client = Client(address, timeout=self.connect_timeout, set_as_default=False, security=Security())
         except Exception as exc:  # reported to the user as a 502 with the cause
             raise Unavailable(f"cannot reach the scheduler to cancel: {_why(address, exc)}") from exc
         try:
@@ -231,8 +251,10 @@ class MeshManager:
             raise Unavailable(f"the scheduler at {address} stopped answering: {exc}") from exc
         finally:
             client.close(timeout=self.connect_timeout)
-        return {"interrupted": [str(w) for w in out["interrupted"]],
-                "cancelled_keys": [str(k) for k in out["cancelled_keys"]]}
+        return {
+            "interrupted": [str(w) for w in out["interrupted"]],
+            "cancelled_keys": [str(k) for k in out["cancelled_keys"]],
+        }
 
     def close(self) -> None:
         """Release database connections and the worker threads."""
@@ -243,7 +265,9 @@ class MeshManager:
 def _why(address: str, exc: BaseException) -> str:
     """One line saying why ``address`` did not answer."""
     if address.startswith("tls://") and isinstance(exc, TypeError):
-        return (f"{address} is a TLS scheduler and the Jupyter server has no TLS configuration "
-                "(set distributed.comm.tls.* in dask's config for the server)")
+        return (
+            f"{address} is a TLS scheduler and the Jupyter server has no TLS configuration "
+            "(set distributed.comm.tls.* in dask's config for the server)"
+        )
     text = str(exc).strip() or type(exc).__name__
     return f"{address} did not answer: {text}"

@@ -29,8 +29,16 @@ __all__ = ["DashboardHandler", "DashboardSocketHandler", "dashboard_origin"]
 
 AUTH_RESOURCE = "mesh"
 #: response headers not passed on (hop-by-hop, or recomputed by Tornado)
-_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-         "server", "date", "set-cookie"}
+_DROP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "server",
+    "date",
+    "set-cookie",
+}
 
 
 def dashboard_origin(entry: dict[str, Any]) -> str:
@@ -73,8 +81,9 @@ class DashboardHandler(_Forbid, JupyterHandler):
             raise web.HTTPError(exc.status, reason=str(exc)[:200]) from None
         client = httpclient.AsyncHTTPClient()
         try:
-            resp = await client.fetch(url, raise_error=False, follow_redirects=False,
-                                      request_timeout=30, decompress_response=True)
+            resp = await client.fetch(
+                url, raise_error=False, follow_redirects=False, request_timeout=30, decompress_response=True
+            )
         except Exception as exc:  # the dashboard is down: a 502 that says so
             raise web.HTTPError(502, reason=f"dashboard unreachable: {type(exc).__name__}") from None
         self.set_status(resp.code, reason=resp.reason)
@@ -83,8 +92,10 @@ class DashboardHandler(_Forbid, JupyterHandler):
                 self.set_header(name, value)  # replaces the handler's defaults (Content-Type)
         if resp.code in (301, 302, 303, 307, 308) and resp.headers.get("Location", "").startswith("/"):
             # keep redirects inside the proxy (e.g. / -> /status)
-            self.set_header("Location", self.request.path.rsplit("/dashboard/", 1)[0] + "/dashboard"
-                            + resp.headers["Location"])
+            self.set_header(
+                "Location",
+                self.request.path.rsplit("/dashboard/", 1)[0] + "/dashboard" + resp.headers["Location"],
+            )
         if resp.body:
             self.write(resp.body)
         await self.finish()
@@ -101,8 +112,9 @@ class DashboardSocketHandler(_Forbid, WebSocketMixin, WebSocketHandler, JupyterH
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read",
-                                                                AUTH_RESOURCE)):
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        ):
             raise web.HTTPError(403)
         await super().get(*args, **kwargs)
 
@@ -119,9 +131,12 @@ class DashboardSocketHandler(_Forbid, WebSocketMixin, WebSocketHandler, JupyterH
         super().open()  # keep-alive pings
         try:
             url = _target(self, mesh_id, f"{path}/ws").replace("http", "ws", 1)
-            self._upstream = await websocket_connect(url, on_message_callback=self._from_upstream,
-                                                     max_message_size=64 * 2**20,
-                                                     subprotocols=self._subprotocols or None)
+            self._upstream = await websocket_connect(
+                url,
+                on_message_callback=self._from_upstream,
+                max_message_size=64 * 2**20,
+                subprotocols=self._subprotocols or None,
+            )
         except Exception as exc:
             self.log.warning("mesh_magics | dashboard socket for %s: %s", mesh_id, exc)
             self.close(1011, "dashboard unreachable")

@@ -67,8 +67,11 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
     """
     # Ignored: Jupyter's own parameters, and the bare timestamp JupyterLab's
     # ServerConnection appends as a cache-buster (``?1700000000000``).
-    unknown = sorted(k for k in set(params) - {"status", "mesh", "q", "offset", "limit", *_IGNORED}
-                     if not (k.isdigit() and not params[k]))
+    unknown = sorted(
+        k
+        for k in set(params) - {"status", "mesh", "q", "offset", "limit", *_IGNORED}
+        if not (k.isdigit() and not params[k])
+    )
     if unknown:
         raise BadRequest(
             f"unknown query parameter(s) {', '.join(unknown)}; known: status, mesh, q, offset, limit"
@@ -168,8 +171,12 @@ class RunStore:
             merged.sort(key=lambda r: r["submitted"] or 0.0, reverse=True)
             unique = [r for r in merged if not (r["id"] in seen or seen.add(r["id"]))]
             rows = unique[query.offset : query.offset + query.limit]
-        return {"runs": [_listed(r) for r in rows], "total": total, "offset": query.offset,
-                "limit": query.limit}
+        return {
+            "runs": [_listed(r) for r in rows],
+            "total": total,
+            "offset": query.offset,
+            "limit": query.limit,
+        }
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The full row of ``run_id`` (tails and summary included), or None."""

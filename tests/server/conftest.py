@@ -45,11 +45,20 @@ class BusyKernel:
     """A process owning a 1-worker mesh that runs code blocking, like a kernel in a ``%%mesh`` cell."""
 
     def __init__(self, env: MeshEnv) -> None:
-        child_env = dict(os.environ, DASK_MESH__REGISTRY__PATH=str(env.registry),
-                         DASK_MESH__HISTORY__PATH=str(env.history), PYTHONUNBUFFERED="1")
+        child_env = dict(
+            os.environ,
+            DASK_MESH__REGISTRY__PATH=str(env.registry),
+            DASK_MESH__HISTORY__PATH=str(env.history),
+            PYTHONUNBUFFERED="1",
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_busy_kernel.py")], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env=child_env, cwd=str(HERE.parent.parent))
+            [sys.executable, str(HERE / "_busy_kernel.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env,
+            cwd=str(HERE.parent.parent),
+        )
         ready = self.read(60)
         self.address: str = ready["ready"]
         self.id: str = ready["id"]

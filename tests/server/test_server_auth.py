@@ -21,11 +21,15 @@ NO_AUTH = {"Authorization": ""}  # overrides the token header jp_fetch adds
 
 @pytest.fixture()
 def jp_server_config(mesh_env):
-    return Config({"ServerApp": {
-        # terminals off: its websocket is undecorated, which the filterwarnings below turns into an error
-        "jpserver_extensions": {"mesh_magics": True, "jupyter_server_terminals": False},
-        "allow_unauthenticated_access": False,
-    }})
+    return Config(
+        {
+            "ServerApp": {
+                # terminals off: its websocket is undecorated, which the filterwarnings below turns into an error
+                "jpserver_extensions": {"mesh_magics": True, "jupyter_server_terminals": False},
+                "allow_unauthenticated_access": False,
+            }
+        }
+    )
 
 
 def our_routes(router) -> list[tuple[str, type]]:
@@ -50,17 +54,30 @@ def concrete(pattern: str, base_url: str) -> str:
 async def test_no_route_answers_without_auth(jp_serverapp, jp_fetch, jp_base_url):
     routes = our_routes(jp_serverapp.web_app.default_router)
     names = {handler.__name__ for _, handler in routes}
-    assert {"VersionHandler", "MeshesHandler", "NodesHandler", "RunsHandler", "RunHandler",
-            "CancelHandler", "EventsHandler", "NotFoundHandler"} <= names, names
+    assert {
+        "VersionHandler",
+        "MeshesHandler",
+        "NodesHandler",
+        "RunsHandler",
+        "RunHandler",
+        "CancelHandler",
+        "EventsHandler",
+        "NotFoundHandler",
+    } <= names, names
     assert all(pattern.startswith(jp_base_url) for pattern, _ in routes)  # under the base URL
 
     answered = []
     for pattern, handler in routes:
         path = concrete(pattern, jp_base_url)
         for verb in VERBS:
-            r = await jp_fetch(path, method=verb, headers=dict(NO_AUTH), raise_error=False,
-                               body="{}" if verb in ("POST", "PUT", "PATCH") else None,
-                               allow_nonstandard_methods=True)
+            r = await jp_fetch(
+                path,
+                method=verb,
+                headers=dict(NO_AUTH),
+                raise_error=False,
+                body="{}" if verb in ("POST", "PUT", "PATCH") else None,
+                allow_nonstandard_methods=True,
+            )
             if r.code != 403:
                 answered.append(f"{verb} {path} ({handler.__name__}) -> {r.code}")
     assert not answered, "answered without auth:\n" + "\n".join(answered)
@@ -90,8 +107,17 @@ async def test_cookie_auth_needs_xsrf_on_post(jp_fetch):
     assert r.code == 200  # the cookie alone authenticates reads
 
     def post(headers):
-        return jp_fetch("mesh", "api", "runs", "some-run", "cancel", method="POST", body="{}",
-                        headers={**NO_AUTH, "Cookie": cookies, **headers}, raise_error=False)
+        return jp_fetch(
+            "mesh",
+            "api",
+            "runs",
+            "some-run",
+            "cancel",
+            method="POST",
+            body="{}",
+            headers={**NO_AUTH, "Cookie": cookies, **headers},
+            raise_error=False,
+        )
 
     refused = await post({})
     assert refused.code == 403 and json.loads(refused.body)["error"]["status"] == 403

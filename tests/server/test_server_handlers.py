@@ -46,10 +46,18 @@ async def test_version(api):
     assert code == 200
 
 
-@pytest.mark.parametrize("header, expected", [
-    ("0.1.0", 200), (__version__, 200), ("0.1.0; api=1", 200), ("9.9.9-beta.1; api=1", 200),
-    ("0.0.9", 409), ("0.1.0; api=2", 409), ("not a version", 400),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("0.1.0", 200),
+        (__version__, 200),
+        ("0.1.0; api=1", 200),
+        ("9.9.9-beta.1; api=1", 200),
+        ("0.0.9", 409),
+        ("0.1.0; api=2", 409),
+        ("not a version", 400),
+    ],
+)
 async def test_version_handshake(api, busy_kernel, header, expected):
     code, body = await api("meshes", headers={"X-Mesh-Frontend-Version": header})
     assert code == expected
@@ -76,8 +84,14 @@ async def test_nodes(api, busy_kernel):
 def seeded(mesh_env):
     with History(mesh_env.history) as h:
         for i in range(3):
-            h.add(f"seed-{i}", mesh="tcp://192.0.2.1:8786", source=f"print({i})", name=f"seed{i}",
-                  submitted=100.0 + i, status="finished")
+            h.add(
+                f"seed-{i}",
+                mesh="tcp://192.0.2.1:8786",
+                source=f"print({i})",
+                name=f"seed{i}",
+                submitted=100.0 + i,
+                status="finished",
+            )
         h.update("seed-1", stdout_tail="1\n", stderr_tail="", summary={"targets": 1})
     return ["seed-0", "seed-1", "seed-2"]
 
@@ -90,9 +104,16 @@ async def test_runs_list_filter_and_page(api, seeded):
     assert "stdout_tail" not in body["runs"][0] and body["runs"][0]["mesh_id"] is None
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "0"}, {"limit": "501"}, {"offset": "x"}, {"status": "done"}, {"scheduler": "tcp://x:1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "501"},
+        {"offset": "x"},
+        {"status": "done"},
+        {"scheduler": "tcp://x:1"},
+    ],
+)
 async def test_runs_reject_bad_queries(api, params):
     code, body = await api("runs", params=params)
     assert code == 400
@@ -156,8 +177,14 @@ async def test_events_push_meshes_and_runs(jp_ws_fetch, jp_serverapp, mesh_env, 
         first = json.loads(await asyncio.wait_for(ws.read_message(), 10))
         assert first["type"] == "meshes" and busy_kernel.id in {m["id"] for m in first["meshes"]}
         await asyncio.sleep(0.2)
-        registry.register({"id": "ws-new", "scheduler_address": "tcp://127.0.0.1:1", "kind": "connected",
-                           "pid": os.getpid()})
+        registry.register(
+            {
+                "id": "ws-new",
+                "scheduler_address": "tcp://127.0.0.1:1",
+                "kind": "connected",
+                "pid": os.getpid(),
+            }
+        )
         with History(mesh_env.history) as h:
             h.add("ws-run", mesh=busy_kernel.address, source="x", status="queued")
         seen: dict[str, dict] = {}
@@ -189,13 +216,18 @@ def test_the_rest_spec_lists_exactly_the_routes():
     from mesh_magics.server.handlers import API_PREFIX, NotFoundHandler, routes
 
     spec = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+
     def pattern(path: str) -> str:  # {path} spans segments; other parameters are one segment
         return re.sub(r"\{[^}]+\}", "([^/]+)", path.replace("{path}", "(.*)"))
 
     in_spec = {(pattern(path), verb) for path, ops in spec["paths"].items() for verb in ops}
-    served = {(pattern.removeprefix(API_PREFIX), verb) for pattern, handler in routes()
-              if handler is not NotFoundHandler
-              for verb in ("get", "post", "put", "patch", "delete") if verb in vars(handler)}
+    served = {
+        (pattern.removeprefix(API_PREFIX), verb)
+        for pattern, handler in routes()
+        if handler is not NotFoundHandler
+        for verb in ("get", "post", "put", "patch", "delete")
+        if verb in vars(handler)
+    }
     assert in_spec == served
 
 
@@ -207,5 +239,7 @@ async def test_dashboard_is_proxied_from_the_registry_only(jp_fetch, busy_kernel
     assert identity["address"] == busy_kernel.address and len(identity["workers"]) == 1
     page = await jp_fetch("mesh", "api", "meshes", busy_kernel.id, "dashboard", "status")
     assert page.code == 200 and b"bokeh" in page.body.lower()
-    missing = await jp_fetch("mesh", "api", "meshes", "no-such-mesh", "dashboard", "status", raise_error=False)
+    missing = await jp_fetch(
+        "mesh", "api", "meshes", "no-such-mesh", "dashboard", "status", raise_error=False
+    )
     assert missing.code == 404

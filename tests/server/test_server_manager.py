@@ -35,12 +35,20 @@ def manager():
 def extra_entries(mesh_env):
     """Registry entries besides the busy kernel's: gone, unreachable, TLS; removed afterwards."""
     ids = {"gone": "test-gone", "unreachable": "test-unreachable", "tls": "test-tls"}
-    registry.register({"id": ids["gone"], "scheduler_address": "tcp://127.0.0.1:1", "kind": "connected",
-                       "pid": dead_pid()})
-    registry.register({"id": ids["unreachable"], "kind": "connected", "pid": os.getpid(),
-                       "scheduler_address": f"tcp://127.0.0.1:{closed_port()}"})
-    registry.register({"id": ids["tls"], "scheduler_address": "tls://127.0.0.1:1", "kind": "connected",
-                       "pid": os.getpid()})
+    registry.register(
+        {"id": ids["gone"], "scheduler_address": "tcp://127.0.0.1:1", "kind": "connected", "pid": dead_pid()}
+    )
+    registry.register(
+        {
+            "id": ids["unreachable"],
+            "kind": "connected",
+            "pid": os.getpid(),
+            "scheduler_address": f"tcp://127.0.0.1:{closed_port()}",
+        }
+    )
+    registry.register(
+        {"id": ids["tls"], "scheduler_address": "tls://127.0.0.1:1", "kind": "connected", "pid": os.getpid()}
+    )
     yield ids
     for entry_id in ids.values():
         registry.unregister(entry_id)
@@ -66,8 +74,18 @@ def test_nodes_read_from_the_scheduler(manager, busy_kernel, extra_entries):
     nodes = asyncio.run(manager.nodes(busy_kernel.id))
     assert nodes["mesh"] == busy_kernel.id
     [worker] = nodes["workers"]
-    assert set(worker) == {"address", "name", "host", "threads", "memory", "memory_limit", "cpu", "tasks",
-                           "spilled", "gpu"}
+    assert set(worker) == {
+        "address",
+        "name",
+        "host",
+        "threads",
+        "memory",
+        "memory_limit",
+        "cpu",
+        "tasks",
+        "spilled",
+        "gpu",
+    }
     assert worker["threads"] == 1 and worker["address"].startswith("tcp://")
     assert worker["memory"] > 0 and worker["gpu"] is None and worker["spilled"] == 0
     with pytest.raises(NotFound):
@@ -84,14 +102,33 @@ def second_history(mesh_env, tmp_path):
     path = tmp_path / "other.sqlite3"
     with History(path) as h:
         for i in range(3):
-            h.add(f"other-{i}", mesh="tcp://10.1.1.1:8786", source=f"x = {i}", name=f"other{i}",
-                  submitted=1000.0 + i, status="finished")
+            h.add(
+                f"other-{i}",
+                mesh="tcp://10.1.1.1:8786",
+                source=f"x = {i}",
+                name=f"other{i}",
+                submitted=1000.0 + i,
+                status="finished",
+            )
         h.update("other-2", stdout_tail="out", stderr_tail="err", summary={"workers": 1})
-    registry.register({"id": "test-other-history", "scheduler_address": "tcp://10.1.1.1:8786",
-                       "kind": "connected", "pid": os.getpid(), "history_path": str(path)})
+    registry.register(
+        {
+            "id": "test-other-history",
+            "scheduler_address": "tcp://10.1.1.1:8786",
+            "kind": "connected",
+            "pid": os.getpid(),
+            "history_path": str(path),
+        }
+    )
     with History(mesh_env.history) as h:
-        h.add("main-failed", mesh="tcp://10.2.2.2:8786", source="1/0", name="boom", submitted=2000.0,
-              status="failed")
+        h.add(
+            "main-failed",
+            mesh="tcp://10.2.2.2:8786",
+            source="1/0",
+            name="boom",
+            submitted=2000.0,
+            status="failed",
+        )
     yield path
     registry.unregister("test-other-history")
 
@@ -121,8 +158,15 @@ def test_runs_merge_the_databases_of_the_registry(manager, second_history):
 
 
 def test_a_missing_database_is_not_created(manager, mesh_env, tmp_path):
-    registry.register({"id": "test-missing-db", "scheduler_address": "tcp://10.3.3.3:1", "kind": "connected",
-                       "pid": os.getpid(), "history_path": str(tmp_path / "absent.sqlite3")})
+    registry.register(
+        {
+            "id": "test-missing-db",
+            "scheduler_address": "tcp://10.3.3.3:1",
+            "kind": "connected",
+            "pid": os.getpid(),
+            "history_path": str(tmp_path / "absent.sqlite3"),
+        }
+    )
     try:
         assert str(tmp_path / "absent.sqlite3") not in map(str, manager.runs.paths())
         assert not (tmp_path / "absent.sqlite3").exists()
@@ -130,15 +174,18 @@ def test_a_missing_database_is_not_created(manager, mesh_env, tmp_path):
         registry.unregister("test-missing-db")
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"limit": "0"}, "limit=0 is out of range"),
-    ({"limit": "501"}, "out of range"),
-    ({"limit": "ten"}, "not an integer"),
-    ({"offset": "-1"}, "out of range"),
-    ({"status": "running,bogus"}, "unknown status 'bogus'"),
-    ({"q": "x" * 501}, "longer than"),
-    ({"address": "tcp://evil:1"}, "unknown query parameter"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"limit": "0"}, "limit=0 is out of range"),
+        ({"limit": "501"}, "out of range"),
+        ({"limit": "ten"}, "not an integer"),
+        ({"offset": "-1"}, "out of range"),
+        ({"status": "running,bogus"}, "unknown status 'bogus'"),
+        ({"q": "x" * 501}, "longer than"),
+        ({"address": "tcp://evil:1"}, "unknown query parameter"),
+    ],
+)
 def test_run_queries_are_validated(params, match):
     with pytest.raises(BadRequest, match=match):
         parse_query(params)
@@ -185,8 +232,14 @@ def test_feed_pushes_registry_and_history_changes(mesh_env, busy_kernel):
         unsubscribe = feed.subscribe(got.append)
         try:
             await asyncio.sleep(0.3)  # baseline taken
-            registry.register({"id": "test-feed", "scheduler_address": busy_kernel.address,
-                               "kind": "connected", "pid": os.getpid()})
+            registry.register(
+                {
+                    "id": "test-feed",
+                    "scheduler_address": busy_kernel.address,
+                    "kind": "connected",
+                    "pid": os.getpid(),
+                }
+            )
             with History(mesh_env.history) as h:
                 h.add("feed-run", mesh=busy_kernel.address, source="x", name="fed", status="queued")
             deadline = time.monotonic() + 5
@@ -211,7 +264,12 @@ def test_feed_pushes_registry_and_history_changes(mesh_env, busy_kernel):
 def test_listed_runs_carry_progress_from_the_summary():
     from mesh_magics.server.runstore import _listed
 
-    row = {"id": "r", "status": "running", "stdout_tail": "x", "summary": {"progress": {"done": 30, "total": 120}}}
+    row = {
+        "id": "r",
+        "status": "running",
+        "stdout_tail": "x",
+        "summary": {"progress": {"done": 30, "total": 120}},
+    }
     listed = _listed(row)
     assert listed["progress"] == 0.25 and "stdout_tail" not in listed
     assert _listed({"id": "r", "summary": {"duration": 1.0}})["progress"] is None

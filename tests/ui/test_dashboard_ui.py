@@ -22,8 +22,9 @@ print("total", sum(c.gather(futures)))"""
 
 
 def test_dashboard_shows_one_tile_per_worker_and_full_progress(lab: LabPage) -> None:
-    lab.open_notebook("ui_dashboard.ipynb", ["%load_ext mesh_magics\n%mesh up --workers 2 --threads 1",
-                                             WORK_CELL])
+    lab.open_notebook(
+        "ui_dashboard.ipynb", ["%load_ext mesh_magics\n%mesh up --workers 2 --threads 1", WORK_CELL]
+    )
     lab.run_cell(0)
     lab.wait_cell_done(0, timeout=120_000)
     lab.run_cell(1)
@@ -44,9 +45,14 @@ def test_dashboard_shows_one_tile_per_worker_and_full_progress(lab: LabPage) -> 
 def test_cancel_button_in_the_cell_works_while_the_kernel_is_busy(lab: LabPage) -> None:
     """A blocking run: the kernel cannot get the click, so the button goes through the
     server extension straight to the scheduler."""
-    lab.open_notebook("ui_dash_cancel.ipynb", ["%load_ext mesh_magics\n%mesh up --workers 1",
-                                               "%%mesh --name ui-busy\nimport time\nfor _ in range(300):\n"
-                                               "    time.sleep(0.1)\nprint('should not get here')"])
+    lab.open_notebook(
+        "ui_dash_cancel.ipynb",
+        [
+            "%load_ext mesh_magics\n%mesh up --workers 1",
+            "%%mesh --name ui-busy\nimport time\nfor _ in range(300):\n"
+            "    time.sleep(0.1)\nprint('should not get here')",
+        ],
+    )
     lab.run_cell(0)
     lab.wait_cell_done(0, timeout=120_000)
     lab.run_cell(1)
