@@ -47,7 +47,22 @@ def _pool(rng: np.random.Generator) -> dict[str, list[str]]:
     runestones = [rs(20, r(840_000, 900_000), 20, r(0, 3000)) for _ in range(300)]  # mints
     runestones += [rs(0, r(840_000, 900_000), r(0, 3000), r(1, 10**12), 0) for _ in range(300)]  # edicts
     runestones += [
-        rs(2, 3, 4, r(10**15, 10**18), 1, r(0, 10), 5, 0x41, 6, r(0, 10**18) * 100, 10, r(1, 10**6), 8, r(1, 10**6))
+        rs(
+            2,
+            3,
+            4,
+            r(10**15, 10**18),
+            1,
+            r(0, 10),
+            5,
+            0x41,
+            6,
+            r(0, 10**18) * 100,
+            10,
+            r(1, 10**6),
+            8,
+            r(1, 10**6),
+        )
         for _ in range(200)
     ]  # etchings with terms
     cenotaphs = ["6a5d01ff", "6a5d0b00"] + [rs(126, r(0, 99)) for _ in range(100)]
@@ -66,10 +81,10 @@ def _partition(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"script": pd.array(out, dtype="string")})
 
 
-def _count(part: pd.DataFrame) -> pd.DataFrame:
+def _count(part: pd.DataFrame, vectorised: bool = True) -> pd.DataFrame:
     from mesh_magics.runes.scan import decode_scripts
 
-    kinds = decode_scripts(part["script"])["kind"]
+    kinds = decode_scripts(part["script"], vectorised=vectorised)["kind"]
     return kinds.value_counts().rename_axis("kind").rename("n").reset_index()
 
 
@@ -89,6 +104,10 @@ def main() -> int:
     nparts = max(1, args.scripts // args.partition)
     sizes = [args.scripts * (i + 1) // nparts - args.scripts * i // nparts for i in range(nparts)]
     local = _partition(sizes[0], 10_000)
+    _count(local.head(20_000), vectorised=False), _count(local.head(20_000))  # warm both paths
+    t0 = time.perf_counter()
+    _count(local, vectorised=False)
+    reference = time.perf_counter() - t0
     t0 = time.perf_counter()
     one = _count(local)
     single = time.perf_counter() - t0
@@ -106,13 +125,14 @@ def main() -> int:
     by_kind = counts.groupby("kind")["n"].sum().to_dict()
     assert sum(by_kind.values()) == args.scripts, by_kind
     rows = [
+        ("one process, Python", sizes[0], reference),
         ("one process", sizes[0], single),
         (f"mesh, {args.workers} workers", args.scripts, elapsed),
     ]
     print(f"\nmix: {by_kind}\n(one process: {one.set_index('kind')['n'].to_dict()})\n")
-    print(f"{'case':22}{'scripts':>14}{'seconds':>10}{'scripts/s':>14}")
+    print(f"{'case':24}{'scripts':>14}{'seconds':>10}{'scripts/s':>14}")
     for name, n, s in rows:
-        print(f"{name:22}{n:>14,}{s:>10.2f}{n / s:>14,.0f}")
+        print(f"{name:24}{n:>14,}{s:>10.2f}{n / s:>14,.0f}")
     print(f"\nmesh / one process: {(args.scripts / elapsed) / (sizes[0] / single):.2f}x")
     doc = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": platform.platform(),
