@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import pytest
 
 from mesh_magics.runes import concentration, synthetic, top_holders, whale_netflow
+from mesh_magics.runes._whale_cache import assign_runes, coded
 from mesh_magics.runes.whale import cache_info, clear_cache
 
 ARGS = dict(n_rows=3000, n_runes=6, n_addresses=200, npartitions=3)
@@ -58,3 +60,38 @@ def test_clear_cache(dask_client, tmp_path, fresh_cache):
     top_holders(_write(tmp_path, seed=1))
     clear_cache()
     assert cache_info()["entries"] == []
+
+
+def test_coded_table_holds_each_rune_in_one_partition(dask_client, tmp_path, fresh_cache):
+    t = _write(tmp_path, seed=3)
+    entry = coded(t)
+    parts = dask_client.gather(entry.parts)
+    assert 1 < len(parts) <= t.npartitions
+    owners = {}
+    for i, part in enumerate(parts):
+        for rune in set(part["rune"].tolist()):
+            assert owners.setdefault(rune, i) == i, f"rune code {rune} in partitions {owners[rune]} and {i}"
+    local = t.compute()
+    assert sum(map(len, parts)) == local["rune_id"].notna().sum()
+    assert sorted(entry.rune_ids(list(owners)).tolist()) == sorted(local["rune_id"].dropna().unique())
+
+
+def test_assign_runes_puts_the_largest_first_on_the_least_loaded():
+    counts = np.array([100, 1, 1, 50, 50, 0])
+    owner = assign_runes(counts, 2)
+    loads = np.bincount(owner, weights=counts, minlength=2)
+    assert sorted(loads.tolist()) == [101, 101]
+    assert owner[0] != owner[3] and owner[3] == owner[4]
+    assert assign_runes(np.array([5, 0, 0]), 4).tolist() == [0, 0, 0]  # no more partitions than runes
+    assert assign_runes(np.array([], dtype=np.int64), 3).tolist() == []
+
+
+def test_a_lost_partition_means_a_rebuild(dask_client, tmp_path, fresh_cache):
+    t = _write(tmp_path, seed=4)
+    before = top_holders(t, n=3)
+    entry = coded(t)
+    assert entry.alive() and cache_info()["misses"] == 1
+    dask_client.cancel(entry.parts[0])  # as a restarted worker would lose it
+    assert not entry.alive()
+    pd.testing.assert_frame_equal(top_holders(t, n=3), before)
+    assert cache_info()["misses"] == 2

@@ -1,7 +1,10 @@
 """The six whale queries on the coded table of :mod:`._whale_cache` (integer keys, numpy kernels).
 
 Same answers as the general path in :mod:`.whale`, computed on fixed-width
-columns: group keys are packed integers (``rune << 32 | address``), amounts are
+columns. Every rune's rows live in one partition of the coded table, so each
+query is one task per partition whose result is already final for the runes
+it holds: no shuffle, no tree reduction, the host only concatenates and sorts.
+Group keys are packed integers (``rune << 32 | address``), amounts are
 split into 32-bit limbs before any sum (exact, see :mod:`._whale_exact`), and
 strings are looked up in the sorted dictionaries only for the rows of a
 result, on the client. Every function returns the host (pandas) frame the
@@ -27,9 +30,6 @@ K = 2
 LIMBS = ex.limb_names(K)
 _MASK = np.int64(ex.BASE - 1)
 _DAY0 = np.int64(2**31)  # offset of packed day numbers
-# Fixed-width integer frames of a few MB a partition: the task-based shuffle beats P2P's
-# per-shuffle setup here (1M rows: Q6 1.1 s with tasks, 3.0 s with p2p).
-_SHUFFLE = "tasks"
 
 
 def _limbs(amount: np.ndarray) -> dict[str, np.ndarray]:
@@ -43,23 +43,15 @@ def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- balances (Q2, Q3, Q4)
 
 
-def _partial_balances(part: pd.DataFrame) -> pd.DataFrame:
-    """Net flow per packed (rune, address) key of one partition, as limb sums."""
+def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:
+    """Holders (balance > 0) of the runes of one partition: rune_id, address codes and limbs."""
     rune = part["rune"].to_numpy().astype(np.int64) << 32
     amount = part["amount"].to_numpy()
     rcv, snd = part["rcv"].to_numpy(), part["snd"].to_numpy()
     r, s = rcv >= 0, snd >= 0
     key = np.concatenate([rune[r] | rcv[r], rune[s] | snd[s]])
     moved = np.concatenate([amount[r], -amount[s]])
-    out = _sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"])
-    out["rune"] = out["key"].to_numpy() >> 32  # the shuffle key: every rune in one partition
-    return out
-
-
-def _final_balances(part: pd.DataFrame) -> pd.DataFrame:
-    """Holders (balance > 0) of the runes in this partition: rune_id, address codes and limbs."""
-    out = part.groupby("key", sort=False)[LIMBS].sum().reset_index()
-    out = ex.normalize(out, LIMBS)
+    out = ex.normalize(_sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"]), LIMBS)
     out = out[ex.positive(out, LIMBS)]
     key = out["key"].to_numpy()
     return pd.DataFrame({
@@ -69,13 +61,10 @@ def _final_balances(part: pd.DataFrame) -> pd.DataFrame:
 
 
 def balances(c: Coded) -> Any:
-    """Holders' balances, every rune inside one partition; computed once per cached input."""
+    """Holders' balances (each rune inside one partition); computed once per cached input."""
 
     def build() -> Any:
-        t = c.table
-        partial = t.map_partitions(_partial_balances, meta=_partial_balances(t._meta))
-        shuffled = partial.shuffle(on="rune", npartitions=max(1, t.npartitions // 2), method=_SHUFFLE)
-        return shuffled.map_partitions(_final_balances, meta=_final_balances(partial._meta))
+        return c.table.map_partitions(_holder_balances, meta=_holder_balances(c.table._meta))
 
     return c.derive("balances", build)
 
@@ -134,7 +123,7 @@ def netflow(inp: Input, c: Coded, step: int, top: int) -> pd.DataFrame:
     keys = whales(inp, c, top)
     t = c.table
     chunks = t.map_partitions(_netflow_chunk, keys, step, meta=_netflow_chunk(t._meta, keys, step))
-    (pdf,) = inp.compute(_sum(chunks, ["rune_id", "_bucket"]))
+    (pdf,) = inp.compute(chunks)
     pdf = pdf.sort_values(["rune_id", "_bucket"])
     pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
     return pdf
@@ -174,18 +163,19 @@ def whale_sums(inp: Input, c: Coded, thr: pd.DataFrame) -> pd.DataFrame:
     limits = _thresholds(c, thr)
     t = c.table
     chunks = t.map_partitions(_q1_chunk, limits, meta=_q1_chunk(t._meta, limits))
-    (pdf,) = inp.compute(_sum(chunks, ["rune_id"]))
+    (pdf,) = inp.compute(chunks)
     pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
     return pdf
 
 
-def _q5_chunk(part: pd.DataFrame, thr: np.ndarray) -> pd.DataFrame:
+def _q5_chunk(part: pd.DataFrame, thr: np.ndarray, top: int) -> pd.DataFrame:
+    """The partition's ``top`` (rune, sender, receiver) groups of whale sends, on codes."""
     rows = part[_whale_rows(part, thr)]
     df = pd.DataFrame({
         "rune_id": rows["rune"].to_numpy(), "sender": rows["snd"].to_numpy(),
         "receiver": rows["rcv"].to_numpy(), **_limbs(rows["amount"].to_numpy()), "n": 1,
     })  # fmt: skip
-    return _sum(df, ["rune_id", "sender", "receiver"])
+    return _top_flows(_sum(df, ["rune_id", "sender", "receiver"]), top)
 
 
 def _top_flows(part: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -198,12 +188,7 @@ def flows(inp: Input, c: Coded, thr: pd.DataFrame, top: int) -> pd.DataFrame:
     """Q5: the ``top`` (rune, sender, receiver) groups, on the host (codes decoded, not yet sorted)."""
     limits = _thresholds(c, thr)
     t = c.table
-    chunks = t.map_partitions(_q5_chunk, limits, meta=_q5_chunk(t._meta, limits))
-    groups = chunks.groupby(["rune_id", "sender", "receiver"], sort=False).sum(
-        split_out=max(1, chunks.npartitions // 8)
-    )
-    groups = groups.reset_index()
-    best = groups.map_partitions(_top_flows, top, meta=_top_flows(groups._meta, top))
+    best = t.map_partitions(_q5_chunk, limits, top, meta=_q5_chunk(t._meta, limits, top))
     (pdf,) = inp.compute(best)
     pdf = _top_flows(pdf, top)  # the best of the bests, still on codes (= string order)
     pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
@@ -225,25 +210,20 @@ def _day_stats(part: pd.DataFrame, step: int) -> pd.DataFrame:
 
 
 def _day_senders(part: pd.DataFrame, step: int) -> pd.DataFrame:
-    """Distinct (rune << 32 | day number, sender) pairs of the partition's non-null senders."""
+    """Distinct non-null senders per (rune << 32 | day number) key of the partition."""
     snd = part["snd"].to_numpy()
     keep = snd >= 0
     day = part["t"].to_numpy()[keep] // step + _DAY0  # day numbers within ±2**31 of the epoch
     key = (part["rune"].to_numpy()[keep].astype(np.int64) << 32) | day
-    return pd.DataFrame({"key": key, "sender": snd[keep]}).drop_duplicates()
-
-
-def _count_senders(part: pd.DataFrame) -> pd.DataFrame:
-    return part.drop_duplicates().groupby("key", sort=False).size().rename("senders").reset_index()
+    pairs = pd.DataFrame({"key": key, "sender": snd[keep]}).drop_duplicates()
+    return pairs.groupby("key", sort=False).size().rename("senders").reset_index()
 
 
 def daily(inp: Input, c: Coded, step: int) -> pd.DataFrame:
     """Q6 per (rune_id, _day): n, limbs and senders, on the host (rune codes decoded)."""
     t = c.table
-    stats = _sum(t.map_partitions(_day_stats, step, meta=_day_stats(t._meta, step)), ["rune_id", "_day"])
-    pairs = t.map_partitions(_day_senders, step, meta=_day_senders(t._meta, step))
-    pairs = pairs.shuffle(on="key", npartitions=max(1, t.npartitions // 2), method=_SHUFFLE)
-    senders = pairs.map_partitions(_count_senders, meta=_count_senders(pairs._meta))
+    stats = t.map_partitions(_day_stats, step, meta=_day_stats(t._meta, step))
+    senders = t.map_partitions(_day_senders, step, meta=_day_senders(t._meta, step))
     pdf, counts = inp.compute(stats, senders)
     key = counts["key"].to_numpy()
     counts = pd.DataFrame({
