@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import _whale_exact as ex
@@ -64,10 +65,27 @@ def balances(inp: Input) -> Any:
 def _sorted_desc(b: Any, k: int) -> Any:
     """Sort by rune_id, balance desc, address asc; add ``_rank`` (1-based, per rune)."""
     cols = ex.limb_names(k)
-    s = b.sort_values(
-        ["rune_id", *reversed(cols), "address"], ascending=[True, *([False] * k), True]
-    ).reset_index(drop=True)
+    by = ["rune_id", *reversed(cols), "address"]
+    if type(b) is pd.DataFrame and all(pd.api.types.is_integer_dtype(b[c].dtype) for c in by):
+        return _sorted_desc_ints(b, cols)
+    s = b.sort_values(by, ascending=[True, *([False] * k), True]).reset_index(drop=True)
     s["_rank"] = s.groupby("rune_id", sort=False).cumcount() + 1
+    return s
+
+
+def _sorted_desc_ints(b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """:func:`_sorted_desc` for integer codes (the cached path): one numpy lexsort.
+
+    Normalized limbs are bounded (the low ones below 2**32), so negating them
+    to sort descending cannot overflow.
+    """
+    keys = [b["address"].to_numpy(), *(-b[c].to_numpy() for c in cols), b["rune_id"].to_numpy()]
+    order = np.lexsort(keys)
+    s = b.take(order).reset_index(drop=True)
+    rune = s["rune_id"].to_numpy()
+    first = np.flatnonzero(np.r_[True, rune[1:] != rune[:-1]]) if len(rune) else np.zeros(0, np.int64)
+    starts = np.repeat(first, np.diff(np.r_[first, len(rune)]))
+    s["_rank"] = np.arange(1, len(rune) + 1) - starts
     return s
 
 
