@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mesh_magics.runes import concentration, synthetic, top_holders, whale_netflow
+from mesh_magics.runes import _whale_cache, concentration, synthetic, top_holders, whale_netflow
 from mesh_magics.runes._whale_cache import assign_runes, coded
 from mesh_magics.runes.whale import cache_info, clear_cache
 
@@ -62,11 +62,16 @@ def test_clear_cache(dask_client, tmp_path, fresh_cache):
     assert cache_info()["entries"] == []
 
 
-def test_coded_table_holds_each_rune_in_one_partition(dask_client, tmp_path, fresh_cache):
+@pytest.mark.parametrize("small", [False, True], ids=["default", "grouped-inputs"])
+def test_coded_table_holds_each_rune_in_one_partition(dask_client, tmp_path, fresh_cache, monkeypatch, small):
+    if small:  # as a large input would: 500-row partitions, inputs grouped before the all-to-all
+        monkeypatch.setattr(_whale_cache, "PARTITION_ROWS", 500)
+        monkeypatch.setattr(_whale_cache, "MAX_PIECES", 4)
     t = _write(tmp_path, seed=3)
     entry = coded(t)
     parts = dask_client.gather(entry.parts)
     assert 1 < len(parts) <= t.npartitions
+    pd.testing.assert_frame_equal(top_holders(t, n=3), top_holders(t.compute(), n=3))
     owners = {}
     for i, part in enumerate(parts):
         for rune in set(part["rune"].tolist()):

@@ -60,6 +60,10 @@ __all__ = ["CODED_COLUMNS", "Coded", "assign_runes", "cache_info", "clear_cache"
 #: input columns the coded table is built from
 CODED_COLUMNS = ["rune_id", "block_time", "operation", "sender", "receiver", "amount"]
 MAX_ENTRIES = 2
+#: rows aimed at per partition of the coded table (~29 MB), at least one partition per worker
+PARTITION_ROWS = 1_000_000
+#: pieces moved in the build's all-to-all (inputs × outputs) before inputs are grouped
+MAX_PIECES = 4_000
 _CACHE: OrderedDict[str, Coded] = OrderedDict()
 _STATS = {"hits": 0, "misses": 0}
 
@@ -218,10 +222,8 @@ def assign_runes(counts: np.ndarray, nparts: int) -> np.ndarray:
     return owner
 
 
-def _remap_split(
-    local: tuple[pd.DataFrame, pa.Array, pa.Array], addresses: pa.Array, runes: pa.Array, owner: np.ndarray
-) -> list[pd.DataFrame]:
-    """Local codes -> global codes (positions in the sorted dictionaries), split by owner partition."""
+def _remap(local: tuple[pd.DataFrame, pa.Array, pa.Array], addresses: pa.Array, runes: pa.Array) -> dict:
+    """Local codes -> global codes (positions in the sorted dictionaries), as column arrays."""
     frame, addr_u, rune_u = local
     cols = {c: frame[c].to_numpy() for c in frame.columns}  # the stored local frame is left as it is
     for names, u, dictionary in ((("snd", "rcv"), addr_u, addresses), (("rune",), rune_u, runes)):
@@ -229,6 +231,15 @@ def _remap_split(
         to_global = np.append(to_global.astype(np.int32), np.int32(-1))  # local -1 (null) stays -1
         for c in names:
             cols[c] = to_global[cols[c]]
+    return cols
+
+
+def _remap_split(
+    addresses: pa.Array, runes: pa.Array, owner: np.ndarray, *locals_: Any
+) -> list[pd.DataFrame]:
+    """A group of local partitions with global codes, split by owner partition."""
+    remapped = [_remap(loc, addresses, runes) for loc in locals_]
+    cols = {c: np.concatenate([r[c] for r in remapped]) for c in remapped[0]}
     dest = owner[cols["rune"]]
     order = np.argsort(dest, kind="stable")
     cols = {c: v[order] for c, v in cols.items()}
@@ -260,17 +271,21 @@ def _build(client: Any, key: str, src: Any) -> Coded:
     rune_u = _tree(client, [client.submit(operator.getitem, f, 2, pure=False) for f in local])
     addresses, runes = (_sorted(a) for a in client.gather([addr_u, rune_u]))
     shared_a, shared_r = client.scatter([addresses, runes], hash=False)  # fetched once per worker
-    counts = client.gather([client.submit(_rune_counts, f, shared_r, pure=False) for f in local])
-    owner = assign_runes(np.sum(counts, axis=0), len(local))
-    split = [client.submit(_remap_split, f, shared_a, shared_r, owner, pure=False) for f in local]
+    counts = np.sum(client.gather([client.submit(_rune_counts, f, shared_r, pure=False) for f in local]), 0)
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    nparts = min(len(local), max(workers, -(-int(counts.sum()) // PARTITION_ROWS)))
+    owner = assign_runes(counts, nparts)
     nparts = int(owner.max(initial=0)) + 1
+    # at most MAX_PIECES pieces in the all-to-all: large inputs split groups of local partitions
+    size = -(-len(local) * nparts // MAX_PIECES)
+    groups = [local[i : i + size] for i in range(0, len(local), size)]
+    split = [client.submit(_remap_split, shared_a, shared_r, owner, *g, pure=False) for g in groups]
+    del local, groups, shared_a, shared_r  # released once the split tasks have run
     parts = [
-        client.submit(
-            _concat, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False
-        )
+        client.submit(_concat, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False)
         for i in range(nparts)
     ]
+    del split
     wait(parts)
-    del local, split, shared_a, shared_r  # local codes, pieces and shared dictionaries are released here
     table = dd.from_delayed(parts, meta=_local(src._meta)[0], verify_meta=False)
     return Coded(key, table, parts, runes, addresses, src._meta["block_time"].dtype)
