@@ -282,7 +282,9 @@ def _build(client: Any, key: str, src: Any) -> Coded:
     split = [client.submit(_remap_split, shared_a, shared_r, owner, *g, pure=False) for g in groups]
     del local, groups, shared_a, shared_r  # released once the split tasks have run
     parts = [
-        client.submit(_concat, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False)
+        client.submit(
+            _concat, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False
+        )
         for i in range(nparts)
     ]
     del split
