@@ -85,7 +85,7 @@ def one(enabled: bool, code: str) -> tuple[float, float, int]:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--n", type=int, default=3000, help="matrix side (3000 ≈ 10 s on 2 cores)")
+    p.add_argument("--n", type=int, default=5200, help="matrix side (5200: ~10 s on 2 quiet cores)")
     p.add_argument("--chunk", type=int, default=500)
     p.add_argument("--reps", type=int, default=3)
     a = p.parse_args()
