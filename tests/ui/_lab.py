@@ -79,9 +79,11 @@ def free_port() -> int:
 
 @dataclass
 class LabServer:
-    """A ``jupyter lab`` process with its own root, settings, data and runtime dirs."""
+    """A ``jupyter lab`` (or, with ``app="notebook"``, a Notebook 7) process with its own
+    root, settings, data and runtime dirs."""
 
     base: Path
+    app: str = "jupyterlab"
     port: int = field(default_factory=free_port)
     token: str = "mesh-ui-test-token"
     process: subprocess.Popen | None = None
@@ -134,10 +136,11 @@ class LabServer:
         if source is not None and not link.exists():
             link.symlink_to(source, target_is_directory=True)
         (self.base / "app-settings" / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES))
+        app = "LabApp" if self.app == "jupyterlab" else "JupyterNotebookApp"
         command = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            self.app,
             "--no-browser",
             f"--port={self.port}",
             "--ServerApp.ip=127.0.0.1",
@@ -146,10 +149,10 @@ class LabServer:
             "--ServerApp.allow_root=True",
             f"--ServerApp.root_dir={self.root_dir}",
             '--ServerApp.jpserver_extensions={"mesh_magics": True}',
-            "--LabApp.expose_app_in_browser=True",
-            f"--LabApp.app_settings_dir={self.base / 'app-settings'}",
-            f"--LabApp.user_settings_dir={self.base / 'user-settings'}",
-            f"--LabApp.workspaces_dir={self.base / 'workspaces'}",
+            f"--{app}.expose_app_in_browser=True",
+            f"--{app}.app_settings_dir={self.base / 'app-settings'}",
+            f"--{app}.user_settings_dir={self.base / 'user-settings'}",
+            f"--{app}.workspaces_dir={self.base / 'workspaces'}",
         ]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -163,14 +166,16 @@ class LabServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"jupyter {self.app} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 self.api("GET", "api/status")
                 return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+        raise RuntimeError(f"jupyter {self.app} did not answer within {timeout:.0f}s:\n{self.log_tail()}")
 
     def shutdown_kernels(self) -> None:
         """End every session (and its kernel, and the kernel's mesh)."""
