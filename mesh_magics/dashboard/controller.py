@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dask.utils import format_bytes
+
 from .. import config
 from .model import LogBuffer, NodeMap, RunProgress, Summary
 
@@ -142,8 +144,8 @@ class RunDashboard:
         if final and self.summary is not None:
             s = self.summary
             head += (
-                f"; transferred {s.bytes_transferred} B, spilled {s.bytes_spilled} B, "
-                f"peak memory {s.peak_memory} B"
+                f"; transferred {format_bytes(s.bytes_transferred)}, "
+                f"spilled {format_bytes(s.bytes_spilled)}, peak memory {format_bytes(s.peak_memory)}"
             )
         return head
 

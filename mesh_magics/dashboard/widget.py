@@ -20,6 +20,7 @@ from typing import Any
 
 import anywidget
 import traitlets as t
+from dask.utils import format_bytes
 
 from .model import LogBuffer, NodeMap, RunProgress
 
@@ -111,8 +112,9 @@ def text_snapshot(w: Any) -> dict[str, str]:
     if s:
         lines.append(
             f"  summary: {s.get('duration') or 0:.2f} s, {s.get('tasks')} tasks, "
-            f"{s.get('bytes_transferred')} B transferred, {s.get('bytes_spilled')} B spilled, "
-            f"peak memory {s.get('peak_memory')} B"
+            f"{format_bytes(s.get('bytes_transferred') or 0)} transferred, "
+            f"{format_bytes(s.get('bytes_spilled') or 0)} spilled, "
+            f"peak memory {format_bytes(s.get('peak_memory') or 0)}"
         )
     text = "\n".join(lines)
     return {"text/plain": text, "text/html": f"<pre class='mesh-dash-text'>{html.escape(text)}</pre>"}
