@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,3 +342,15 @@ def copy_artifact(source: Path, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     if source.exists():
         shutil.copy(source, ARTIFACTS / name)
+
+
+@contextmanager
+def serving(base: Path, app: str = "jupyterlab", log_name: str = "jupyter-lab.log") -> Iterator[LabServer]:
+    """A started server for the ``with`` block; stopped after it, its log copied to the artifacts."""
+    server = LabServer(base, app=app)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        copy_artifact(server.log_path, log_name)

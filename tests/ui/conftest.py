@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, copy_artifact, skip_reason
+from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, serving, skip_reason
 
 # Console messages that are not the page's fault (favicons, the news feed when offline).
 BENIGN_CONSOLE = re.compile(r"favicon|Failed to load resource.*(news|notebook/api/news)|fetchNews")
@@ -34,13 +34,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    server = LabServer(tmp_path_factory.mktemp("lab"))
-    server.start()
-    try:
+    with serving(tmp_path_factory.mktemp("lab")) as server:
         yield server
-    finally:
-        server.stop()
-        copy_artifact(server.log_path, "jupyter-lab.log")
 
 
 @pytest.fixture(scope="session")

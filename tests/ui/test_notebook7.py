@@ -12,14 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lab import (
-    ARTIFACTS,
-    PANEL_ID,
-    LabServer,
-    copy_artifact,
-    skip_reason,
-    write_notebook,
-)
+from _lab import ARTIFACTS, PANEL_ID, LabServer, serving, skip_reason, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +31,8 @@ def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSer
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    server = LabServer(tmp_path_factory.mktemp("nb7"), app="notebook")
-    server.start()
-    try:
+    with serving(tmp_path_factory.mktemp("nb7"), app="notebook", log_name="jupyter-notebook7.log") as server:
         yield server
-    finally:
-        server.stop()
-        copy_artifact(server.log_path, "jupyter-notebook7.log")
 
 
 @pytest.fixture()
