@@ -12,10 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dask.utils import format_bytes
-
 from .. import config
-from .model import LogBuffer, NodeMap, RunProgress, Summary
+from .model import LogBuffer, NodeMap, RunProgress, Summary, bytes_text
 
 __all__ = ["RunDashboard"]
 
@@ -143,10 +141,7 @@ class RunDashboard:
             )
         if final and self.summary is not None:
             s = self.summary
-            head += (
-                f"; transferred {format_bytes(s.bytes_transferred)}, "
-                f"spilled {format_bytes(s.bytes_spilled)}, peak memory {format_bytes(s.peak_memory)}"
-            )
+            head += "; " + bytes_text(s.bytes_transferred, s.bytes_spilled, s.peak_memory)
         return head
 
     def finish(self) -> dict[str, Any]:

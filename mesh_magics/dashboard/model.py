@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LEVELS", "LogBuffer", "NodeMap", "RunProgress", "Summary"]
+from dask.utils import format_bytes
+
+__all__ = ["LEVELS", "LogBuffer", "NodeMap", "RunProgress", "Summary", "bytes_text"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TOKEN = re.compile(r"-[0-9a-f]{32}$")
@@ -189,6 +191,14 @@ class LogBuffer:
             for ln in self.lines
             if LEVELS.index(ln[1]) >= floor and (not s or s in ln[3].lower() or s in ln[2].lower())
         ]
+
+
+def bytes_text(transferred: int, spilled: int, peak_memory: int) -> str:
+    """The summary's sizes as text: ``43.90 MiB transferred, 0 B spilled, peak memory 1.05 GiB``."""
+    return (
+        f"{format_bytes(transferred)} transferred, {format_bytes(spilled)} spilled, "
+        f"peak memory {format_bytes(peak_memory)}"
+    )
 
 
 @dataclass

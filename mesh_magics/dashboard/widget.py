@@ -20,9 +20,8 @@ from typing import Any
 
 import anywidget
 import traitlets as t
-from dask.utils import format_bytes
 
-from .model import LogBuffer, NodeMap, RunProgress
+from .model import LogBuffer, NodeMap, RunProgress, bytes_text
 
 __all__ = ["MeshDashboard", "text_snapshot"]
 
@@ -112,9 +111,9 @@ def text_snapshot(w: Any) -> dict[str, str]:
     if s:
         lines.append(
             f"  summary: {s.get('duration') or 0:.2f} s, {s.get('tasks')} tasks, "
-            f"{format_bytes(s.get('bytes_transferred') or 0)} transferred, "
-            f"{format_bytes(s.get('bytes_spilled') or 0)} spilled, "
-            f"peak memory {format_bytes(s.get('peak_memory') or 0)}"
+            + bytes_text(
+                s.get("bytes_transferred") or 0, s.get("bytes_spilled") or 0, s.get("peak_memory") or 0
+            )
         )
     text = "\n".join(lines)
     return {"text/plain": text, "text/html": f"<pre class='mesh-dash-text'>{html.escape(text)}</pre>"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PANEL_ID = "mesh-magics-panel"
+# Console messages that are not the page's fault (favicons, the news feed when offline).
+BENIGN_CONSOLE = re.compile(r"favicon|Failed to load resource.*(news|notebook/api/news)|fetchNews")
 # Hide the "get notified about Jupyter news" toast that covers screenshots.
 SETTINGS_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}
@@ -354,3 +357,31 @@ def serving(base: Path, app: str = "jupyterlab", log_name: str = "jupyter-lab.lo
     finally:
         server.stop()
         copy_artifact(server.log_path, log_name)
+
+
+@contextmanager
+def browser_page(browser: Any, request: Any) -> Iterator[Any]:
+    """A fresh context and page of ``browser``: console errors collected in
+    ``page.console_errors``, a screenshot in ``artifacts/ui/`` if the test failed."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.console_errors = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not BENIGN_CONSOLE.search(message.text):
+            page.console_errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error.stack or error}"))
+    try:
+        yield page
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"))
+            except Exception:  # noqa: BLE001 - best effort on a failing test
+                pass
+        context.close()

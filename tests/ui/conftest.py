@@ -18,15 +18,11 @@ the server extension is missing, so the rest of the suite runs anywhere.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, serving, skip_reason
-
-# Console messages that are not the page's fault (favicons, the news feed when offline).
-BENIGN_CONSOLE = re.compile(r"favicon|Failed to load resource.*(news|notebook/api/news)|fetchNews")
+from _lab import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, browser_page, serving, skip_reason
 
 
 @pytest.fixture(scope="session")
@@ -57,29 +53,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 @pytest.fixture()
 def page(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.console_errors = []
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and not BENIGN_CONSOLE.search(message.text):
-            page.console_errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error}"))
-    try:
-        yield page
-    finally:
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            try:
-                page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"))
-            except Exception:  # noqa: BLE001 - best effort on a failing test
-                pass
-        context.close()
-        lab_server.shutdown_kernels()
+    with browser_page(browser, request) as page:
+        try:
+            yield page
+        finally:
+            lab_server.shutdown_kernels()
 
 
 @pytest.fixture()

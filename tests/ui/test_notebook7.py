@@ -8,11 +8,10 @@ Screenshots go to ``artifacts/ui/`` (kept by CI).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _lab import ARTIFACTS, PANEL_ID, LabServer, serving, skip_reason, write_notebook
+from _lab import LabPage, LabServer, browser_page, serving, skip_reason, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -36,53 +35,42 @@ def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSer
 
 
 @pytest.fixture()
-def nb_page(browser: Any, notebook_server: LabServer) -> Iterator[Any]:
-    """A page of the session's Chromium (one Playwright per process) for the Notebook 7 server."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error.stack}"))
-    try:
-        yield page
-    finally:
-        context.close()
-        notebook_server.shutdown_kernels()
+def nb(browser: Any, notebook_server: LabServer, request: pytest.FixtureRequest) -> Iterator[LabPage]:
+    """A page of the session's Chromium (one Playwright per process) on the Notebook 7 server."""
+    with browser_page(browser, request) as page:
+        try:
+            yield LabPage(page, notebook_server)
+        finally:
+            notebook_server.shutdown_kernels()
 
 
-def _execute(page: Any, command: str, args: dict | None = None) -> None:
-    page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
-
-
-def test_panel_and_commands_in_notebook_7(nb_page: Any, notebook_server: LabServer) -> None:
+def test_panel_and_commands_in_notebook_7(nb: LabPage) -> None:
     """Open a notebook in Notebook 7: the commands and toolbar buttons are there, the panel opens
     live, and ``%mesh up`` run by the panel's command shows the new mesh as connected."""
-    page = nb_page
-    write_notebook(notebook_server.root_dir / "nb7.ipynb", ["1 + 1"])
-    page.goto(notebook_server.url("notebooks/nb7.ipynb"))
+    page, panel = nb.page, nb.panel
+    write_notebook(nb.server.root_dir / "nb7.ipynb", ["1 + 1"])
+    page.goto(nb.server.url("notebooks/nb7.ipynb"))
     page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mesh-magics:mesh-up')"
+        "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mesh-magics:mesh-up')",
+        timeout=60_000,
     )
     commands = set(page.evaluate("() => window.jupyterapp.commands.listCommands()"))
     assert {"mesh-magics:open-panel", "mesh-magics:insert-cell", "mesh-magics:mesh-up"} <= commands
     for name in ("mesh-insert-cell", "mesh-up"):  # the notebook toolbar buttons
         page.locator(f'.jp-NotebookPanel-toolbar [data-jp-item-name="{name}"]').wait_for()
 
-    panel = page.locator(f"#{PANEL_ID}")
     assert panel.is_hidden()  # Notebook 7's left area starts collapsed
-    _execute(page, "mesh-magics:open-panel")
+    nb.execute("mesh-magics:open-panel")
     panel.wait_for(state="visible")
     panel.locator('.jp-MeshPanel-connection[data-state="live"]').wait_for()
 
     # a visible `%mesh up` cell, executed through the kernel like any other cell
     page.wait_for_function("() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel")
-    _execute(page, "mesh-magics:mesh-up", {"workers": 1})
+    nb.execute("mesh-magics:mesh-up", {"workers": 1})
     page.locator(".jp-Cell .jp-InputArea-editor", has_text="%mesh up").wait_for()
     panel.locator('.jp-MeshPanel-mesh[data-state="connected"]').wait_for(timeout=120_000)
     panel.locator(".jp-MeshPanel-tile").first.wait_for(timeout=60_000)
     assert panel.locator(".jp-MeshPanel-tile").count() == 1
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(Path(ARTIFACTS) / "notebook7-panel.png"))
+    nb.screenshot("notebook7-panel")
     assert [e for e in page.console_errors if _ours(e)] == []
