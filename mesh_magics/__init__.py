@@ -20,15 +20,18 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .mesh import Mesh, connect, current, up
-    from .run import MeshRun
+    from . import errors, runes
+    from .core.mesh import Mesh
+    from .core.run import MeshRun
+    from .session import connect, current, up
 
+#: public name -> the module that defines it (None: the name is a sub-module)
 _LAZY = {
-    "Mesh": "mesh",
-    "up": "mesh",
-    "connect": "mesh",
-    "current": "mesh",
-    "MeshRun": "run",
+    "Mesh": "core.mesh",
+    "up": "session",
+    "connect": "session",
+    "current": "session",
+    "MeshRun": "core.run",
     "errors": None,
     "runes": None,
 }
@@ -61,7 +64,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext mesh_magics``: register ``%mesh`` and ``%%mesh``."""
-    from ._magics import load
+    from .ipython.magics import load
 
     load(ipython)
 
@@ -77,6 +80,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from ._magics import unload
+    from .ipython.magics import unload
 
     unload(ipython)

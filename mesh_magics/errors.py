@@ -28,10 +28,18 @@ and the fix. The tree::
 importable. IPython shows every ``MeshError`` as one red line naming the problem
 and the fix (``_render_traceback_``), except ``RemoteError``, which renders the
 remote traceback.
+
+Parameters. A message that names a parameter of the call that failed is built with
+:func:`named`, which keeps the parameter apart from the text: ``str(error)`` spells it
+as Python does (``timeout must be a positive number of seconds``), and the magics call
+:meth:`MeshError.respell` to spell it as their flag (``--timeout must be ...``). The core
+never writes a magic's flag itself.
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -54,7 +62,7 @@ __all__ = [
     "SchemaError",
     "TransferError",
     "WorkerLostError",
-]
+]  # and `named`, the package's own helper for messages (not part of the tree)
 
 try:  # IPython is a dependency, but keep the error tree importable without it.
     from IPython.core.error import UsageError as _UsageError
@@ -64,12 +72,69 @@ except ImportError:  # pragma: no cover - exercised only without IPython
         pass
 
 
+class Named(str):
+    """A message that names parameters; ``str`` gives their Python spelling.
+
+    ``parts`` alternates literal text (already formatted values included) and
+    parameter names, which :meth:`spelled` can render another way.
+    """
+
+    parts: tuple[tuple[bool, str], ...]
+
+    def __new__(cls, parts: tuple[tuple[bool, str], ...]) -> Named:
+        self = super().__new__(cls, "".join(text for _, text in parts))
+        self.parts = parts
+        return self
+
+    def __getnewargs__(self) -> tuple[tuple[tuple[bool, str], ...]]:  # type: ignore[override]  # str's takes the text
+        return (self.parts,)
+
+    def spelled(self, spelling: Mapping[str, str]) -> Named:
+        """The same message with each parameter in ``spelling`` spelled as mapped."""
+        return Named(tuple((p, spelling.get(t, t) if p else t) for p, t in self.parts))
+
+
+def named(template: str, /, **values: Any) -> Named:
+    """A message naming parameters: ``{field}`` in ``template`` is the value of
+    ``values[field]`` when given (formatted with its ``!r`` or ``:spec``), else the
+    name of a parameter, written as Python spells it (``{timeout}``, ``{kind='cpu'}``).
+
+    >>> str(named("{timeout} must be positive, not {value!r}", value=-1))
+    'timeout must be positive, not -1'
+    >>> named("{timeout} must be positive", value=-1).spelled({"timeout": "--timeout"})
+    '--timeout must be positive'
+    """
+    parts: list[tuple[bool, str]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            parts.append((False, literal))
+        if field is None:
+            continue
+        if field in values:
+            value = values[field]
+            if conversion == "r":
+                value = repr(value)
+            elif conversion == "s":
+                value = str(value)
+            parts.append((False, format(value, spec or "")))
+        else:
+            parts.append((True, field))
+    return Named(tuple(parts))
+
+
 class MeshError(Exception):
     """Base class of every error mesh-magics raises on purpose."""
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows our errors as one line (the message names the fix), not our frames."""
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+    def respell(self, spelling: Mapping[str, str]) -> MeshError:
+        """Spell the parameters the message names as ``spelling`` maps them (a magic's
+        flags); messages built without :func:`named` stay as they are. Returns ``self``."""
+        if self.args and isinstance(self.args[0], Named):
+            self.args = (self.args[0].spelled(spelling), *self.args[1:])
+        return self
 
 
 class MeshConfigError(MeshError, ValueError):
@@ -85,7 +150,9 @@ class NoMeshError(MeshError, RuntimeError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            message or "no mesh yet: run `%mesh up` (embedded mesh) or `%mesh connect ADDRESS` first"
+            message
+            or "no mesh yet: run `%mesh up` (the embedded mesh) or `%mesh connect ADDRESS` first "
+            "(from Python: mesh_magics.up() or mesh_magics.connect(address))"
         )
 
 

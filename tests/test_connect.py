@@ -46,7 +46,7 @@ def test_connect_to_a_cluster_object_and_a_client(dask_cluster):
 def test_connect_errors_are_clear(tmp_path):
     with pytest.raises(MeshUsageError, match="not a tls:// address"):
         mesh_magics.connect("tcp://127.0.0.1:1", tls_ca="x", tls_cert="y", tls_key="z")
-    with pytest.raises(MeshUsageError, match="--tls-ca"):
+    with pytest.raises(MeshUsageError, match="tls_ca"):
         mesh_magics.connect(
             "tls://127.0.0.1:1", tls_ca=str(tmp_path / "missing.pem"), tls_cert="y", tls_key="z"
         )
@@ -151,7 +151,7 @@ def test_connect_over_tls(tmp_path):
                 time.sleep(0.5)
         assert m is not None, "TLS scheduler never answered"
         try:
-            while not m._refresh_workers() and time.time() < deadline:
+            while not m.workers() and time.time() < deadline:
                 time.sleep(0.2)
             run = m.run("print('over tls')\n'ok'")
             assert run.result() == "ok" and run.stdout == "over tls\n"
@@ -159,7 +159,7 @@ def test_connect_over_tls(tmp_path):
         finally:
             m.down()
         # without the client certificate the scheduler refuses us
-        with pytest.raises(MeshUsageError, match="--tls-ca, --tls-cert and --tls-key"):
+        with pytest.raises(MeshUsageError, match="tls_ca, tls_cert and tls_key"):
             mesh_magics.connect(f"tls://127.0.0.1:{port}", timeout=2)
     finally:
         worker.kill()

@@ -11,9 +11,9 @@ import pytest
 
 import mesh_magics
 from mesh_magics import config, errors
-from mesh_magics._push import names_read, select_pushes
-from mesh_magics._streams import StreamText
-from mesh_magics.events import EVENTS, EventEmitter
+from mesh_magics.core.events import EVENTS, EventEmitter
+from mesh_magics.core.push import names_read, select_pushes
+from mesh_magics.core.streams import StreamText
 
 
 def test_stream_text_handles_carriage_returns_and_bounds():
@@ -47,7 +47,7 @@ def test_select_pushes_respects_remote_names_and_forced():
     assert select_pushes(code, ns, remote_names={"x", "data", "z"}, forced=["z"]) == {"z": 2}
     with pytest.raises(errors.PushError, match="'lk'"):
         select_pushes("print(lk)", {"lk": threading.Lock()}, set())
-    with pytest.raises(errors.MeshUsageError, match="--push nope"):
+    with pytest.raises(errors.MeshUsageError, match="push nope"):
         select_pushes("1", {}, set(), forced=["nope"])
 
 
@@ -130,14 +130,15 @@ def test_import_is_light():
 
 
 def test_no_mesh_yet():
-    if mesh_magics.mesh._current is not None:
+    if mesh_magics.session.live() is not None:
         pytest.skip("a mesh is up in this process")
     with pytest.raises(errors.NoMeshError):
         mesh_magics.current()
 
 
 def test_noninteractive_env_selects_plain_text(monkeypatch):
-    from mesh_magics._render import TextRenderer, default_renderer
+    from mesh_magics.core.render import TextRenderer
+    from mesh_magics.ipython.render import default_renderer
 
     monkeypatch.setenv("MESH_NONINTERACTIVE", "1")
     r = default_renderer()

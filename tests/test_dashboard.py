@@ -8,7 +8,7 @@ import time
 import pytest
 
 import mesh_magics
-from mesh_magics.dashboard.model import LogBuffer, NodeMap, RunProgress
+from mesh_magics.core.telemetry import LogBuffer, NodeMap, RunProgress
 from mesh_magics.dashboard.widget import MeshDashboard, text_snapshot
 
 WORK = """
@@ -80,7 +80,7 @@ def test_run_dashboard_tiles_progress_logs_summary(mesh):
     assert run.status == "finished" and len(rec.widgets) == 1 and rec.updates == 1
     w = rec.widgets[0]
     tiles = [t for g in w.node_groups for t in g["tiles"]]
-    assert sorted(t["address"] for t in tiles) == sorted(mesh._workers)  # one tile per worker
+    assert sorted(t["address"] for t in tiles) == mesh.worker_addresses()  # one tile per worker
     assert w.total == 40 and w.percent == 100.0 and [r["group"] for r in w.groups] == ["blocks"]
     assert any("sum 780" in line[3] for line in w.logs)
     assert any(line[1] == "WARNING" and "careful" in line[3] for line in w.logs)
@@ -102,8 +102,8 @@ def test_two_runs_at_once_never_mix(mesh):
     a = mesh.run(WORK.format(name="alpha"), renderer=WidgetRecorder(), block=False, on=["0"])
     b = mesh.run(WORK.format(name="beta"), renderer=WidgetRecorder(), block=False, on=["1"])
     assert a.wait(120) and b.wait(120)
-    ga = {r["group"]: r["total"] for r in a.dashboard.progress.rows()}
-    gb = {r["group"]: r["total"] for r in b.dashboard.progress.rows()}
+    ga = {r["group"]: r["total"] for r in a.telemetry.progress.rows()}
+    gb = {r["group"]: r["total"] for r in b.telemetry.progress.rows()}
     assert ga == {"alpha": 40} and gb == {"beta": 40}
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from mesh_magics.errors import HistoryError, MeshError
-from mesh_magics.history import COLUMNS, SCHEMA_VERSION, History, default_path
+from mesh_magics.store.history import COLUMNS, SCHEMA_VERSION, History, default_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MESH = "tcp://127.0.0.1:8786"
@@ -274,7 +274,7 @@ def test_threads_share_one_history(history):
 _WRITER = textwrap.dedent(
     """
     import os, sys, time
-    from mesh_magics.history import History
+    from mesh_magics.store.history import History
 
     path, worker, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     open(f"{go}.ready{worker}", "w").close()

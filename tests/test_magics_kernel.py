@@ -133,7 +133,7 @@ def test_ctrl_c_cancels_within_two_seconds(kernel):
     assert c.status == "error" and c.reply["ename"] == "RunCancelledError"
     # the code on the worker was interrupted too: only this probe's own run is executing
     for _ in range(10):
-        probe = ok(kernel.run("%%mesh --on all\nfrom mesh_magics import _remote\nlen(_remote._RUNNING)"))
+        probe = ok(kernel.run("%%mesh --on all\nfrom mesh_magics.worker import cell\nlen(cell.running())"))
         out = [m.content["data"]["text/plain"] for m in probe.msgs if m.type == "execute_result"]
         if set(eval(out[0]).values()) == {1}:
             break
@@ -160,6 +160,35 @@ def test_usage_errors_name_the_problem(kernel):
     c = kernel.run("%mesh config run.no-such-key=1")
     assert "unknown setting mesh.run.no-such-key" in c.all_text
     ok(kernel.run("%%mesh\nprint('still fine')"))
+
+
+def test_errors_name_flags_in_the_magic_and_parameters_in_python(kernel):
+    c = kernel.run("%%mesh --timeout -1\n1")
+    assert c.status == "error" and "--timeout must be a positive number of seconds" in c.all_text
+    c = kernel.run("%%mesh --on nope\n1")
+    assert "--on nope: no such worker" in c.all_text
+    c = kernel.run("%%mesh --push ghost\n1")
+    assert "--push ghost: no variable 'ghost'" in c.all_text
+    c = ok(
+        kernel.run(
+            "import mesh_magics\ntry:\n    mesh_magics.current().run('1', timeout=-1)\n"
+            "except mesh_magics.errors.MeshError as e:\n    print('python says:', e)"
+        )
+    )
+    assert "python says: timeout must be a positive" in c.all_text and "--timeout" not in c.all_text
+
+
+def test_an_unpicklable_value_reads_the_same_in_the_cell_and_from_result(kernel):
+    c = ok(kernel.run("%%mesh\nimport threading\nthreading.Lock()"))
+    shown = [m.content["data"]["text/plain"] for m in c.msgs if m.type == "execute_result"]
+    c = ok(
+        kernel.run(
+            "v = mesh_magics.current().run('import threading\\nthreading.Lock()').result()\n"
+            "print(type(v).__name__, repr(v))"
+        )
+    )
+    assert len(shown) == 1 and shown[0].startswith("<unlocked _thread.lock object")
+    assert "RemoteValue <unlocked _thread.lock object" in c.all_text
 
 
 def test_config_history_and_export(kernel):

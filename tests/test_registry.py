@@ -16,8 +16,9 @@ from pathlib import Path
 import dask
 import pytest
 
-from mesh_magics import __version__, registry
+from mesh_magics import __version__
 from mesh_magics.errors import RegistryError
+from mesh_magics.store import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +204,7 @@ def test_prune_removes_only_stale(regdir):
 _CHILD = textwrap.dedent(
     """
     import atexit, os, sys, time
-    from mesh_magics import registry
+    from mesh_magics.store import registry
 
     def entry(entry_id):
         return {"id": entry_id, "scheduler_address": "tcp://127.0.0.1:1",

@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from .. import config
-from ._plugin import WATCH_TOPIC
-from .model import LogBuffer, NodeMap, RunProgress
+from ..core.telemetry import LogBuffer, NodeMap, RunProgress
+from ..worker.plugin import WATCH_TOPIC
 from .widget import MeshDashboard
 
 __all__ = ["MeshWatch"]
@@ -60,12 +60,12 @@ class MeshWatch:
     def refresh(self, now: float | None = None) -> None:
         """One update of every trait from the mesh's current state."""
         now = now or time.time()
-        msg = getattr(self.mesh, "_nodes_msg", None)
+        msg = self.mesh.nodes
         if msg:
             self.nodes.update(msg["nodes"], msg.get("links"))
         progress, logs, busy = RunProgress(), LogBuffer(), set()
-        for run in list(self.mesh._runs.values()):
-            d = run.dashboard
+        for run in self.mesh.runs_in_flight():
+            d = run.telemetry
             if d is None:
                 continue
             p = d.progress

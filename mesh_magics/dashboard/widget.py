@@ -21,7 +21,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from .model import LogBuffer, NodeMap, RunProgress, bytes_text
+from ..core.telemetry import LogBuffer, NodeMap, RunProgress, bytes_text
 
 __all__ = ["MeshDashboard", "text_snapshot"]
 
@@ -45,11 +45,11 @@ class MeshDashboard(anywidget.AnyWidget):
     done = t.Int(0).tag(sync=True)
     percent = t.Float(0.0).tag(sync=True)
     eta = t.Float(None, allow_none=True).tag(sync=True)
-    groups = t.List().tag(sync=True)
+    groups = t.List(t.Dict()).tag(sync=True)
     compact = t.Bool(False).tag(sync=True)
-    node_groups = t.List().tag(sync=True)
-    links = t.List().tag(sync=True)
-    logs = t.List().tag(sync=True)
+    node_groups = t.List(t.Dict()).tag(sync=True)
+    links = t.List(t.List()).tag(sync=True)
+    logs = t.List(t.List()).tag(sync=True)
     dropped = t.Int(0).tag(sync=True)
     summary = t.Dict().tag(sync=True)
 
@@ -61,7 +61,7 @@ class MeshDashboard(anywidget.AnyWidget):
     def on_cancel(self, fn: Any) -> None:
         self._cancel_handlers.append(fn)
 
-    def _on_front_msg(self, _w: Any, content: dict[str, Any], _buffers: Any) -> None:
+    def _on_front_msg(self, _w: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("event") == "cancel":
             for fn in self._cancel_handlers:
                 fn()

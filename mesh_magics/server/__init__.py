@@ -5,10 +5,14 @@ package's ``_jupyter_server_extension_points`` names this module. It serves
 ``<base_url>mesh/api/`` (see ``openapi.yaml`` here):
 
 * ``manager`` — the Tornado-free core (registry, schedulers, history, cancel);
-* ``runstore`` — the run-history databases, read-only;
+* ``histories`` — the run-history databases, read-only;
 * ``feed`` — the change feed behind the ``events`` websocket;
 * ``handshake`` — the frontend/server version check;
-* ``handlers`` — thin authenticated Tornado handlers and the error translator.
+* ``handlers`` — thin authenticated Tornado handlers and the error translator;
+* ``proxy`` — the mesh's Dask dashboard through the Jupyter server.
+
+Import rule (``tests/test_layers.py``): the store, the core's cancel and the worker
+metrics, plus jupyter_server and tornado; never IPython or widgets.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from ..errors import HistoryError, MeshConnectionError, MeshError, RegistryError
 from .errors import ApiError, NotFound
 from .feed import ChangeFeed
 from .handshake import API_VERSION, HEADER, QUERY_PARAMETER, check_frontend
+from .histories import parse_query
 from .manager import MeshManager
 from .proxy import DashboardHandler, DashboardSocketHandler
-from .runstore import parse_query
 
 __all__ = ["API_PREFIX", "MeshAPIHandler", "error_reply", "routes"]
 
@@ -170,7 +170,7 @@ class NotFoundHandler(MeshAPIHandler):
         self._missing()
 
 
-class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """``GET events``: a websocket pushing ``meshes`` and ``runs`` messages (see :mod:`.feed`)."""
 
     auth_resource = AUTH_RESOURCE
@@ -194,7 +194,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
             raise web.HTTPError(exc.status, reason=exc.reason[:200]) from None
         await super().get(*args, **kwargs)
 
-    async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()  # starts the keep-alive pings
         self._unsubscribe = self.feed.subscribe(self._send)
         try:

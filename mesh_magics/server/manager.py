@@ -2,13 +2,13 @@
 
 The handlers are thin wrappers around one :class:`MeshManager`, which
 
-* lists meshes from the kernels' registry files (:mod:`mesh_magics.registry`)
+* lists meshes from the kernels' registry files (:mod:`mesh_magics.store.registry`)
   and tells whether each scheduler answers, with a short cached probe;
 * reads workers from a mesh's scheduler (the same ``identity`` call as
   ``Client.scheduler_info()``, over a one-off RPC connection: the server never
   shows up as a client of the mesh just to draw the node map);
 * reads runs from the history databases (:class:`~.runstore.RunStore`);
-* cancels a run by going straight to its scheduler (:func:`mesh_magics.cancel.cancel_run`),
+* cancels a run by going straight to its scheduler (:func:`mesh_magics.core.cancel.cancel_run`),
   so it works while the kernel that started the run is busy waiting for it.
 
 Cancelling opens a short-lived *synchronous* ``distributed.Client`` in a worker
@@ -33,10 +33,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import registry
-from ..cancel import cancel_run
+from ..core.cancel import cancel_run
+from ..store import registry
+from ..worker.metrics import describe_workers
 from .errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
-from .runstore import ACTIVE_STATUSES, RunQuery, RunStore
+from .histories import ACTIVE_STATUSES, RunQuery, RunStore
 
 __all__ = ["MESH_FIELDS", "MESH_STATES", "MeshManager", "worker_rows"]
 
@@ -55,13 +56,10 @@ def _check_id(what: str, value: str) -> str:
 
 
 def worker_rows(identity: dict[str, Any]) -> list[dict[str, Any]]:
-    """Workers of a scheduler's ``identity()`` reply, as ``GET meshes/<id>/nodes`` lists them."""
-    from .._cluster import describe_workers  # the rows of `%mesh status`, so both views agree
-
-    raw = identity.get("workers") or {}
+    """Workers of a scheduler's ``identity()`` reply, as ``GET meshes/<id>/nodes`` lists them
+    (the same :class:`~mesh_magics.worker.metrics.WorkerInfo` as ``%mesh status`` reads)."""
     rows = []
     for w in describe_workers(identity):
-        metrics = raw.get(w.address, {}).get("metrics") or {}
         gpu = None
         if w.gpu_name:
             gpu = {
@@ -78,9 +76,9 @@ def worker_rows(identity: dict[str, Any]) -> list[dict[str, Any]]:
                 "threads": w.threads,
                 "memory": w.memory,
                 "memory_limit": w.memory_limit or None,
-                "cpu": float(metrics.get("cpu") or 0.0),
+                "cpu": w.cpu,
                 "tasks": w.tasks,
-                "spilled": int((metrics.get("spilled_bytes") or {}).get("disk") or 0),
+                "spilled": w.spilled,
                 "gpu": gpu,
             }
         )

@@ -101,7 +101,7 @@ class DashboardHandler(_Forbid, JupyterHandler):
         await self.finish()
 
 
-class DashboardSocketHandler(_Forbid, WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class DashboardSocketHandler(_Forbid, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Bridges Bokeh's websocket (``…/<page>/ws``) to the dashboard."""
 
     auth_resource = AUTH_RESOURCE
@@ -127,7 +127,7 @@ class DashboardSocketHandler(_Forbid, WebSocketMixin, WebSocketHandler, JupyterH
             return None
         return "bokeh" if "bokeh" in subprotocols else subprotocols[0]
 
-    async def open(self, mesh_id: str, path: str) -> None:  # type: ignore[override]
+    async def open(self, mesh_id: str, path: str) -> None:
         super().open()  # keep-alive pings
         try:
             url = _target(self, mesh_id, f"{path}/ws").replace("http", "ws", 1)

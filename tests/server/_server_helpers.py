@@ -11,7 +11,7 @@ from typing import Any
 
 def wait_for_status(history_path: Path, status: str, timeout: float = 20) -> dict[str, Any]:
     """The newest run of the history once it has ``status``."""
-    from mesh_magics.history import History
+    from mesh_magics.store.history import History
 
     deadline = time.monotonic() + timeout
     with History(history_path) as h:

@@ -11,9 +11,10 @@ import pytest
 from _server_helpers import SLOW_CODE, wait_for_status
 from traitlets.config import Config
 
-from mesh_magics import __version__, registry
+from mesh_magics import __version__
 from mesh_magics.errors import HistoryError
-from mesh_magics.history import History
+from mesh_magics.store import registry
+from mesh_magics.store.history import History
 
 
 @pytest.fixture()

@@ -10,12 +10,12 @@ import time
 import pytest
 from _server_helpers import SLOW_CODE, dead_pid, wait_for_status
 
-from mesh_magics import registry
-from mesh_magics.history import History
 from mesh_magics.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from mesh_magics.server.feed import ChangeFeed
+from mesh_magics.server.histories import RunQuery, parse_query
 from mesh_magics.server.manager import MESH_FIELDS, MeshManager
-from mesh_magics.server.runstore import RunQuery, parse_query
+from mesh_magics.store import registry
+from mesh_magics.store.history import History
 
 
 def closed_port() -> int:
@@ -262,7 +262,7 @@ def test_feed_pushes_registry_and_history_changes(mesh_env, busy_kernel):
 
 
 def test_listed_runs_carry_progress_from_the_summary():
-    from mesh_magics.server.runstore import _listed
+    from mesh_magics.server.histories import _listed
 
     row = {
         "id": "r",

@@ -9,8 +9,10 @@ lines are dropped and a notice says how many characters were elided.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["StreamText"]
+__all__ = ["RunOutput", "StreamText"]
 
 _CONTROL = re.compile(r"([\r\n])")
 
@@ -57,3 +59,45 @@ class StreamText:
 
 def _split_keep(text: str) -> list[str]:
     return [p for p in _CONTROL.split(text) if p]
+
+
+class _Renders(Protocol):
+    def chunk(self, key: tuple[str, str], label: str, text: str) -> None: ...
+
+    def render(self, key: tuple[str, str], label: str, stream: StreamText) -> None: ...
+
+
+class RunOutput:
+    """A run's output: one :class:`StreamText` per (worker address, stream), and which of
+    them changed since they were last rendered."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.streams: dict[tuple[str, str], StreamText] = {}
+        self._dirty: set[tuple[str, str]] = set()
+
+    def write(self, key: tuple[str, str], text: str, renderer: _Renders, label: str) -> None:
+        """Add ``text`` to ``key = (worker, stream)`` and hand the chunk to ``renderer``."""
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = StreamText(self.max_chars)
+        stream.write(text)
+        self._dirty.add(key)
+        renderer.chunk(key, label, text)
+
+    def flush(self, renderer: _Renders, label: Callable[[tuple[str, str]], str]) -> None:
+        """Render every stream that changed since the last flush (whole, in place)."""
+        for key in sorted(self._dirty):
+            renderer.render(key, label(key), self.streams[key])
+        self._dirty.clear()
+
+    def text(self, stream: str) -> str:
+        """Everything written to ``stream`` (stdout, stderr) by every worker, by worker address."""
+        return "".join(t.text for (w, s), t in sorted(self.streams.items()) if s == stream)
+
+    def of(self, worker: Callable[[str], bool], stream: str) -> str:
+        """The text of ``stream`` of the first worker for which ``worker(address)`` holds."""
+        for (w, s), text in self.streams.items():
+            if s == stream and worker(w):
+                return text.text
+        return ""

@@ -4,7 +4,7 @@ A kernel interrupt (Ctrl-C, the notebook's stop button) is a SIGINT sent by
 jupyter_client to the kernel's whole process group, which includes the
 embedded mesh's worker processes. Without this they would die with
 KeyboardInterrupt on every interrupt. The interrupt reaches the cell's code
-through :func:`mesh_magics._remote.interrupt` instead.
+through :func:`mesh_magics.worker.cell.interrupt` instead.
 """
 
 from __future__ import annotations

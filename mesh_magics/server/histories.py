@@ -2,12 +2,12 @@
 
 Kernels write their runs to ``mesh.history.path``; a kernel started with another
 setting records its database in its registry entry (``history_path``). The
-server reads :func:`mesh_magics.history.default_path` plus every distinct
+server reads :func:`mesh_magics.store.history.default_path` plus every distinct
 ``history_path`` of the registry, skipping files that do not exist (the server
 never creates a database) and files that are the same database under another
 name. Runs are merged newest first and deduplicated by id.
 
-Everything here is synchronous SQLite through :class:`~mesh_magics.history.History`
+Everything here is synchronous SQLite through :class:`~mesh_magics.store.history.History`
 (one connection per database, reads never block the kernels' writes in WAL
 mode); the manager calls it from a worker thread.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..history import STATUSES, History, default_path
+from ..store.history import STATUSES, History, default_path
 from .errors import BadRequest
 
 __all__ = ["ACTIVE_STATUSES", "MAX_LIMIT", "RunQuery", "RunStore", "parse_query"]
@@ -113,7 +113,7 @@ class RunStore:
     """The run-history databases the server reads.
 
     ``extra_paths`` returns the ``history_path`` values of the registry now;
-    ``default`` (default: :func:`~mesh_magics.history.default_path`) gives the
+    ``default`` (default: :func:`~mesh_magics.store.history.default_path`) gives the
     default database.
     """
 
@@ -157,19 +157,24 @@ class RunStore:
 
     def page(self, query: RunQuery) -> dict[str, Any]:
         """``{"runs", "total", "offset", "limit"}``: newest first, tails left out."""
-        filters = {"status": query.status, "grep": query.q, "mesh": query.mesh}
+        status, grep, mesh = query.status, query.q, query.mesh
         histories = self._histories()
         if len(histories) == 1:
             h = histories[0]
-            rows = h.query(query.limit, offset=query.offset, **filters)
-            total = h.count(**filters)
+            rows = h.query(query.limit, offset=query.offset, status=status, grep=grep, mesh=mesh)
+            total = h.count(status=status, grep=grep, mesh=mesh)
         else:
-            total, merged, seen = 0, [], set()
+            total, merged = 0, []
             for h in histories:
-                total += h.count(**filters)
-                merged.extend(h.query(query.offset + query.limit, **filters))
+                total += h.count(status=status, grep=grep, mesh=mesh)
+                merged.extend(h.query(query.offset + query.limit, status=status, grep=grep, mesh=mesh))
             merged.sort(key=lambda r: r["submitted"] or 0.0, reverse=True)
-            unique = [r for r in merged if not (r["id"] in seen or seen.add(r["id"]))]
+            seen: set[str] = set()
+            unique = []
+            for r in merged:  # the same run in two databases (a copy): list it once
+                if r["id"] not in seen:
+                    seen.add(r["id"])
+                    unique.append(r)
             rows = unique[query.offset : query.offset + query.limit]
         return {
             "runs": [_listed(r) for r in rows],

@@ -1,75 +1,26 @@
-"""Where a run's streamed output goes: into its cell, or to a text stream.
+"""A run's output in the cell that started it: :class:`CellRenderer`.
 
-The run model (:mod:`mesh_magics.run`) knows nothing about Jupyter; it hands
-each (worker, stream) text to a renderer:
-
-* :class:`CellRenderer` — one display per (worker × stream), created in the cell
-  that started the run and updated in place (``display_id``). Updates may come
-  from a background thread (``--noblock``); each publish is made with the
-  parent header of the cell that started the run, so the output can never land
-  in whatever cell the user runs meanwhile (print from a background thread
-  would: ipykernel attributes it to the current or the creating cell).
-* :class:`TextRenderer` — writes chunks as they come to a file (plain Python,
-  scripts, ``MESH_NONINTERACTIVE=1``).
-* :class:`NullRenderer` — keeps nothing visible (tests and programmatic use read
-  ``MeshRun.stdout``).
+One display per (worker × stream), created in the cell that started the run and
+updated in place (``display_id``). Updates may come from a background thread
+(``--noblock``); each publish is made with the parent header of the cell that started
+the run, so the output can never land in whatever cell the user runs meanwhile (print
+from a background thread would: ipykernel attributes it to the current or the creating
+cell). :func:`default_renderer` picks it inside a kernel, and the core's
+:class:`~mesh_magics.core.render.TextRenderer` elsewhere or with ``MESH_NONINTERACTIVE=1``.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
-from typing import Any, Protocol, TextIO
+from typing import Any
 
-from ._streams import StreamText
+from ..core.render import NullRenderer, Renderer, TextRenderer
+from ..core.streams import StreamText
 
-__all__ = ["CellRenderer", "NullRenderer", "Renderer", "TextRenderer", "default_renderer"]
+__all__ = ["CellRenderer", "default_renderer"]
 
 _MIME = {"stdout": "application/vnd.jupyter.stdout", "stderr": "application/vnd.jupyter.stderr"}
-
-
-class Renderer(Protocol):
-    def chunk(self, key: tuple[str, str], label: str, text: str) -> None:
-        """A new chunk of ``text`` arrived for ``key = (worker, stream)``."""
-
-    def render(self, key: tuple[str, str], label: str, stream: StreamText) -> None:
-        """Show the whole current text of ``key`` (called at most ~20×/s per key)."""
-
-    def message(self, text: str, stream: str = "stderr") -> None:
-        """A one-off notice (retry, lost namespace, ...)."""
-
-
-class NullRenderer:
-    def chunk(self, key: tuple[str, str], label: str, text: str) -> None:
-        pass
-
-    def render(self, key: tuple[str, str], label: str, stream: StreamText) -> None:
-        pass
-
-    def message(self, text: str, stream: str = "stderr") -> None:
-        pass
-
-
-class TextRenderer(NullRenderer):
-    """Writes chunks straight to ``out`` / ``err`` (a terminal handles ``\\r`` itself);
-    the dashboard prints plain-text progress lines through ``progress_line``."""
-
-    def progress_line(self, text: str) -> None:
-        self.message(text, "stdout")
-
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, prefix: bool = False):
-        self.out, self.err, self.prefix = out or sys.stdout, err or sys.stderr, prefix
-
-    def chunk(self, key: tuple[str, str], label: str, text: str) -> None:
-        f = self.err if key[1] == "stderr" else self.out
-        if self.prefix and label:
-            text = "".join(f"[{label}] {ln}" for ln in text.splitlines(True))
-        f.write(text)
-        f.flush()
-
-    def message(self, text: str, stream: str = "stderr") -> None:
-        (self.err if stream == "stderr" else self.out).write(text.rstrip("\n") + "\n")
 
 
 class CellRenderer(NullRenderer):
@@ -124,7 +75,7 @@ class CellRenderer(NullRenderer):
             self._publish(data, f"{self.prefix}-msg-{uuid.uuid4().hex[:8]}", False)
 
 
-def default_renderer() -> Any:
+def default_renderer() -> Renderer:
     """The cell renderer inside a Jupyter kernel, else text to stdout/stderr."""
     import os
 

@@ -1,9 +1,12 @@
-"""The dashboard's state, apart from any renderer (widget, text).
+"""A run's telemetry: progress of its Dask work, the node map, its logs and what it cost.
 
-Fed by the scheduler plugin's events (progress per task group, node state) and
-by the run's own streams (stdout, stderr, forwarded log records). Everything
-here is plain Python so it can be tested without a kernel or a browser, and
-fed synthetic states (a 256-worker mesh) to check layout and payload size.
+Fed by the scheduler plugin's events (progress per task group, node state, see
+:mod:`mesh_magics.worker.plugin`) and by the run's own streams (stdout, stderr,
+forwarded log records) through :class:`RunTelemetry`, an observer the dispatcher
+attaches to every run while the plugin is registered. Views (the in-cell dashboard,
+plain-text progress lines, ``%mesh dashboard``) draw it; the history recorder writes its
+progress and :class:`Summary`. Everything here is plain Python, testable without a
+kernel or a browser and with synthetic states (a 256-worker mesh).
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import collections
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dask.utils import format_bytes
 
-__all__ = ["LEVELS", "LogBuffer", "NodeMap", "RunProgress", "Summary", "bytes_text"]
+from .interfaces import RunObserver
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import MeshRun
+
+__all__ = ["LEVELS", "LogBuffer", "NodeMap", "RunProgress", "RunTelemetry", "Summary", "bytes_text"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TOKEN = re.compile(r"-[0-9a-f]{32}$")
@@ -101,7 +109,7 @@ class NodeMap:
         self.links = list(links or [])
         self.peak_memory = max(self.peak_memory, sum(n.get("memory", 0) for n in nodes))
         self.peak_gpu_memory = max(self.peak_gpu_memory, sum(n.get("gpu_memory") or 0 for n in nodes))
-        utils = [n.get("gpu_util") for n in nodes if n.get("gpu_util") is not None]
+        utils = [float(n["gpu_util"]) for n in nodes if n.get("gpu_util") is not None]
         if utils:
             self.peak_gpu_util = max(self.peak_gpu_util, max(utils))
         if self.spilled_at_start is None:
@@ -230,3 +238,54 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class RunTelemetry(RunObserver):
+    """One run's :class:`RunProgress`, :class:`NodeMap`, :class:`LogBuffer` and :class:`Summary`.
+
+    ``interval`` is the plugin's publishing interval: after every target returned, the
+    run waits at most one more interval for the final counts (:meth:`settled`).
+    """
+
+    def __init__(self, *, interval: float, max_log_lines: int) -> None:
+        self.interval = interval
+        self.progress = RunProgress()
+        self.nodes = NodeMap()
+        self.logs = LogBuffer(max_lines=max_log_lines)
+        self.transferred = 0
+        self.summary: Summary | None = None
+        self._rx = 0.0
+        self._nodes_t = 0.0
+
+    def on_chunk(self, run: MeshRun, worker: str, stream: str, text: str) -> None:
+        self.logs.add(worker, stream, text)
+
+    def on_progress(self, run: MeshRun, msg: dict[str, Any]) -> None:
+        self.progress.update(msg["groups"], msg.get("workers", []), msg.get("t", time.time()))
+        self.transferred = max(self.transferred, int(msg.get("bytes", 0)))
+        self._rx = time.time()
+
+    def on_nodes(self, run: MeshRun, msg: dict[str, Any]) -> None:
+        if msg.get("t", 0) > self._nodes_t:
+            self._nodes_t = msg["t"]
+            self.nodes.update(msg["nodes"], msg.get("links"))
+
+    def settled(self, run: MeshRun, since: float) -> bool:
+        """Whether the plugin's counts are final. They are when nothing is left
+        processing or waiting (the plugin publishes that moment at once); otherwise
+        one more tick after ``since`` (all targets returned) carries them. Waits at
+        most one interval."""
+        if self.progress.total == 0 or self._rx >= since + 0.05:
+            return True
+        if all(c[1] == 0 and c[2] == 0 for c in self.progress.groups.values()):
+            return True  # the plugin published the end of the work the moment it ended
+        return time.time() > since + self.interval + 0.3
+
+    def on_end(self, run: MeshRun) -> None:
+        self.summary = Summary.of(run.duration, self.progress, self.nodes, self.transferred)
+
+    def busy(self, run: MeshRun) -> set[str]:
+        """Workers busy with this run now: its Dask work's and its cells' that run."""
+        if run.done():
+            return set()
+        return set(self.progress.workers) | set(run.pending_workers())

@@ -5,11 +5,9 @@ worker that calls :func:`run_cell`. The task
 
 * executes the cell in a namespace that belongs to the notebook session on this
   worker (kept in this module, so later cells see earlier variables);
-* captures the cell's ``sys.stdout`` / ``sys.stderr`` writes (only those of the
-  task's own thread; other tasks on the worker print as before) and sends them
-  to the client as Dask events on the session's topic, batched every
-  ``flush-interval`` seconds, each chunk numbered so the client can tell when it
-  has them all;
+* captures the cell's ``sys.stdout`` / ``sys.stderr`` writes and log records
+  (:mod:`.capture`: only those of the task's own thread) and sends them to the
+  client as Dask events on the session's topic;
 * registers its thread so :func:`interrupt` can raise :class:`RunInterrupted`
   in it (``PyThreadState_SetAsyncExc``): a kernel interrupt on the client
   interrupts the code running here, not just the future;
@@ -17,22 +15,21 @@ worker that calls :func:`run_cell`. The task
   pulled variables, the formatted traceback with the cell's own line numbers.
 
 This module is imported on the workers, so it imports only the standard library
-and distributed, and is small on purpose.
+and distributed (the rule of :mod:`mesh_magics.worker`).
 """
 
 from __future__ import annotations
 
 import ast
 import ctypes
-import io
 import linecache
 import logging
-import sys
 import threading
 import time
 import traceback
-import warnings
 from typing import Any
+
+from .capture import Capture, LogForward, capture_thread, install
 
 __all__ = [
     "RunInterrupted",
@@ -40,6 +37,7 @@ __all__ = [
     "interrupt",
     "namespace_names",
     "run_cell",
+    "running",
     "version",
 ]
 
@@ -48,7 +46,6 @@ _SESSIONS: dict[str, dict[str, Any]] = {}
 #: run id -> ident of the thread executing it
 _RUNNING: dict[str, int] = {}
 _LOCK = threading.Lock()
-_local = threading.local()
 
 
 class RunInterrupted(BaseException):
@@ -59,131 +56,11 @@ class RunInterrupted(BaseException):
     """
 
 
-class _Dispatch(io.TextIOBase):
-    """Replaces ``sys.stdout``/``sys.stderr``: routes a thread's writes to its capture."""
-
-    def __init__(self, name: str, original: Any) -> None:
-        self._name = name
-        self._original = original
-
-    def write(self, s: str) -> int:
-        cap = getattr(_local, "capture", None)
-        if cap is None:
-            return self._original.write(s)
-        return cap.write(self._name, s)
-
-    def flush(self) -> None:
-        cap = getattr(_local, "capture", None)
-        if cap is None:
-            self._original.flush()
-        else:
-            cap.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._original, "encoding", "utf-8")
-
-    def fileno(self) -> int:
-        return self._original.fileno()
-
-
-def _install_dispatch() -> None:
-    # Every run opens a Dask span; dask-expr warns on each dataframe built under one
-    # ("annotations will be ignored") although the scheduler still attributes the tasks.
-    warnings.filterwarnings("ignore", message="Dask annotations", category=UserWarning)
-    with _LOCK:
-        if not isinstance(sys.stdout, _Dispatch):
-            sys.stdout = _Dispatch("stdout", sys.stdout)
-        if not isinstance(sys.stderr, _Dispatch):
-            sys.stderr = _Dispatch("stderr", sys.stderr)
-
-
-class _Capture:
-    """Buffers one run's output and ships it as numbered events."""
-
-    def __init__(self, worker: Any, topic: str, run_id: str, interval: float, max_chunk: int):
-        self.worker = worker
-        self.topic = topic
-        self.run_id = run_id
-        self.interval = interval
-        self.max_chunk = max_chunk
-        self.buf: dict[str, list[str]] = {"stdout": [], "stderr": [], "log": []}
-        self.seq = 0
-        self.lock = threading.Lock()
-        self.last = time.monotonic()
-        self.closed = threading.Event()
-        self.timer: threading.Thread | None = None  # started by the first write
-
-    def write(self, stream: str, s: str) -> int:
-        if not isinstance(s, str):
-            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        with self.lock:
-            self.buf[stream].append(s)
-            if self.timer is None:
-                self.timer = threading.Thread(
-                    target=self._tick, daemon=True, name=f"mesh-flush-{self.run_id}"
-                )
-                self.timer.start()
-        return len(s)
-
-    def _tick(self) -> None:
-        while not self.closed.wait(self.interval):
-            self.flush()
-
-    def flush(self) -> None:
-        with self.lock:
-            pending = [(k, "".join(v)) for k, v in self.buf.items() if v]
-            for v in self.buf.values():
-                v.clear()
-            for stream, text in pending:
-                for i in range(0, len(text), self.max_chunk):
-                    self.seq += 1
-                    self._send(
-                        {
-                            "kind": "stream",
-                            "stream": stream,
-                            "text": text[i : i + self.max_chunk],
-                            "seq": self.seq,
-                        }
-                    )
-
-    def _send(self, msg: dict[str, Any]) -> None:
-        msg["run"] = self.run_id
-        msg["worker"] = self.worker.address
-        self.worker.log_event(self.topic, msg)
-
-    def close(self) -> int:
-        self.closed.set()
-        self.flush()
-        return self.seq
-
-
-class _LogForward(logging.Handler):
-    """Forwards the run's log records: any from the cell's thread at ``level`` and
-    above, and WARNING and above from distributed on this worker meanwhile."""
-
-    def __init__(self, cap: _Capture, thread: int, level: int) -> None:
-        super().__init__(logging.DEBUG)
-        self.cap, self.thread, self.floor = cap, thread, level
-        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        mine = record.thread == self.thread and record.levelno >= self.floor
-        if mine or (record.name.startswith("distributed") and record.levelno >= logging.WARNING):
-            try:
-                text = self.format(record).replace("\n", " ")
-            except Exception:
-                return
-            self.cap.write("log", f"{record.levelname}\t{text}\n")
-
-
 def _split_last_expr(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = tree.body.pop()
-        return tree, ast.Expression(body=last.value)  # type: ignore[attr-defined]
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
+        return tree, ast.Expression(body=last.value)
     return tree, None
 
 
@@ -229,7 +106,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
     worker = get_worker()
     started = time.time()
-    _install_dispatch()
+    install()
     run_id = spec["run_id"]
     filename = spec["filename"]
     with _LOCK:
@@ -240,10 +117,10 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     # Leave the worker's thread pool: the cell may wait on Dask work it
     # launches itself (get_client()), which needs this worker's threads.
     secede()
-    cap = _Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
-    cap._send({"kind": "started", "time": started})
-    _local.capture = cap
-    forward = _LogForward(cap, threading.get_ident(), logging.getLevelName(spec.get("log_level", "INFO")))
+    cap = Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
+    cap.send({"kind": "started", "time": started})
+    capture_thread(cap)
+    forward = LogForward(cap, threading.get_ident(), logging.getLevelName(spec.get("log_level", "INFO")))
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
@@ -270,7 +147,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         )
     finally:
         logging.getLogger().removeHandler(forward)
-        _local.capture = None
+        capture_thread(None)
         with _LOCK:
             _RUNNING.pop(run_id, None)
     out["chunks"] = cap.close()
@@ -296,6 +173,12 @@ def namespace_names(session: str) -> list[str]:
     return sorted(k for k in _SESSIONS.get(session, {}) if not k.startswith("__"))
 
 
+def running() -> list[str]:
+    """The run ids whose cell executes on this worker now."""
+    with _LOCK:
+        return sorted(_RUNNING)
+
+
 def drop_session(session: str) -> bool:
     """Forget a session's namespace on this worker (``%mesh down``, kernel exit)."""
     with _LOCK:
@@ -319,6 +202,6 @@ def interrupt(run_id: str) -> bool:
 
 def version() -> str:
     """The mesh-magics version installed on this worker (checked at connect)."""
-    from ._version import __version__
+    from .._version import __version__
 
     return __version__

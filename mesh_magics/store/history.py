@@ -11,32 +11,26 @@ kernel of the user, so it is opened for concurrent use by several processes:
 * the schema version is ``PRAGMA user_version`` and migrations only ever add;
   rows are never dropped or overwritten by ``add``.
 
-Within a process, one :class:`History` holds ONE connection opened with
-``check_same_thread=False`` and serialises its use with a lock, so the kernel's
-main thread and background threads (run watchers) can share it. Writes are a few
-milliseconds, so the lock is never held for long. After a ``fork`` the child
-reopens its own connection on first use.
-
-The file is created with mode 0600 and its directory with mode 0700: cell
-sources and outputs can hold secrets.
+Within a process, one :class:`History` holds ONE connection, shared by the kernel's
+main thread and background threads (run watchers); see :mod:`.sqlite`. The file is
+created with mode 0600 and its directory with mode 0700: cell sources and outputs can
+hold secrets. Frames and exported files: :mod:`.export`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .errors import HistoryError
+from .. import config
+from ..errors import HistoryError, MeshError
+from .sqlite import SharedDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -46,6 +40,7 @@ __all__ = [
     "EXPORT_SUFFIXES",
     "SCHEMA_VERSION",
     "STATUSES",
+    "TIME_COLUMNS",
     "History",
     "default_path",
 ]
@@ -60,10 +55,11 @@ COLUMNS = (
     "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
     "kernel_id", "session_id",
 )  # fmt: skip
+#: Columns holding times (seconds since the epoch, UTC).
+TIME_COLUMNS = ("submitted", "started", "finished")
 #: Suffixes :meth:`History.export` understands.
 EXPORT_SUFFIXES = (".csv", ".parquet", ".json")
 
-_TIME_COLUMNS = ("submitted", "started", "finished")
 _GREP_COLUMNS = ("name", "source", "error", "stdout_tail", "stderr_tail")
 _BUSY_TIMEOUT_S = 10.0
 _FIX = "set mesh.history.path (or DASK_MESH__HISTORY__PATH) to a writable file"
@@ -111,10 +107,6 @@ def _icontains(haystack: str | None, needle: str) -> bool:
     return haystack is not None and needle in str(haystack).casefold()
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat()
-
-
 class History:
     """The run-history database. Use as a context manager or call :meth:`close`."""
 
@@ -122,132 +114,30 @@ class History:
         self, path: str | os.PathLike[str] | None = None, *, timeout: float = _BUSY_TIMEOUT_S
     ) -> None:
         self.path = default_path() if path is None else Path(os.fspath(path)).expanduser()
-        self._timeout = float(timeout)
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._closed = False
-        self._prepare_file()
-        with self._lock:
-            self._connection()
+        self._db = SharedDatabase(
+            self.path,
+            timeout=timeout,
+            migrations=_MIGRATIONS,
+            functions={"mm_icontains": (2, _icontains)},
+            error=HistoryError,
+            label="run history",
+            kind="run-history database",
+            reopen="open a new History",
+            fix=_FIX,
+        )
 
-    # -- connection ---------------------------------------------------------------
-
-    def _error(self, what: str, exc: BaseException | None = None) -> HistoryError:
-        cause = f": {exc}" if exc is not None else ""
-        return HistoryError(f"run history {self.path}: {what}{cause}. Fix: {_FIX}.")
-
-    def _prepare_file(self) -> None:
-        """Create the directory (0700) and the file (0600) before SQLite opens it."""
-        parent = self.path.parent
-        try:
-            if not parent.is_dir():
-                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.chmod(parent, 0o700)  # mkdir's mode is subject to the umask
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                st = os.fstat(fd)
-                if hasattr(os, "fchmod") and st.st_uid == os.geteuid() and st.st_mode & 0o077:
-                    os.fchmod(fd, 0o600)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise self._error("cannot create or open the database file", exc) from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        """This process's connection (reopened after a fork). Call with ``_lock`` held."""
-        if self._closed:
-            raise HistoryError(f"run history {self.path} is closed; open a new History")
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        try:
-            # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-            conn = sqlite3.connect(
-                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise self._error("cannot open the database", exc) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            mode = self._enable_wal(conn)
-            # WAL + NORMAL: no corruption on a crash, and no fsync per run on the
-            # hot path; a power cut may lose the last commits, never the file.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if str(mode).lower() != "wal":  # e.g. on network file systems
-                what = f"WAL journal mode is not available (got {mode!r}); use a local disk"
-                raise self._error(what)
-            conn.create_function("mm_icontains", 2, _icontains, deterministic=True)
-            self._migrate(conn)
-        except HistoryError:
-            conn.close()
-            raise
-        except sqlite3.Error as exc:
-            conn.close()
-            msg = "not a usable run-history database (move the file aside to start afresh)"
-            raise self._error(msg, exc) from exc
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> str:
-        """Switch to WAL (a no-op once the file is WAL); return the journal mode."""
-        deadline, delay = time.monotonic() + self._timeout, 0.005
-        while True:
-            try:
-                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-            except sqlite3.OperationalError as exc:
-                # The switch needs an exclusive lock, and SQLite can report "database is
-                # locked" without calling the busy handler when kernels open a new file
-                # together: retry with backoff within the busy timeout.
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        if version > SCHEMA_VERSION:
-            raise HistoryError(
-                f"run history {self.path} has schema version {version}, newer than this "
-                f"mesh-magics understands ({SCHEMA_VERSION}). Fix: upgrade mesh-magics, or {_FIX}."
-            )
-        with _transaction(conn):
-            # Re-read under the write lock: another kernel may have migrated meanwhile.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target}")
+    def _error(self, what: str, exc: BaseException | None = None) -> MeshError:
+        return self._db.error(what, exc)
 
     def _write(self, sql: str, params: Sequence[Any]) -> int:
-        """Run one statement in its own short write transaction; return rowcount."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                with _transaction(conn):
-                    return conn.execute(sql, params).rowcount
-            except sqlite3.IntegrityError:
-                raise  # the caller words it
-            except sqlite3.Error as exc:
-                raise self._error("write failed", exc) from exc
+        return self._db.write(sql, params)
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                cursor = conn.execute(sql, params)
-                names = [d[0] for d in cursor.description]
-                return [dict(zip(names, row)) for row in cursor.fetchall()]
-            except sqlite3.Error as exc:
-                raise self._error("read failed", exc) from exc
+        return self._db.read(sql, params)
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn, self._closed = None, True
+        self._db.close()
 
     def __enter__(self) -> History:
         return self
@@ -256,7 +146,7 @@ class History:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<History {str(self.path)!r}{' closed' if self._closed else ''}>"
+        return f"<History {str(self.path)!r}{' closed' if self._db.closed else ''}>"
 
     # -- writing ------------------------------------------------------------------
 
@@ -320,10 +210,10 @@ class History:
         if "targets" in values:
             values["targets"] = json.dumps([str(t) for t in values["targets"] or ()])
         if "summary" in values:
-            values["summary"] = _dump_summary(values["summary"])
+            values["summary"] = summary_json(values["summary"])
         if "source" in values and "source_hash" not in values:
             values["source_hash"] = _sha256(values["source"])
-        for key in _TIME_COLUMNS:
+        for key in TIME_COLUMNS:
             if values.get(key) is not None:
                 values[key] = float(values[key])
         assignments = ", ".join(f"{key} = ?" for key in values)
@@ -386,7 +276,9 @@ class History:
         offset: int = 0,
     ) -> pandas.DataFrame:
         """Matching runs as a DataFrame, newest first; timestamps are UTC datetimes."""
-        return _frame(self.query(n, status=status, grep=grep, mesh=mesh, offset=offset))
+        from .export import frame
+
+        return frame(self.query(n, status=status, grep=grep, mesh=mesh, offset=offset))
 
     def export(
         self,
@@ -405,60 +297,9 @@ class History:
         ``targets`` as a list, CSV as JSON text). The file is written to a
         temporary name and renamed, so a reader never sees half a file.
         """
-        dest = Path(os.fspath(dest)).expanduser()
-        suffix = dest.suffix.lower()
-        if suffix not in EXPORT_SUFFIXES:
-            raise HistoryError(
-                f"cannot export run history to {dest}: unsupported suffix {suffix or '(none)'!r}; "
-                f"use one of {', '.join(EXPORT_SUFFIXES)}"
-            )
-        rows = self.query(n, status=status, grep=grep, mesh=mesh)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        try:
-            if suffix == ".json":
-                records = [{**r, **{k: _iso(r[k]) for k in _TIME_COLUMNS}} for r in rows]
-                with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump(records, f, ensure_ascii=False, indent=1, default=str)
-            else:
-                frame = _frame(rows)
-                frame["summary"] = [_dump_summary(s) for s in frame["summary"]]
-                if suffix == ".csv":
-                    frame["targets"] = [json.dumps(t) for t in frame["targets"]]
-                    for key in _TIME_COLUMNS:
-                        frame[key] = [_iso(r[key]) for r in rows]
-                    frame.to_csv(tmp, index=False)
-                else:
-                    frame.to_parquet(tmp, index=False)
-            os.replace(tmp, dest)
-        except OSError as exc:
-            raise HistoryError(f"cannot export run history to {dest}: {exc}") from exc
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return len(rows)
+        from .export import export_rows
 
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One short write transaction, taking the write lock up front."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite may have rolled back already (e.g. SQLITE_FULL)
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _frame(rows: list[dict[str, Any]]) -> pandas.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
-    for key in _TIME_COLUMNS:
-        seconds = frame[key].astype("float64")
-        frame[key] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[us, UTC]")
-    return frame
+        return export_rows(self.query(n, status=status, grep=grep, mesh=mesh), dest)
 
 
 def _check_status(status: Any) -> None:
@@ -466,7 +307,8 @@ def _check_status(status: Any) -> None:
         raise HistoryError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
 
 
-def _dump_summary(summary: Any) -> str | None:
+def summary_json(summary: Any) -> str | None:
+    """A run summary as stored: JSON text (None stays None)."""
     if summary is None:
         return None
     if not isinstance(summary, Mapping):

@@ -32,15 +32,16 @@ import json
 import os
 import re
 import socket
-import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from . import config
-from ._version import __version__
-from .errors import RegistryError
+import psutil
+
+from .. import config
+from .._version import __version__
+from ..errors import RegistryError
 
 __all__ = [
     "KINDS",
@@ -185,24 +186,6 @@ def entries(include_stale: bool = True) -> list[dict[str, Any]]:
     return result
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:  # os.kill(0, ...) and negative pids address process groups
-        return False
-    if sys.platform == "win32":  # os.kill would terminate the process there
-        import psutil
-
-        return bool(psutil.pid_exists(pid))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def is_stale(entry: dict[str, Any]) -> bool:
     """True if the entry is unreadable or its process is gone from this host.
 
@@ -217,7 +200,7 @@ def is_stale(entry: dict[str, Any]) -> bool:
     pid = entry.get("pid")
     if not isinstance(pid, int):
         return True
-    return not _pid_alive(pid)
+    return pid <= 0 or not psutil.pid_exists(pid)
 
 
 def prune() -> int:

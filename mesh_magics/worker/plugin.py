@@ -16,6 +16,11 @@ inherited by the work a cell launches with ``get_client()``), and every
 Links are the dependency fetches the scheduler *asks for* since the last tick: a task starts
 processing on W while a dependency sits in memory on V only; the scheduler does
 not see transfers themselves.
+
+This module is imported on the scheduler, so it keeps the rule of
+:mod:`mesh_magics.worker`: the standard library and distributed (and tornado, which
+distributed runs on). The kernel's side of it is :mod:`mesh_magics.core.telemetry` and
+:mod:`mesh_magics.dashboard`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from ..cancel import is_cell_key
+from .keys import is_cell_key
+from .metrics import WorkerInfo, worker_info
 
-__all__ = ["TOPIC", "WATCH_TOPIC", "MeshDashboardPlugin", "run_of"]
+__all__ = ["TOPIC", "WATCH_TOPIC", "MeshDashboardPlugin", "node", "run_of"]
 
 TOPIC = "mesh-dashboard"
 WATCH_TOPIC = "mesh-dashboard-watch"
@@ -172,26 +178,26 @@ class MeshDashboardPlugin(SchedulerPlugin):
                     d.pop(r, None)
 
     def _nodes(self) -> list[dict[str, Any]]:
-        out = []
-        for addr, ws in self.scheduler.workers.items():
-            m = ws.metrics or {}
-            gpu = m.get("gpu") or {}
-            info = (ws.extra or {}).get("gpu") or {}
-            out.append(
-                {
-                    "address": addr,
-                    "name": str(ws.name),
-                    "host": ws.host,
-                    "threads": ws.nthreads,
-                    "cpu": float(m.get("cpu", 0.0)),
-                    "memory": int(m.get("memory", 0) or 0),
-                    "memory_limit": int(ws.memory_limit or 0),
-                    "processing": len(ws.processing),
-                    "spilled": int((m.get("spilled_bytes") or {}).get("disk", 0) or 0),
-                    "gpu_name": info.get("name"),
-                    "gpu_util": gpu.get("utilization"),
-                    "gpu_memory": gpu.get("memory-used"),
-                    "gpu_memory_total": info.get("memory-total"),
-                }
-            )
-        return out
+        return [
+            node(worker_info(addr, ws.identity(), processing=len(ws.processing)))
+            for addr, ws in self.scheduler.workers.items()
+        ]
+
+
+def node(w: WorkerInfo) -> dict[str, Any]:
+    """A worker as the ``nodes`` message carries it (the dashboard view's tile fields)."""
+    return {
+        "address": w.address,
+        "name": w.name,
+        "host": w.host,
+        "threads": w.threads,
+        "cpu": w.cpu,
+        "memory": w.memory,
+        "memory_limit": w.memory_limit,
+        "processing": w.processing,
+        "spilled": w.spilled,
+        "gpu_name": w.gpu_name,
+        "gpu_util": w.gpu_utilization,
+        "gpu_memory": w.gpu_memory_used,
+        "gpu_memory_total": w.gpu_memory_total,
+    }

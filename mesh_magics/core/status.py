@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from ._cluster import WorkerInfo
+from dask.utils import format_bytes as _bytes
+
+from ..worker.metrics import WorkerInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mesh import Mesh
@@ -16,7 +18,7 @@ __all__ = ["MeshStatus"]
 class MeshStatus:
     """What ``%mesh status`` and the mesh's repr show (text/plain and text/html)."""
 
-    def __init__(self, mesh: Mesh, workers: list[WorkerInfo]):
+    def __init__(self, mesh: Mesh, workers: list[WorkerInfo]) -> None:
         self.mesh, self.workers = mesh, workers
 
     def summary(self) -> dict[str, Any]:
@@ -31,7 +33,7 @@ class MeshStatus:
             "gpus": sum(1 for x in w if x.gpu_name),
             "dashboard": self.mesh.dashboard_link,
             "reconnect_attempts": self.mesh.reconnect_attempts,
-            "runs_in_flight": len(self.mesh._runs),
+            "runs_in_flight": len(self.mesh.runs_in_flight()),
         }
 
     def __repr__(self) -> str:
@@ -76,11 +78,3 @@ class MeshStatus:
             "<table><tr><th>name</th><th>address</th><th>host</th><th>threads</th><th>memory</th>"
             f"<th>GPU</th><th>tasks</th></tr>{rows}</table></div>"
         )
-
-
-def _bytes(n: int | float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)

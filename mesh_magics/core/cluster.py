@@ -1,11 +1,10 @@
-"""Starting the embedded mesh and describing any mesh.
+"""Starting the embedded mesh.
 
-``%mesh up`` starts a dask-cuda ``LocalCUDACluster`` (one worker per GPU) when
+``mesh_magics.up()`` (``%mesh up``) starts a dask-cuda ``LocalCUDACluster`` (one worker per GPU) when
 GPUs are detected *safely* — dask_cuda importable and an NVML device count
 above zero, asked through ``distributed.diagnostics.nvml`` which answers 0
 instead of raising when there is no driver — and a ``LocalCluster`` of worker
-processes otherwise. ``describe`` turns ``Client.scheduler_info()`` into the
-rows ``%mesh status`` and the reprs show.
+processes otherwise.
 """
 
 from __future__ import annotations
@@ -16,12 +15,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from . import config
-from .errors import GPUUnavailableError, MeshConfigError
+from .. import config
+from ..errors import GPUUnavailableError, MeshConfigError, named
 
-_PRELOAD = "mesh_magics._worker_setup"
+_PRELOAD = "mesh_magics.worker.preload"
 
-__all__ = ["GpuProbe", "WorkerInfo", "describe_workers", "gpu_probe", "start_local"]
+__all__ = ["GpuProbe", "gpu_probe", "start_local"]
 
 
 @dataclass(frozen=True)
@@ -64,17 +63,20 @@ def start_local(
     if kind not in ("auto", "cpu", "gpu"):
         raise MeshConfigError(f"mesh.cluster.kind must be auto, cpu or gpu, not {kind!r}")
     if n_workers is not None and n_workers < 1:
-        raise MeshConfigError(f"--workers must be at least 1, not {n_workers}")
+        raise MeshConfigError(named("{workers} must be at least 1, not {n}", n=n_workers))
     if threads_per_worker is not None and threads_per_worker < 1:
-        raise MeshConfigError(f"--threads must be at least 1, not {threads_per_worker}")
+        raise MeshConfigError(named("{threads} must be at least 1, not {n}", n=threads_per_worker))
     memory_limit = memory_limit if memory_limit is not None else config.get("cluster.memory-limit")
     dashboard = config.get("cluster.dashboard-address")
     probe = gpu_probe() if kind in ("auto", "gpu") else None
     if kind == "gpu" and not (probe and probe.usable):
         raise GPUUnavailableError(
-            f"--gpu asked for a GPU mesh, but {probe.reason if probe else 'no probe ran'}. "
-            "Use `%mesh up --cpu` (or plain `%mesh up`) for a CPU mesh, or run where "
-            "NVIDIA GPUs and mesh-magics[gpu] are installed."
+            named(
+                "{kind='gpu'} asked for a GPU mesh, but {reason}. Use {kind='cpu'} (or the "
+                "default, auto) for a CPU mesh, or run where NVIDIA GPUs and mesh-magics[gpu] "
+                "are installed.",
+                reason=probe.reason if probe else "no probe ran",
+            )
         )
     if probe is not None and probe.usable:
         from dask_cuda import LocalCUDACluster
@@ -87,8 +89,12 @@ def start_local(
         if n_workers is not None:
             if n_workers > probe.count:
                 raise MeshConfigError(
-                    f"--workers {n_workers} asks for more GPU workers than the "
-                    f"{probe.count} GPU(s) visible; a GPU mesh runs one worker per GPU."
+                    named(
+                        "{workers} {n} asks for more GPU workers than the {count} GPU(s) "
+                        "visible; a GPU mesh runs one worker per GPU.",
+                        n=n_workers,
+                        count=probe.count,
+                    )
                 )
             kwargs["n_workers"] = n_workers
         if threads_per_worker is not None:
@@ -117,51 +123,3 @@ def start_local(
         preload=[_PRELOAD],  # workers ignore the SIGINT of a kernel interrupt
     )
     return cluster, "local-cpu"
-
-
-#: worker task states that count as "tasks" in ``%mesh status``
-_ACTIVE = ("executing", "long-running", "ready", "constrained", "waiting")
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One row of ``%mesh status``."""
-
-    address: str
-    name: str
-    host: str
-    threads: int
-    memory_limit: int
-    memory: int
-    tasks: int
-    gpu_name: str | None = None
-    gpu_memory_total: int | None = None
-    gpu_memory_used: int | None = None
-    gpu_utilization: float | None = None
-    resources: dict[str, float] | None = None
-
-
-def describe_workers(info: dict[str, Any]) -> list[WorkerInfo]:
-    """Rows from ``Client.scheduler_info()`` (GPU fields from NVML heartbeats)."""
-    rows = []
-    for addr, w in sorted(info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name"))):
-        metrics = w.get("metrics", {}) or {}
-        gpu_rt = metrics.get("gpu") or {}
-        gpu_static = w.get("gpu") or {}
-        rows.append(
-            WorkerInfo(
-                address=addr,
-                name=str(w.get("name", addr)),
-                host=str(w.get("host", "")),
-                threads=int(w.get("nthreads", 0)),
-                memory_limit=int(w.get("memory_limit") or 0),
-                memory=int(metrics.get("memory", 0) or 0),
-                tasks=sum(int((metrics.get("task_counts") or {}).get(k, 0)) for k in _ACTIVE),
-                gpu_name=gpu_static.get("name"),
-                gpu_memory_total=gpu_static.get("memory-total"),
-                gpu_memory_used=gpu_rt.get("memory-used"),
-                gpu_utilization=gpu_rt.get("utilization"),
-                resources=dict(w.get("resources") or {}) or None,
-            )
-        )
-    return rows

@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import MeshUsageError, PushError
+from ..errors import MeshUsageError, PushError, named
 
 __all__ = ["names_read", "pickle_check", "select_pushes"]
 
@@ -27,7 +27,8 @@ def names_read(code: str) -> set[str]:
         tree = ast.parse(code)
     except SyntaxError:
         return set()  # the worker reports the syntax error with its line
-    loaded, stored = set(), set()
+    loaded: set[str] = set()
+    stored: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
@@ -48,8 +49,13 @@ def pickle_check(name: str, value: Any) -> None:
         cloudpickle.dumps(value)
     except Exception as e:
         raise PushError(
-            f"cannot send {name!r} ({type(value).__name__}) to the mesh: {type(e).__name__}: {e}. "
-            f"Create it inside a %%mesh cell instead, or leave it out of the cell / --push.",
+            named(
+                "cannot send {var!r} ({kind}) to the mesh: {why}. Create it inside a %%mesh cell "
+                "instead, or leave it out of the cell and of {push}.",
+                var=name,
+                kind=type(value).__name__,
+                why=f"{type(e).__name__}: {e}",
+            ),
             name=name,
         ) from e
 
@@ -66,8 +72,10 @@ def select_pushes(
     for name in forced:
         if name not in user_ns:
             raise MeshUsageError(
-                f"--push {name}: no variable {name!r} in the notebook; define it first "
-                "or remove it from --push"
+                named(
+                    "{push} {var}: no variable {var!r} in the notebook; define it first or remove it from {push}",
+                    var=name,
+                )
             )
         out[name] = user_ns[name]
     for name in sorted(names_read(code)):

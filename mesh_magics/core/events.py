@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .errors import MeshConfigError
+from ..errors import MeshConfigError
 
 __all__ = ["EVENTS", "EventEmitter", "Subscription"]
 
@@ -43,7 +43,7 @@ class Subscription:
         self._emitter, self.event, self.callback = emitter, event, callback
 
     def cancel(self) -> None:
-        self._emitter._remove(self.event, self.callback)
+        self._emitter.off(self.event, self.callback)
 
     def __enter__(self) -> Subscription:
         return self
@@ -66,7 +66,8 @@ class EventEmitter:
             self._callbacks[event].append(callback)
         return Subscription(self, event, callback)
 
-    def _remove(self, event: str, callback: Callable[[dict[str, Any]], Any]) -> None:
+    def off(self, event: str, callback: Callable[[dict[str, Any]], Any]) -> None:
+        """Detach ``callback`` from ``event`` (a callback not attached is fine)."""
         with self._lock:
             if callback in self._callbacks[event]:
                 self._callbacks[event].remove(callback)

@@ -3,7 +3,9 @@
 No logic lives here beyond parsing, choosing a renderer, and moving values
 between the user's namespace and the core (push, pull, the displayed result).
 Usage mistakes raise :class:`~mesh_magics.errors.MeshUsageError`, which IPython
-shows as one line; nothing here can take the kernel down.
+shows as one line; the core names parameters in its messages, and errors raised
+through a magic are respelled with that magic's flags (:data:`CELL_FLAGS`,
+:data:`LINE_FLAGS`). Nothing here can take the kernel down.
 """
 
 from __future__ import annotations
@@ -15,12 +17,44 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from . import config
-from . import mesh as _mesh
-from ._render import default_renderer
-from .errors import MeshUsageError
+from .. import config, session
+from ..core.run import MeshRun
+from ..errors import MeshError, MeshUsageError
+from .render import default_renderer
 
-__all__ = ["MeshMagics", "load", "unload"]
+__all__ = ["CELL_FLAGS", "LINE_FLAGS", "MeshMagics", "load", "unload"]
+
+#: how the core's parameter names read in ``%%mesh`` errors
+CELL_FLAGS = {
+    "on": "--on",
+    "name": "--name",
+    "push": "--push",
+    "pull": "--pull",
+    "resources": "--resources",
+    "timeout": "--timeout",
+    "retries": "--retries",
+    "priority": "--priority",
+}
+#: how the core's parameter names read in ``%mesh`` errors
+LINE_FLAGS = {
+    "workers": "--workers",
+    "threads": "--threads",
+    "memory_limit": "--memory-limit",
+    "kind='gpu'": "--gpu",
+    "kind='cpu'": "`%mesh up --cpu`",
+    "tls_ca": "--tls-ca",
+    "tls_cert": "--tls-cert",
+    "tls_key": "--tls-key",
+    "timeout": "--timeout",
+}
+#: calls of the Python API that a message may suggest, as their magics
+COMMANDS = {
+    "mesh_magics.up()": "`%mesh up`",
+    "mesh_magics.connect()": "`%mesh connect ADDRESS`",
+    "mesh.status()": "`%mesh status`",
+    "mesh.down()": "`%mesh down`",
+    "mesh.history": "`%mesh history`",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +132,12 @@ def _names(text: str) -> list[str]:
 
 @magics_class
 class MeshMagics(Magics):
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace."""
+        assert self.shell is not None, "the magics are registered on a shell"
+        return self.shell.user_ns
+
     @line_cell_magic
     def mesh(self, line: str, cell: str | None = None) -> Any:
         """``%mesh up|connect|down|status|config|history|cancel`` and ``%%mesh [options]``."""
@@ -112,6 +152,9 @@ class MeshMagics(Magics):
         except _HelpShown as h:
             print(str(h) or (_line_parser() if cell is None else _cell_parser()).format_help())
             return None
+        except MeshError as e:
+            e.respell({**(LINE_FLAGS if cell is None else CELL_FLAGS), **COMMANDS})
+            raise
 
     # -- %mesh -------------------------------------------------------------------
     def _line(self, a: argparse.Namespace) -> Any:
@@ -119,8 +162,8 @@ class MeshMagics(Magics):
             print(_line_parser().format_help())
             return None
         if a.cmd == "up":
-            already = _mesh._current is not None and _mesh._current.state != "closed"
-            m = _mesh.up(workers=a.workers, threads=a.threads, memory_limit=a.memory_limit, kind=a.kind)
+            already = session.live() is not None
+            m = session.up(workers=a.workers, threads=a.threads, memory_limit=a.memory_limit, kind=a.kind)
             if already:
                 print(f"already on mesh {m.address} ({m.kind}); `%mesh down` first to start another")
             self._show_mesh(m)
@@ -129,33 +172,33 @@ class MeshMagics(Magics):
                 raise MeshUsageError("give either ADDRESS or --cluster NAME to `%mesh connect`")
             target: Any = a.address
             if a.cluster is not None:
-                if a.cluster not in self.shell.user_ns:
+                if a.cluster not in self.user_ns:
                     raise MeshUsageError(f"--cluster {a.cluster}: no such variable in the notebook")
-                target = self.shell.user_ns[a.cluster]
-            m = _mesh.connect(
+                target = self.user_ns[a.cluster]
+            m = session.connect(
                 target, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key, timeout=a.timeout
             )
             self._show_mesh(m)
         elif a.cmd == "down":
-            if _mesh._current is None:
+            mesh = session.live()
+            if mesh is None:
                 print("no mesh to take down")
             else:
-                addr = _mesh._current.address
-                _mesh._current.down()
-                print(f"mesh {addr} is down")
+                mesh.down()
+                print(f"mesh {mesh.address} is down")
         elif a.cmd == "status":
-            display(_mesh.current().status())
+            display(session.current().status())
         elif a.cmd == "config":
             self._config(a.assignments)
         elif a.cmd == "history":
             return self._history(a)
         elif a.cmd == "dashboard":
-            from .dashboard.standalone import MeshWatch
+            from ..dashboard.standalone import MeshWatch
 
-            watch = MeshWatch(_mesh.current()).start()
+            watch = MeshWatch(session.current()).start()
             display(watch.widget)
         elif a.cmd == "cancel":
-            run = _mesh.current().get_run(a.run)
+            run = session.current().get_run(a.run)
             print(f"cancelled {run.name}" if run.cancel() else f"{run.name} already {run.status}")
         return None
 
@@ -178,10 +221,10 @@ class MeshMagics(Magics):
             print(f"mesh.{key.removeprefix('mesh.')} = {v!r}")
 
     def _history(self, a: argparse.Namespace) -> Any:
-        from .history import History
+        from ..store.history import History
 
-        h = _mesh._current.history if _mesh._current is not None else None
-        h = h or History()
+        mesh = session.live()
+        h = (mesh.history if mesh is not None else None) or History()
         status = a.status.split(",") if a.status else None
         if a.export:
             n = h.export(a.export, status=status, grep=a.grep, n=a.n)
@@ -195,7 +238,7 @@ class MeshMagics(Magics):
 
     # -- %%mesh ------------------------------------------------------------------
     def _cell(self, a: argparse.Namespace, cell: str) -> Any:
-        mesh = _mesh.current()
+        mesh = session.current()
         on: Any = a.on
         if on not in ("any", "all"):
             on = [s for s in on.split(",") if s.strip()]
@@ -205,7 +248,7 @@ class MeshMagics(Magics):
             name=a.name,
             push=_names(a.push),
             pull=_names(a.pull),
-            user_ns=self.shell.user_ns,
+            user_ns=self.user_ns,
             resources=a.resources,
             timeout=a.timeout,
             retries=a.retries,
@@ -213,7 +256,7 @@ class MeshMagics(Magics):
             renderer=default_renderer(),
         )
         if a.out:
-            self.shell.user_ns[a.out] = run
+            self.user_ns[a.out] = run
         run.add_done_callback(self._apply_pull)
         if a.noblock:
             run.pump_in_background()
@@ -222,36 +265,15 @@ class MeshMagics(Magics):
         return _display_value(run)
 
     def _apply_pull(self, run: Any) -> None:
-        self.shell.user_ns.update(run.pull_values)
+        self.user_ns.update(run.pull_values)
 
 
-def _display_value(run: Any) -> Any:
-    if run.error is not None:
-        raise run.error
-    results = [(lbl, r) for lbl, r in run.results.items()]
-
-    def one(r: dict[str, Any]) -> Any:
-        if r.get("has_value"):
-            return r.get("value")
-        return _RemoteValue(r["mimebundle"], r.get("value_note")) if r.get("mimebundle") else None
-
-    if run.on == "all" or isinstance(run.on, list):
-        vals = {lbl: one(r) for lbl, r in results}
-        return vals if any(v is not None for v in vals.values()) else None
-    return one(results[0][1]) if results else None
-
-
-class _RemoteValue:
-    """A value that stayed on the worker (not picklable): shown by its remote repr."""
-
-    def __init__(self, bundle: dict[str, str], note: str | None):
-        self.bundle, self.note = bundle, note
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return dict(self.bundle)
-
-    def __repr__(self) -> str:
-        return self.bundle.get("text/plain", "<remote value>")
+def _display_value(run: MeshRun) -> Any:
+    """The cell's Out: the run's value, or nothing when every worker's value is None."""
+    value = run.result()
+    if run.spec.fan_out and not any(v is not None for v in value.values()):
+        return None
+    return value
 
 
 def _history_view(frame: Any) -> Any:
@@ -270,5 +292,6 @@ def load(ipython: Any) -> None:
 
 
 def unload(ipython: Any) -> None:
-    if _mesh._current is not None:
-        _mesh._current.down()
+    mesh = session.live()
+    if mesh is not None:
+        mesh.down()

@@ -1,0 +1,126 @@
+"""The one writer of run history: :class:`RunRecorder`.
+
+Every row of a run is written here, from submission to its end: ``queued`` with its
+source and targets when submitted, ``running`` when the cell starts, the task counts of
+its Dask work every two seconds while it runs (the side panel shows them as progress),
+and at the end its status, error, output tails, a short result and the summary
+(duration, tasks, bytes, peak memory, attempts per worker). The database is opened on
+first use; when it cannot be, the mesh carries on without history and says why once
+(:attr:`RunRecorder.warnings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import config
+from .interfaces import RunObserver
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.history import History
+    from .run import MeshRun
+
+__all__ = ["RunRecorder"]
+
+logger = logging.getLogger("mesh_magics")
+
+#: seconds between two progress writes of a running run
+PROGRESS_EVERY = 2.0
+
+
+class RunRecorder(RunObserver):
+    """Writes the history rows of the runs of one mesh (``mesh`` is its address)."""
+
+    def __init__(self, *, mesh: str, kernel_id: str | None, session: str) -> None:
+        self.mesh, self.kernel_id, self.session = mesh, kernel_id, session
+        self.warnings: list[str] = []
+        self._history: History | None = None
+        self._error: str | None = None
+        self._progress_at: dict[str, float] = {}
+
+    @property
+    def history(self) -> History | None:
+        """The history database, opened on first use; None when disabled or broken."""
+        if self._history is None and self._error is None and config.get("history.enabled"):
+            try:
+                from ..store.history import History
+
+                self._history = History()
+            except Exception as e:
+                self._failed(e)
+        return self._history
+
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+
+    def _failed(self, e: Exception) -> None:
+        if self._error is None:
+            self._error = str(e)
+            msg = f"run history disabled for this mesh: {e}"
+            self.warnings.append(msg)
+            logger.warning(msg)
+
+    def _update(self, run_id: str, **fields: Any) -> None:
+        h = self.history
+        if h is None:
+            return
+        try:
+            h.update(run_id, **fields)
+        except Exception as e:
+            self._failed(e)
+
+    # -- the rows ------------------------------------------------------------------
+    def queued(self, run: MeshRun) -> None:
+        """A run was submitted."""
+        h = self.history
+        if h is None:
+            return
+        try:
+            h.add(
+                run.id,
+                mesh=self.mesh,
+                source=run.source,
+                name=run.name,
+                targets=run.targets,
+                submitted=run.submitted,
+                status="queued",
+                kernel_id=self.kernel_id,
+                session_id=self.session,
+            )
+        except Exception as e:
+            self._failed(e)
+
+    def on_start(self, run: MeshRun) -> None:
+        self._update(run.id, status="running", started=run.started)
+
+    def on_tick(self, run: MeshRun) -> None:
+        t = run.telemetry
+        now = time.monotonic()
+        if t is None or not t.progress.total or now - self._progress_at.get(run.id, 0.0) < PROGRESS_EVERY:
+            return
+        self._progress_at[run.id] = now
+        done = t.progress.done + t.progress.erred
+        self._update(run.id, summary={"progress": {"done": done, "total": t.progress.total}})
+
+    def on_end(self, run: MeshRun) -> None:
+        self._progress_at.pop(run.id, None)
+        err = run.error
+        result = None
+        if run.status == "finished":
+            texts = [r.get("mimebundle", {}).get("text/plain") for r in run.results.values()]
+            result = "; ".join(v for v in texts if v)[:500] or None
+        self._update(
+            run.id,
+            status=run.status,
+            started=run.started,
+            finished=run.finished,
+            targets=run.targets,
+            error=str(err) if err else None,
+            stdout_tail=run.stdout,
+            stderr_tail=run.stderr,
+            result=result,
+            summary={**(run.summary or {"duration": run.duration}), "attempts": run.attempts()},
+        )

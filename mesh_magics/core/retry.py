@@ -1,0 +1,34 @@
+"""When a run's share is attempted again: :func:`plan_retry`.
+
+A target is retried while its attempts do not exceed the run's ``retries``:
+
+* its cell raised, or its future failed: again on the same worker when that worker is
+  still on the mesh, else on another one (the session's worker is re-chosen);
+* its worker left the mesh mid-run: on another worker, but only for runs that go to
+  the session's worker (``on="any"``): a pinned or ``all`` share has no replacement
+  namespace, and it ends as lost.
+
+A cancelled target is never retried. The dispatcher (:mod:`.dispatch`) acts on the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from .spec import RunSpec
+from .target import Target
+
+__all__ = ["Plan", "plan_retry"]
+
+Plan = Literal["here", "elsewhere"]
+
+
+def plan_retry(spec: RunSpec, target: Target, live: Iterable[str], *, worker_left: bool) -> Plan | None:
+    """Where ``target``'s next attempt runs, or None when it gets none (see the module doc)."""
+    if target.attempts > spec.retries:
+        return None
+    alive = set(live)
+    if worker_left:
+        return "elsewhere" if spec.movable and alive - {target.address} else None
+    return "here" if target.address in alive else "elsewhere"
