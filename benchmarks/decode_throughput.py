@@ -33,7 +33,8 @@ MIX = {"other": 0.80, "runestone": 0.15, "cenotaph": 0.05}
 
 
 def _pool(rng: np.random.Generator) -> dict[str, list[str]]:
-    from mesh_magics.runes import _script, _varint
+    from mesh_magics.runes.protocol import script as _script
+    from mesh_magics.runes.protocol import varint as _varint
 
     def rs(*ints: int) -> str:
         return (b"\x6a\x5d" + _script.push_data(b"".join(_varint.encode(i) for i in ints))).hex()

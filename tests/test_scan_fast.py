@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh_magics.errors import RunesError
-from mesh_magics.runes import _script, _varint
 from mesh_magics.runes._scan_fast import fast_scan
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
 from mesh_magics.runes.scan import decode_scripts
 
 U32 = 2**32 - 1

@@ -13,14 +13,14 @@ from typing import Any
 # public name -> module that defines it (imported lazily)
 _EXPORTS: dict[str, str] = {
     # names and ids
-    "rune_name": "names",
-    "rune_number": "names",
-    "parse_spaced_rune": "names",
-    "format_spaced_rune": "names",
-    "parse_rune_id": "names",
-    "format_rune_id": "names",
+    "rune_name": "protocol",
+    "rune_number": "protocol",
+    "parse_spaced_rune": "protocol",
+    "format_spaced_rune": "protocol",
+    "parse_rune_id": "protocol",
+    "format_rune_id": "protocol",
     # decoding
-    "decode_outputs": "runestone",
+    "decode_outputs": "protocol",
     "decode_transactions": "batch",
     # tables
     "TRANSFERS_COLUMNS": "tables",

@@ -14,7 +14,7 @@ from ._load_common import (
     parse_raw_amount,
 )
 from ._load_docs import doc_rows, load_documents
-from .names import format_spaced_rune, rune_number
+from .protocol.names import format_spaced_rune, rune_number
 from .tables import U128_MAX
 
 __all__ = ["from_ord_outputs", "from_ord_runes"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import RuneNameError, SchemaError
 from ._load_common import _BAD, BadRow, amount_column, parse_raw_amount, record_text
-from .names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
+from .protocol.names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
 from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 
 __all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "canonical_rune_id", "coerce", "raw_frame"]

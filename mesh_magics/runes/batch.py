@@ -62,8 +62,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from ..errors import RunesError, SchemaError
-from .names import RESERVED_RUNE, minimum_rune_at_height
-from .runestone import Cenotaph, decipher, runestone_output
+from .protocol.names import RESERVED_RUNE, minimum_rune_at_height
+from .protocol.runestone import Cenotaph, decipher, runestone_output
 from .tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
 
 __all__ = ["DECODED_COLUMNS", "INPUT_COLUMNS", "decode_transactions"]

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._scan_fast import FLAWS, fast_scan
-from .runestone import Cenotaph, decipher
+from .protocol.runestone import Cenotaph, decipher
 
 __all__ = ["SCAN_COLUMNS", "decode_scripts"]
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RunesError
-from .names import format_spaced_rune
+from .protocol.names import format_spaced_rune
 from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 
 __all__ = ["synthetic"]

@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Union
 
-from ..errors import RunesError
-from . import _script, _varint
+from ...errors import RunesError
+from . import script as _script
+from . import varint as _varint
 from .names import MAX_SPACERS, U32_MAX, U64_MAX, U128_MAX, rune_name
 
 __all__ = [
