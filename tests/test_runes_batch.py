@@ -7,7 +7,7 @@ import pytest
 
 from mesh_magics.errors import RunesError, SchemaError
 from mesh_magics.runes import decode_outputs, decode_transactions
-from mesh_magics.runes.batch import DECODED_COLUMNS
+from mesh_magics.runes.decode.batch import DECODED_COLUMNS
 from mesh_magics.runes.protocol import script as _script
 from mesh_magics.runes.protocol import varint as _varint
 from mesh_magics.runes.protocol.names import minimum_rune_at_height

@@ -381,7 +381,7 @@ def test_bitcoin_etl_frame():
 
 
 def test_from_bitcoin_etl_decodes_on_workers(dask_client):
-    pytest.importorskip("mesh_magics.runes.batch")
+    pytest.importorskip("mesh_magics.runes.decode.batch")
     out = from_bitcoin_etl(DATA / "bitcoin_etl.jsonl").compute()
     t = out.table
     assert t.txid.tolist() == ["5d1b8e5f4c3a2910ffeeddccbbaa99887766554433221100aabbccddeeff0011"]

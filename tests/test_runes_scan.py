@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from mesh_magics.runes import decode_outputs
+from mesh_magics.runes.decode.scan import decode_scripts
 from mesh_magics.runes.protocol import script as _script
 from mesh_magics.runes.protocol import varint as _varint
-from mesh_magics.runes.scan import decode_scripts
 
 
 def rs(*ints: int) -> str:

@@ -21,7 +21,7 @@ _EXPORTS: dict[str, str] = {
     "format_rune_id": "protocol",
     # decoding
     "decode_outputs": "protocol",
-    "decode_transactions": "batch",
+    "decode_transactions": "decode",
     # tables
     "TRANSFERS_COLUMNS": "tables",
     "RUNES_COLUMNS": "tables",

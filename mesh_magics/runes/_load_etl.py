@@ -214,8 +214,8 @@ def from_bitcoin_etl(
         ledger replay. ``bad_rows`` holds the transaction records that could
         not be read.
     """
-    from . import batch
     from ._load_common import from_pandas
+    from .decode import batch
 
     min_height = first_rune_height(network)
     paths, docs = split_inputs(records_or_path)

@@ -7,7 +7,7 @@ it when the script is the deciding output of its transaction: ``kind``
 edicts and the rune id of a mint. Most outputs carry no runestone, so the
 magic-prefix test (``6a5d``) runs on the whole column in Arrow's C++ kernels;
 the candidates in the common shapes (mints, transfers) are decoded with numpy
-over all of them at once (:mod:`._scan_fast`), and only the rest (etchings,
+over all of them at once (:mod:`.fastscan`), and only the rest (etchings,
 cenotaphs, unusual scripts) reach :func:`~mesh_magics.runes.runestone.decipher`
 (pure Python, the reference). Map it over a dask column with
 ``map_partitions`` to decode on the workers (see
@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._scan_fast import FLAWS, fast_scan
-from .protocol.runestone import Cenotaph, decipher
+from ..protocol.runestone import Cenotaph, decipher
+from .fastscan import FLAWS, fast_scan
 
 __all__ = ["SCAN_COLUMNS", "decode_scripts"]
 

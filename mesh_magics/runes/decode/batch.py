@@ -61,10 +61,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..errors import RunesError, SchemaError
-from .protocol.names import RESERVED_RUNE, minimum_rune_at_height
-from .protocol.runestone import Cenotaph, decipher, runestone_output
-from .tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
+from ...errors import RunesError, SchemaError
+from ..protocol.names import RESERVED_RUNE, minimum_rune_at_height
+from ..protocol.runestone import Cenotaph, decipher, runestone_output
+from ..tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
 
 __all__ = ["DECODED_COLUMNS", "INPUT_COLUMNS", "decode_transactions"]
 
