@@ -28,12 +28,12 @@ _EXPORTS: dict[str, str] = {
     "validate_transfers": "tables",
     "validate_runes": "tables",
     # loaders
-    "read_parquet": "loaders",
-    "read_csv": "loaders",
-    "from_ord_runes": "loaders",
-    "from_ord_outputs": "loaders",
-    "from_runehook": "loaders",
-    "from_bitcoin_etl": "loaders",
+    "read_parquet": "io",
+    "read_csv": "io",
+    "from_ord_runes": "io",
+    "from_ord_outputs": "io",
+    "from_runehook": "io",
+    "from_bitcoin_etl": "io",
     # data
     "synthetic": "synthetic",
     # the whale suite

@@ -21,7 +21,7 @@ So each row says whether its real effect needs that state (``needs_ledger``):
     always succeed, and True for named ones: the indexer silently drops an
     etching whose name is taken or not committed to. Names that can never be
     etched at that height (reserved, or below the height's minimum, see
-    :func:`~mesh_magics.runes.names.minimum_rune_at_height`) give no row.
+    :func:`~mesh_magics.runes.protocol.names.minimum_rune_at_height`) give no row.
 ``edict`` (operation ``send``, or ``burn`` for an OP_RETURN target)
     One row per edict on another rune, with the amount as written (null for
     amount 0, which means "all that is left") and the target ``output``;

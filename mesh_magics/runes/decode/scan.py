@@ -8,7 +8,7 @@ edicts and the rune id of a mint. Most outputs carry no runestone, so the
 magic-prefix test (``6a5d``) runs on the whole column in Arrow's C++ kernels;
 the candidates in the common shapes (mints, transfers) are decoded with numpy
 over all of them at once (:mod:`.fastscan`), and only the rest (etchings,
-cenotaphs, unusual scripts) reach :func:`~mesh_magics.runes.runestone.decipher`
+cenotaphs, unusual scripts) reach :func:`~mesh_magics.runes.protocol.runestone.decipher`
 (pure Python, the reference). Map it over a dask column with
 ``map_partitions`` to decode on the workers (see
 ``benchmarks/decode_throughput.py``).
