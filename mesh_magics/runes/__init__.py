@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "from_runehook": "io",
     "from_bitcoin_etl": "io",
     # data
-    "synthetic": "synthetic",
+    "synthetic": "synth",
     # the whale suite
     "whale_transfers": "whale",
     "top_holders": "whale",
