@@ -4,6 +4,9 @@ Every loader parses its input into one *combined* pandas frame per partition:
 the columns of the target table plus four private ``_bad_*`` columns
 (:data:`BAD_FIELDS`). A row whose ``_bad_reason`` is null is good; any other
 row is set aside (see :class:`~mesh_magics.runes.io.result.LoadResult`).
+Raw amounts go through the one amount parser of the canonical tables
+(:func:`mesh_magics.runes.tables.amounts.parse_amount`); a value it refuses
+becomes a :class:`BadRow`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 
 from ...errors import RunesError, SchemaError
 from ..tables import EXACT_AMOUNT_DTYPE, INT64_MAX, U128_MAX
+from ..tables.amounts import AmountError, parse_amount
 
 __all__ = [
     "BAD_FIELDS",
@@ -90,36 +94,17 @@ class BadRow(Exception):
 
 
 def parse_raw_amount(value: Any, what: str = "amount") -> int:
-    """An exact raw amount (u128) from an int, a decimal string or an integral Decimal.
+    """An exact raw amount (u128), read by the tables' one amount parser.
 
-    Floats are refused: a float amount has already lost precision somewhere.
+    :func:`~mesh_magics.runes.tables.amounts.parse_amount` accepts ints,
+    text of ASCII digits and integral Decimals; floats are refused (a float
+    amount has already lost precision somewhere). A refusal is a
+    :class:`BadRow`: ``missing-field`` for a null, ``bad-amount`` otherwise.
     """
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        raise BadRow("missing-field", f"{what} is missing")
-    if isinstance(value, (bool, np.bool_)):
-        raise BadRow("bad-amount", f"{what} {value!r} is a boolean, not an integer")
-    if isinstance(value, (int, np.integer)):
-        n = int(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not _DIGITS.fullmatch(text):
-            raise BadRow("bad-amount", f"{what} {value!r} is not a non-negative decimal integer")
-        n = int(text)
-    elif isinstance(value, Decimal):
-        if not value.is_finite() or value != value.to_integral_value():
-            raise BadRow("bad-amount", f"{what} {value} is not an integer")
-        n = int(value)
-    elif isinstance(value, (float, np.floating)):
-        raise BadRow(
-            "bad-amount",
-            f"{what} {value!r} is a float, which cannot hold u128 amounts exactly; "
-            "export amounts as integers or decimal strings",
-        )
-    else:
-        raise BadRow("bad-amount", f"{what} {value!r} ({type(value).__name__}) is not an integer")
-    if not 0 <= n <= U128_MAX:
-        raise BadRow("bad-amount", f"{what} {n} is outside 0..u128::MAX")
-    return n
+    try:
+        return parse_amount(value, what)
+    except AmountError as e:
+        raise BadRow("missing-field" if e.kind == "missing" else "bad-amount", str(e)) from None
 
 
 def split_scaled(value: Any, what: str = "amount") -> tuple[str, str]:

@@ -26,6 +26,8 @@ Checking and fixing tables:
 module             what it holds
 =================  ==============================================================
 :mod:`.schema`     columns, dtypes, constants, :func:`amount_repr`
+:mod:`.amounts`    :func:`parse_amount`, the one parser of raw amounts (also the
+                   loaders')
 :mod:`.coerce`     :func:`coerce_amount`, :func:`coerce_transfers`, :func:`coerce_runes`
 :mod:`.validate`   :func:`validate_transfers`, :func:`validate_runes`,
                    :func:`split_bad_rows`
@@ -40,6 +42,7 @@ of :mod:`mesh_magics.runes` (it is the bottom layer the others build on).
 
 from __future__ import annotations
 
+from .amounts import AmountError, parse_amount
 from .coerce import coerce_amount, coerce_runes, coerce_transfers
 from .schema import (
     AMOUNT_REPRS,
@@ -62,11 +65,13 @@ __all__ = [
     "RUNES_COLUMNS",
     "TRANSFERS_COLUMNS",
     "U128_MAX",
+    "AmountError",
     "AmountRepr",
     "amount_repr",
     "coerce_amount",
     "coerce_runes",
     "coerce_transfers",
+    "parse_amount",
     "split_bad_rows",
     "validate_runes",
     "validate_transfers",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Literal
 
 import dask
@@ -10,13 +9,13 @@ import numpy as np
 import pandas as pd
 
 from ...errors import SchemaError
+from .amounts import AmountError, parse_amount
 from .schema import (
     AMOUNT_COLUMN,
     AMOUNT_REPRS,
     INT64_MAX,
     RUNES_COLUMNS,
     TRANSFERS_COLUMNS,
-    U128_MAX,
     amount_repr,
     check_columns,
     fail_row,
@@ -28,17 +27,38 @@ from .schema import (
 __all__ = ["coerce_amount", "coerce_runes", "coerce_transfers"]
 
 
-def _exact_int(v: Any) -> int | None:
-    """``v`` as an exact int, or None when it is not an integer value."""
-    if isinstance(v, (bool, np.bool_)) or v is None or v is pd.NA:
-        return None
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, Decimal):
-        return int(v) if v.is_finite() and v == v.to_integral_value() else None
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None  # floats included: they cannot carry u128 amounts exactly
+#: refusals of :func:`~.amounts.parse_amount`, in the order :func:`coerce_amount` reports them
+_REFUSALS = (
+    (
+        ("missing", "not-integer", "float"),
+        "is not an exact integer (null, float or text)",
+        "amounts are raw integer units",
+    ),
+    (("negative",), "is negative", "amounts are u128"),
+    (("too-large",), "exceeds u128::MAX", "amounts are u128"),
+)
+
+
+def _parse_column(values: pd.Series, name: str) -> pd.Series:
+    """Every value through :func:`~.amounts.parse_amount`: Python ints (object).
+
+    Raises :class:`SchemaError` naming the first row of the first kind of refusal.
+    """
+    ints: list[int | None] = []
+    kinds: list[str | None] = []
+    for v in values.astype(object):
+        try:
+            ints.append(parse_amount(v, name))
+            kinds.append(None)
+        except AmountError as e:
+            ints.append(None)
+            kinds.append(e.kind)
+    refused = pd.Series(kinds, index=values.index, dtype=object)
+    for group, problem, fix in _REFUSALS:
+        bad = refused.isin(group)
+        if bad.any():
+            fail_row("table", name, values, bad, problem, fix)
+    return pd.Series(ints, index=values.index, dtype=object)
 
 
 def coerce_amount(
@@ -46,8 +66,9 @@ def coerce_amount(
 ) -> pd.Series:
     """A pandas Series of raw amounts in a canonical representation.
 
-    Accepts integer dtypes, Python ints / decimal strings / integral
-    ``Decimal`` in an object column, and Arrow decimals. ``repr="auto"`` gives
+    Accepts integer dtypes, and Python ints / decimal strings (ASCII digits) /
+    integral ``Decimal`` in an object column or Arrow decimals, read by the
+    one amount parser, :func:`~.amounts.parse_amount`. ``repr="auto"`` gives
     ``int64`` when every value fits, else exact Python ints (``object``);
     ``"int64"`` raises instead of wrapping a value that does not fit. Floats,
     nulls, negatives and values above u128::MAX raise :class:`SchemaError`.
@@ -68,21 +89,7 @@ def coerce_amount(
         else:
             return values.astype("int64") if repr != "exact" else values.astype(object).map(int)
     else:
-        ints = values.astype(object).map(_exact_int)
-        bad = ints.isna()
-        if bad.any():
-            fail_row(
-                "table",
-                name,
-                values,
-                bad,
-                "is not an exact integer (null, float or text)",
-                "amounts are raw integer units",
-            )
-    if (ints < 0).any():
-        fail_row("table", name, values, ints < 0, "is negative", "amounts are u128")
-    if (ints > U128_MAX).any():
-        fail_row("table", name, values, ints > U128_MAX, "exceeds u128::MAX", "amounts are u128")
+        ints = _parse_column(values, name)
     fits = bool((ints <= INT64_MAX).all())
     if repr == "int64" and not fits:
         fail_row(
