@@ -189,6 +189,15 @@ class _Rows:
 
     __slots__ = ("pos", "rune_id", "operation", "receiver", "amount", "event", "output",
                  "flaw", "needs_ledger")  # fmt: skip
+    pos: list[int]
+    rune_id: list[str | None]
+    operation: list[str]
+    receiver: list[Any]
+    amount: list[int | None]
+    event: list[str]
+    output: list[int | None]
+    flaw: list[str | None]
+    needs_ledger: list[bool]
 
     def __init__(self) -> None:
         for name in self.__slots__:
@@ -266,9 +275,9 @@ def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, add
         else:
             for output, amount in _allocate_premine(artifact, etched, premine, scripts):
                 burn = output is None or _is_op_return(scripts[output])
-                rows.add(pos, f"{height}:{tx_index}", "burn" if burn else "etching",
-                         None if burn else receiver(output), amount, "premine", output, None,
-                         named)  # fmt: skip
+                to = None if burn or output is None else receiver(output)
+                rows.add(pos, f"{height}:{tx_index}", "burn" if burn else "etching", to, amount,
+                         "premine", output, None, named)  # fmt: skip
     if artifact.mint is not None:
         mint_id = f"{artifact.mint[0]}:{artifact.mint[1]}"
         rows.add(pos, mint_id, "mint", None, None, "mint_request", None, None, True)

@@ -78,6 +78,7 @@ def decode_scripts(scripts: Any, n_outputs: int = 1, *, vectorised: bool = True)
     slow_mints: dict[int, str] = {}
     for i, script in zip(hits.tolist(), candidates.to_pylist()):
         art = decipher([script, *outputs])
+        assert art is not None  # the script starts with the runestone magic
         if isinstance(art, Cenotaph):
             kind[i], flaws[i] = 2, art.flaw
         else:

@@ -170,7 +170,7 @@ def resolve_repr(repr_: str, values: Iterable[Any] = ()) -> Literal["int64", "ex
         raise RunesError(f"amount_repr must be 'auto', 'int64' or 'exact', got {repr_!r}")
     if repr_ == "auto":
         return "int64" if amounts_fit_int64(values) else "exact"
-    return repr_  # type: ignore[return-value]
+    return "int64" if repr_ == "int64" else "exact"
 
 
 def _fits_partition(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:

@@ -18,7 +18,7 @@ from .files import (
     split_inputs,
 )
 from .result import LoadResult
-from .schema import TABLES, bad_fields, coerce, raw_frame
+from .schema import TABLES, TableKind, bad_fields, coerce, raw_frame
 
 __all__ = ["doc_rows", "in_memory_result", "load_documents"]
 
@@ -42,18 +42,18 @@ def doc_rows(docs: Iterable[tuple[str, Any]], to_rows: RowsFn) -> list[dict[str,
 def _docs_partition(
     url: str,
     to_rows: RowsFn,
-    kind: str,
+    kind: TableKind,
     repr_: Literal["int64", "exact"],
     storage_options: Mapping[str, Any] | None,
 ) -> pd.DataFrame:
     rows = doc_rows(parse_documents(read_text(url, storage_options), url), to_rows)
-    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)  # type: ignore[arg-type]
+    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)
 
 
 def load_documents(
     inputs: Any,
     to_rows: RowsFn,
-    kind: Literal["transfers", "runes", "balances"],
+    kind: TableKind,
     amount_repr: str,
     storage_options: Mapping[str, Any] | None = None,
     label: str = "load-runes",

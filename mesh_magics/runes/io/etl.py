@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import RunesError
-from .common import BAD_FIELDS, BadRow, need, parse_height
+from .common import BAD_FIELDS, AmountRepr, BadRow, need, parse_height
 from .files import expand_paths, from_map, from_pandas, parse_documents, read_text, split_inputs
 from .result import LoadResult
 from .schema import bad_fields
@@ -185,7 +185,7 @@ def from_bitcoin_etl(
     records_or_path: Any,
     network: str = "mainnet",
     *,
-    amount_repr: str = "auto",
+    amount_repr: AmountRepr = "auto",
     storage_options: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Decode the runestones of bitcoin-etl transactions.
@@ -219,6 +219,6 @@ def from_bitcoin_etl(
     else:
         local = LoadResult.from_combined(_etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None)
         etl = LoadResult(from_pandas(local.table), from_pandas(local.bad_rows), "etl", None)
-    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)  # type: ignore[arg-type]
+    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)
     repr_ = decoded._meta.attrs.get("amount_repr", "exact" if amount_repr == "auto" else amount_repr)
     return LoadResult(decoded, etl.bad_rows, "decoded", repr_)

@@ -22,7 +22,7 @@ send rows stand on their own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -201,10 +201,10 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
 
 
 def _pair_and_coerce(
-    raw: pd.DataFrame, divisibility: Mapping[str, int] | None, repr_: str, where: str
+    raw: pd.DataFrame, divisibility: Mapping[str, int] | None, repr_: Literal["int64", "exact"], where: str
 ) -> pd.DataFrame:
     frame = raw_frame(_pair_partition(raw, divisibility), TABLES["transfers"][0])
-    return coerce(frame, "transfers", repr_, where)  # type: ignore[arg-type]
+    return coerce(frame, "transfers", repr_, where)
 
 
 def _divisibility_map(divisibility: Any) -> Mapping[str, int] | None:

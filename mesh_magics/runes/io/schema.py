@@ -9,7 +9,7 @@ amounts in non-integer dtypes and distinct rune ids / names go through Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +20,18 @@ from ..protocol.names import format_rune_id, format_spaced_rune, parse_rune_id, 
 from ..tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 from .common import BAD_FIELDS, BadRow, amount_column, parse_raw_amount, record_text
 
-__all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "canonical_rune_id", "coerce", "raw_frame"]
+__all__ = [
+    "BALANCES_COLUMNS",
+    "TABLES",
+    "TableKind",
+    "bad_fields",
+    "canonical_rune_id",
+    "coerce",
+    "raw_frame",
+]
+
+#: the tables the loaders produce through :func:`coerce`
+TableKind = Literal["transfers", "runes", "balances"]
 
 #: the snapshot table of :func:`~mesh_magics.runes.io.from_ord_outputs`
 BALANCES_COLUMNS: dict[str, str] = {
@@ -191,7 +202,7 @@ def _records(df: pd.DataFrame, cols: list[str], mask: pd.Series) -> pd.Series:
 
 def coerce(
     raw: pd.DataFrame,
-    kind: Literal["transfers", "runes", "balances"],
+    kind: TableKind,
     repr_: Literal["int64", "exact"],
     source: str = "input",
 ) -> pd.DataFrame:
@@ -306,7 +317,7 @@ def coerce(
     return frame
 
 
-def raw_frame(rows: list[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+def raw_frame(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
     """Raw rows (dicts) as an all-object frame with every table and ``_bad_*`` column."""
     cols = [*columns, *BAD_FIELDS]
     if not rows:

@@ -172,7 +172,8 @@ def decipher(scripts: Sequence[Script]) -> Artifact | None:
                 f"output {index} script is not valid hex: {raw[:40]!r}; pass scripts as hex strings or bytes"
             ) from None
     else:
-        script = bytes(raw)  # type: ignore[arg-type]
+        assert raw is not None  # runestone_output() picks a non-empty script
+        script = bytes(raw)
     payload = _script.runestone_payload(script)
     if isinstance(payload, str):
         return Cenotaph(payload, None, None)

@@ -230,12 +230,13 @@ def synthetic(
     backend = backend or dask.config.get("dataframe.backend", "pandas")
     if backend not in ("pandas", "cudf"):
         raise RunesError(f"backend must be 'pandas' or 'cudf', got {backend!r}")
-    for name, v in (
+    checked: tuple[tuple[str, object], ...] = (
         ("n_rows", n_rows),
         ("n_runes", n_runes),
         ("n_addresses", n_addresses),
         ("npartitions", npartitions),
-    ):
+    )
+    for name, v in checked:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise RunesError(f"synthetic: {name} must be a positive int, got {v!r}")
     if n_rows < npartitions:

@@ -105,7 +105,7 @@ def coerce_amount(
     return ints.astype(object)
 
 
-def _coerce(df: Any, table: str, repr: str) -> Any:
+def _coerce(df: Any, table: str, repr: Literal["auto", "int64", "exact"]) -> Any:
     columns = TRANSFERS_COLUMNS if table == "transfers" else RUNES_COLUMNS
     amount = AMOUNT_COLUMN[table]
     check_columns(meta_of(df), columns, table)
@@ -120,7 +120,7 @@ def _coerce(df: Any, table: str, repr: str) -> Any:
     for col, dtype in columns.items():
         s = df[col]
         if col == amount:
-            out[col] = coerce_amount(s, repr, name=col)  # type: ignore[arg-type]
+            out[col] = coerce_amount(s, repr, name=col)
         elif dtype.startswith("datetime"):
             out[col] = pd.to_datetime(s, utc=True).astype(dtype)
         else:

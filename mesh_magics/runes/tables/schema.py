@@ -110,7 +110,7 @@ def amount_repr(df: Any, column: str | None = None) -> AmountRepr:
     """
     attrs = getattr(df, "attrs", None) if not is_dask(df) else None
     if attrs and attrs.get("amount_repr") in AMOUNT_REPRS:
-        return attrs["amount_repr"]  # type: ignore[no-any-return]
+        return attrs["amount_repr"]
     meta = meta_of(df)
     if column is None:
         column = "amount" if "amount" in meta.columns else "supply"
