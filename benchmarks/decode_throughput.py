@@ -6,7 +6,7 @@ protocols' data (witness commitments, Omni, plain text), some are runestones
 unknown even tags, stray opcodes). They are drawn from a pool of distinct
 scripts built with the project's encoder, generated on the workers
 (``dd.from_map``) and persisted before the clock starts: the figure is decoding
-(:func:`mesh_magics.runes.scan.decode_scripts` per partition, counting kinds),
+(:func:`mesh_magics.runes.decode.scan.decode_scripts` per partition, counting kinds),
 not generation. Prints a table and writes JSON under benchmarks/results/.
 
 Usage::
@@ -33,7 +33,8 @@ MIX = {"other": 0.80, "runestone": 0.15, "cenotaph": 0.05}
 
 
 def _pool(rng: np.random.Generator) -> dict[str, list[str]]:
-    from mesh_magics.runes import _script, _varint
+    from mesh_magics.runes.protocol import script as _script
+    from mesh_magics.runes.protocol import varint as _varint
 
     def rs(*ints: int) -> str:
         return (b"\x6a\x5d" + _script.push_data(b"".join(_varint.encode(i) for i in ints))).hex()
@@ -82,7 +83,7 @@ def _partition(n: int, seed: int) -> pd.DataFrame:
 
 
 def _count(part: pd.DataFrame, vectorised: bool = True) -> pd.DataFrame:
-    from mesh_magics.runes.scan import decode_scripts
+    from mesh_magics.runes.decode.scan import decode_scripts
 
     kinds = decode_scripts(part["script"], vectorised=vectorised)["kind"]
     return kinds.value_counts().rename_axis("kind").rename("n").reset_index()
@@ -114,7 +115,7 @@ def main() -> int:
 
     mesh = mesh_magics.up(workers=args.workers, threads=1, kind="cpu")
     try:
-        mesh.client.run(lambda: __import__("mesh_magics.runes.scan"))
+        mesh.client.run(lambda: __import__("mesh_magics.runes.decode.scan"))
         ddf = dd.from_map(_partition, sizes, list(range(nparts)), meta=_partition(0, 0)).persist()
         wait(ddf)
         t0 = time.perf_counter()

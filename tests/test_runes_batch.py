@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 
 from mesh_magics.errors import RunesError, SchemaError
-from mesh_magics.runes import _script, _varint, decode_outputs, decode_transactions
-from mesh_magics.runes.batch import DECODED_COLUMNS
-from mesh_magics.runes.names import minimum_rune_at_height
+from mesh_magics.runes import decode_outputs, decode_transactions
+from mesh_magics.runes.decode.batch import DECODED_COLUMNS
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
+from mesh_magics.runes.protocol.names import minimum_rune_at_height
 
 P2WPKH = "0014" + "11" * 20
 OP_RETURN = "6a0401020304"

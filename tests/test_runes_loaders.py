@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 
 from mesh_magics.errors import RunesError, SchemaError
-from mesh_magics.runes import loaders
-from mesh_magics.runes._load_common import BadRow, unscale
-from mesh_magics.runes.loaders import (
+from mesh_magics.runes import io as loaders
+from mesh_magics.runes.io import (
     LoadResult,
     bitcoin_etl_frame,
     from_bitcoin_etl,
@@ -26,6 +25,7 @@ from mesh_magics.runes.loaders import (
     read_csv,
     read_parquet,
 )
+from mesh_magics.runes.io.common import BadRow, unscale
 from mesh_magics.runes.tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 
 DATA = Path(__file__).parent / "data" / "runes"
@@ -381,7 +381,7 @@ def test_bitcoin_etl_frame():
 
 
 def test_from_bitcoin_etl_decodes_on_workers(dask_client):
-    pytest.importorskip("mesh_magics.runes.batch")
+    pytest.importorskip("mesh_magics.runes.decode.batch")
     out = from_bitcoin_etl(DATA / "bitcoin_etl.jsonl").compute()
     t = out.table
     assert t.txid.tolist() == ["5d1b8e5f4c3a2910ffeeddccbbaa99887766554433221100aabbccddeeff0011"]

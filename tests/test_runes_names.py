@@ -1,4 +1,4 @@
-"""Rune names, spaced names and rune ids (mesh_magics.runes.names)."""
+"""Rune names, spaced names and rune ids (mesh_magics.runes.protocol.names)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mesh_magics.runes import (
     rune_name,
     rune_number,
 )
-from mesh_magics.runes.names import minimum_rune_at_height
+from mesh_magics.runes.protocol.names import minimum_rune_at_height
 
 U128_MAX = 2**128 - 1
 VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())

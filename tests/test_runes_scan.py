@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mesh_magics.runes import _script, _varint, decode_outputs
-from mesh_magics.runes.scan import decode_scripts
+from mesh_magics.runes import decode_outputs
+from mesh_magics.runes.decode.scan import decode_scripts
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
 
 
 def rs(*ints: int) -> str:

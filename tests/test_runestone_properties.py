@@ -6,15 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh_magics.runes import (
-    _script,
-    _varint,
     decode_outputs,
     format_spaced_rune,
     parse_spaced_rune,
     rune_name,
     rune_number,
 )
-from mesh_magics.runes.runestone import FLAWS
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
+from mesh_magics.runes.protocol.runestone import FLAWS
 
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from mesh_magics.errors import RunesError
-from mesh_magics.runes import _script, _varint, decode_outputs
-from mesh_magics.runes.runestone import decode_many
+from mesh_magics.runes import decode_outputs
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
+from mesh_magics.runes.protocol.runestone import decode_many
 
 VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())
 U32_MAX = 2**32 - 1
@@ -319,7 +321,7 @@ def test_bad_hex_in_the_deciding_output_raises():
 
 
 def test_flaw_names_and_serde_spelling():
-    from mesh_magics.runes.runestone import FLAW_SERDE, FLAWS
+    from mesh_magics.runes.protocol.runestone import FLAW_SERDE, FLAWS
 
     assert len(FLAWS) == 10
     for flaw, serde in FLAW_SERDE.items():

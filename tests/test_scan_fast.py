@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh_magics.errors import RunesError
-from mesh_magics.runes import _script, _varint
-from mesh_magics.runes._scan_fast import fast_scan
-from mesh_magics.runes.scan import decode_scripts
+from mesh_magics.runes.decode.fastscan import fast_scan
+from mesh_magics.runes.decode.scan import decode_scripts
+from mesh_magics.runes.protocol import script as _script
+from mesh_magics.runes.protocol import varint as _varint
 
 U32 = 2**32 - 1
 edge_ints = st.sampled_from([0, 1, 2, 3, 5, 20, 22, 126, 127, 840_000, U32, U32 + 1, 2**63 - 1, 2**63, 2**64])
@@ -91,7 +92,7 @@ def test_vectorised_equals_reference(column, n_outputs):
 def test_common_shapes_take_the_vectorised_path():
     import pyarrow as pa
 
-    from mesh_magics.runes._scan_fast import FLAWS
+    from mesh_magics.runes.decode.fastscan import FLAWS
 
     def rs(*values: int) -> str:
         return (b"\x6a\x5d" + _script.push_data(_payload(list(values)))).hex()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 
-from mesh_magics.runes import _whale_cache, concentration, synthetic, top_holders, whale_netflow
-from mesh_magics.runes._whale_cache import assign_runes, coded
-from mesh_magics.runes.whale import cache_info, clear_cache
+from mesh_magics.runes import concentration, synthetic, top_holders, whale_netflow
+from mesh_magics.runes.whale import WhaleEngine, cache_info, clear_cache, engine_for
+from mesh_magics.runes.whale import cache as _whale_cache
+from mesh_magics.runes.whale.cache import assign_runes, coded
+from mesh_magics.runes.whale.coded import CodedEngine
+from mesh_magics.runes.whale.general import GeneralEngine
 
 ARGS = dict(n_rows=3000, n_runes=6, n_addresses=200, npartitions=3)
 
@@ -103,3 +107,18 @@ def test_a_lost_partition_means_a_rebuild(dask_client, tmp_path, fresh_cache):
     assert not entry.alive()
     pd.testing.assert_frame_equal(top_holders(t, n=3), expected)
     assert cache_info()["misses"] == 2
+
+
+def test_engine_for_chooses_one_engine_per_input(dask_client, tmp_path, fresh_cache):
+    t = _write(tmp_path, seed=5)
+    engine = engine_for(t)  # dask input on the mesh, int64 amounts: the coded table
+    assert isinstance(engine, CodedEngine) and engine.name == "coded"
+    assert cache_info()["misses"] == 1
+    local = t.compute()
+    assert isinstance(engine_for(local), GeneralEngine)  # in memory: the general engine
+    exact = local.assign(amount=local["amount"].astype(object))
+    with dask.config.set({"dataframe.convert-string": False}):
+        assert isinstance(engine_for(dd.from_pandas(exact, npartitions=2)), GeneralEngine)
+    assert cache_info()["misses"] == 1  # neither built a coded table
+    for e in (engine, engine_for(local)):
+        assert isinstance(e, WhaleEngine)

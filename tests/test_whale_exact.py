@@ -7,8 +7,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesh_magics.runes._whale_exact import to_ints
-from mesh_magics.runes._whale_holders import _sorted_desc
+from mesh_magics.runes.whale.exact import to_ints
+from mesh_magics.runes.whale.holders import _sorted_desc
 
 EDGES = [0, 1, -1, 2**32 - 1, 2**32, -(2**32), 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**90, -(2**90)]
 

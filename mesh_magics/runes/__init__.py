@@ -2,7 +2,28 @@
 synthetic ledger and the whale suite (pandas on CPU, cuDF on GPU).
 
 Everything here works from plain Python with any Dask client; heavy modules are
-imported on first use.
+imported on first use: ``import mesh_magics.runes`` imports nothing but this
+file, and each public name below loads its sub-package when first touched.
+
+=================  ==============================================================
+sub-package        responsibility (import rule in its ``__init__`` docstring)
+=================  ==============================================================
+:mod:`.protocol`   the Runes protocol in pure Python: names, varints, scripts,
+                   runestones (ord's decoder, the reference)
+:mod:`.tables`     the canonical ``transfers`` / ``runes`` tables: columns,
+                   dtypes, the one amount parser, coercion, validation
+:mod:`.decode`     columnar decoders: output scripts, frames of transactions
+:mod:`.io`         the loaders (Parquet, CSV, ord, runehook, bitcoin-etl)
+:mod:`.synth`      the deterministic synthetic ledger
+:mod:`.whale`      the six whale queries behind one engine interface
+=================  ==============================================================
+
+Layers only import downwards: ``protocol`` (standard library and
+:mod:`mesh_magics.errors`) and ``tables`` are the bottom; ``decode`` uses
+them; ``io`` uses those three; ``synth`` uses ``protocol`` and ``tables``;
+``whale`` uses ``tables`` only. Nothing in :mod:`mesh_magics.runes` imports the
+notebook side (IPython, widgets, the dashboard, the server, the store, the
+core of the mesh).
 """
 
 from __future__ import annotations
@@ -10,32 +31,32 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# public name -> module that defines it (imported lazily)
+# public name -> the sub-package that exports it (imported lazily)
 _EXPORTS: dict[str, str] = {
     # names and ids
-    "rune_name": "names",
-    "rune_number": "names",
-    "parse_spaced_rune": "names",
-    "format_spaced_rune": "names",
-    "parse_rune_id": "names",
-    "format_rune_id": "names",
+    "rune_name": "protocol",
+    "rune_number": "protocol",
+    "parse_spaced_rune": "protocol",
+    "format_spaced_rune": "protocol",
+    "parse_rune_id": "protocol",
+    "format_rune_id": "protocol",
     # decoding
-    "decode_outputs": "runestone",
-    "decode_transactions": "batch",
+    "decode_outputs": "protocol",
+    "decode_transactions": "decode",
     # tables
     "TRANSFERS_COLUMNS": "tables",
     "RUNES_COLUMNS": "tables",
     "validate_transfers": "tables",
     "validate_runes": "tables",
     # loaders
-    "read_parquet": "loaders",
-    "read_csv": "loaders",
-    "from_ord_runes": "loaders",
-    "from_ord_outputs": "loaders",
-    "from_runehook": "loaders",
-    "from_bitcoin_etl": "loaders",
+    "read_parquet": "io",
+    "read_csv": "io",
+    "from_ord_runes": "io",
+    "from_ord_outputs": "io",
+    "from_runehook": "io",
+    "from_bitcoin_etl": "io",
     # data
-    "synthetic": "synthetic",
+    "synthetic": "synth",
     # the whale suite
     "whale_transfers": "whale",
     "top_holders": "whale",

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _whale_exact as ex
-from ._whale_frames import Input, finish, frame_lib
+from . import exact as ex
+from .frames import Input, finish, frame_lib
 
 __all__ = ["TRANSFER_COLUMNS", "balances", "concentration_table", "top_holders_table"]
 

@@ -1,4 +1,4 @@
-"""Vectorised decoding of the common runestone shapes, for :func:`.scan.decode_scripts` (private).
+"""Vectorised decoding of the common runestone shapes, for :func:`.scan.decode_scripts` (internal).
 
 ord's rules are applied to whole columns with numpy instead of one script at
 a time. A script takes this path when its hex is well formed, it is ``6a 5d``

@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._load_common import (
-    AmountRepr,
-    BadRow,
-    LoadResult,
-    get,
-    need,
-    parse_raw_amount,
-)
-from ._load_docs import doc_rows, load_documents
-from .names import format_spaced_rune, rune_number
-from .tables import U128_MAX
+from ..protocol.names import format_spaced_rune, rune_number
+from ..tables import U128_MAX
+from .common import AmountRepr, BadRow, get, need, parse_raw_amount
+from .docs import doc_rows, load_documents
+from .result import LoadResult
 
 __all__ = ["from_ord_outputs", "from_ord_runes"]
 

@@ -4,7 +4,7 @@ bitcoin-etl (``bitcoinetl export_blocks_and_transactions``) writes one JSON
 object per transaction with ``hash``, ``block_number``, ``block_timestamp``
 (unix seconds), ``index`` (position in the block) and ``outputs``: ``[{index,
 script_hex, addresses, type, value}, ...]``. These become the input frame of
-:func:`mesh_magics.runes.batch.decode_transactions`.
+:func:`mesh_magics.runes.decode.batch.decode_transactions`.
 """
 
 from __future__ import annotations
@@ -15,24 +15,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import RunesError
-from ._load_common import (
-    _BAD,
-    BadRow,
-    LoadResult,
-    expand_paths,
-    from_map,
-    need,
-    parse_documents,
-    parse_height,
-    read_text,
-    split_inputs,
-)
-from ._load_schema import bad_fields
+from ...errors import RunesError
+from .common import BAD_FIELDS, AmountRepr, BadRow, need, parse_height
+from .files import expand_paths, from_map, from_pandas, parse_documents, read_text, split_inputs
+from .result import LoadResult
+from .schema import bad_fields
 
 __all__ = ["ETL_COLUMNS", "FIRST_RUNE_HEIGHT", "bitcoin_etl_frame", "from_bitcoin_etl"]
 
-#: the decoder's input schema (``mesh_magics.runes.batch.INPUT_COLUMNS``)
+#: the decoder's input schema (``mesh_magics.runes.decode.batch.INPUT_COLUMNS``)
 ETL_COLUMNS: dict[str, str] = {
     "txid": "string",
     "block_height": "int64",
@@ -146,10 +137,10 @@ def _etl_frame(docs: list[tuple[str, Any]], min_height: int) -> pd.DataFrame:
             "addresses": pd.Series([r["addresses"] for r in good], dtype=object),
         }
     )
-    for c in _BAD:
+    for c in BAD_FIELDS:
         frame[c] = pd.Series(pd.NA, index=frame.index, dtype="string")
     if bad:
-        part = pd.DataFrame({c: pd.Series([b[c] for b in bad], dtype="string") for c in _BAD})
+        part = pd.DataFrame({c: pd.Series([b[c] for b in bad], dtype="string") for c in BAD_FIELDS})
         filler = {c: frame[c].iloc[:0].reindex(range(len(bad))) for c in ETL_COLUMNS}
         filler["block_height"] = filler["block_height"].fillna(0).astype("int64")
         filler["tx_index"] = filler["tx_index"].fillna(0).astype("int64")
@@ -194,7 +185,7 @@ def from_bitcoin_etl(
     records_or_path: Any,
     network: str = "mainnet",
     *,
-    amount_repr: str = "auto",
+    amount_repr: AmountRepr = "auto",
     storage_options: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Decode the runestones of bitcoin-etl transactions.
@@ -202,7 +193,7 @@ def from_bitcoin_etl(
     Files (JSON lines, optionally compressed, any fsspec URL; globs allowed)
     are read on the workers, one partition per file; in-memory records are
     converted on the client. The frame of :func:`bitcoin_etl_frame` then goes
-    through :func:`mesh_magics.runes.batch.decode_transactions`.
+    through :func:`mesh_magics.runes.decode.batch.decode_transactions`.
 
     Returns
     -------
@@ -210,12 +201,11 @@ def from_bitcoin_etl(
         ``kind="decoded"``; ``table`` is the decoder's output (lazy): the
         canonical transfers columns plus ``event``, ``output``, ``flaw`` and
         ``needs_ledger``. These are the *stateless* events a runestone
-        announces; see :mod:`mesh_magics.runes.batch` for why balances need a
+        announces; see :mod:`mesh_magics.runes.decode.batch` for why balances need a
         ledger replay. ``bad_rows`` holds the transaction records that could
         not be read.
     """
-    from . import batch
-    from ._load_common import from_pandas
+    from ..decode import batch
 
     min_height = first_rune_height(network)
     paths, docs = split_inputs(records_or_path)
@@ -229,6 +219,6 @@ def from_bitcoin_etl(
     else:
         local = LoadResult.from_combined(_etl_frame(docs, min_height), list(ETL_COLUMNS), "etl", None)
         etl = LoadResult(from_pandas(local.table), from_pandas(local.bad_rows), "etl", None)
-    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)  # type: ignore[arg-type]
+    decoded = batch.decode_transactions(etl.table, first_rune_height=min_height, amount_repr=amount_repr)
     repr_ = decoded._meta.attrs.get("amount_repr", "exact" if amount_repr == "auto" else amount_repr)
     return LoadResult(decoded, etl.bad_rows, "decoded", repr_)

@@ -1,4 +1,4 @@
-"""A deterministic synthetic Runes ledger in the canonical tables.
+"""A deterministic synthetic Runes ledger in the canonical tables: partitions and :func:`synthetic`.
 
 :func:`synthetic` returns lazy dask frames ``(transfers, runes)``; every
 partition of ``transfers`` is generated on a worker from ``(seed, partition
@@ -29,7 +29,6 @@ range stay where they are: later partitions never spend them.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,151 +36,21 @@ import dask
 import numpy as np
 import pandas as pd
 
-from ..errors import RunesError
-from .names import format_spaced_rune
-from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+from ...errors import RunesError
+from ..tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+from .plan import BLOCK_SECONDS, START_HEIGHT, START_TIME, Plan, addresses, catalog, mint_counts, mix, txids
 
 __all__ = ["synthetic"]
 
-_START_HEIGHT = 840_000  # Runes activation (the 2024 halving)
-_START_TIME = "2024-04-20 00:09:27+00:00"
-_BLOCK_SECONDS = 600
-_BECH32 = np.frombuffer(b"qpzry9x8gf2tvdw0s3jn54khce6mua7l", dtype=np.uint8)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_SYMBOLS = list("¤$€£¥₿ᚱ◆★☀⚡♠♣♥")
-_MINT_ROWS = 0.35  # share of a partition's rows that are mints
 _BURN_P = 0.02
 
 
-@dataclass(frozen=True)
-class _Plan:
-    n_rows: int
-    n_runes: int
-    n_addresses: int
-    seed: int
-    npartitions: int
-    n_blocks: int
-    n_whales: int
-    start_ns: int
-    backend: str
-
-    def rows(self, p: int) -> int:
-        return self.n_rows * (p + 1) // self.npartitions - self.n_rows * p // self.npartitions
-
-    def blocks(self, p: int) -> tuple[int, int]:
-        b = self.n_blocks
-        return _START_HEIGHT + b * p // self.npartitions, _START_HEIGHT + b * (p + 1) // self.npartitions
-
-    def rng(self, *key: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, *key])
-
-
-# --------------------------------------------------------------------------- catalog
-
-
-@functools.lru_cache(maxsize=4)
-def _catalog(plan: _Plan) -> dict[str, Any]:
-    """Per-rune and per-address attributes: a function of the plan only (cached per process)."""
-    rng = plan.rng(0, 0)
-    r, P = plan.n_runes, plan.npartitions
-    etch_part = np.minimum((rng.random(r) ** 2 * P).astype(np.int64), P - 1)
-    etch_part[0] = 0  # something is mintable from the first partition on
-    etch_part.sort()
-    tx = np.zeros(r, dtype=np.int64)
-    for p in np.unique(etch_part):
-        idx = np.flatnonzero(etch_part == p)
-        tx[idx] = np.arange(1, len(idx) + 1)
-    etch_block = np.array([plan.blocks(int(p))[0] for p in etch_part], dtype=np.int64)
-    popularity = 1.0 / (rng.permutation(r) + 1.0) ** 1.1
-    divisibility = rng.choice([0, 0, 1, 2, 2, 5, 8], size=r)
-    # supplies stay below 2**62: mints are capped by n_rows, premines by 2**61
-    mint_cap = max(1, 2**61 // max(plan.n_rows, 1))
-    mint_amount = np.minimum((10 ** rng.uniform(0, 6, r)).astype(np.int64) * 10**divisibility, mint_cap)
-    mint_amount = np.maximum(mint_amount, 1)
-    premine = np.where(rng.random(r) < 0.6, (mint_amount * 10 ** rng.uniform(2, 5, r)).astype(np.int64), 0)
-    premine = np.minimum(premine, 2**61)
-    a = plan.n_addresses
-    activity = 1.0 / (rng.permutation(a) + 5.0) ** 1.05
-    whales = rng.choice(a, size=min(plan.n_whales, a), replace=False)
-    receive = activity.copy()
-    receive[whales] *= 20.0 * a / max(1, 200)  # planted whales accumulate
-    send = activity.copy()
-    send[whales] *= 0.2
-    names, seen = [], set()
-    for _ in range(r):
-        while True:
-            name = "".join(chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(13, 18))))
-            if name not in seen:
-                seen.add(name)
-                break
-        gaps = rng.choice(len(name) - 1, size=int(rng.integers(0, 3)), replace=False)
-        names.append(format_spaced_rune(name, int(sum(1 << int(g) for g in gaps))))
-    return {
-        "etch_part": etch_part,
-        "etch_block": etch_block,
-        "rune_id": np.array([f"{b}:{t}" for b, t in zip(etch_block, tx)], dtype=object),
-        "name": names,
-        "divisibility": divisibility.astype(np.int64),
-        "symbol": [
-            None if rng.random() < 0.25 else _SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(r)
-        ],
-        "premine": premine.astype(np.int64),
-        "mint_amount": mint_amount.astype(np.int64),
-        "popularity": popularity,
-        "creator": rng.choice(a, size=r, p=receive / receive.sum()),
-        "receive_p": receive / receive.sum(),
-        "send_w": send,
-    }
-
-
-def _mint_counts(plan: _Plan, p: int) -> np.ndarray:
-    """Mints per rune in partition ``p`` (its own random stream, shared by the runes table)."""
-    cat = _catalog(plan)
-    etched_here = int((cat["etch_part"] == p).sum())
-    budget = plan.rows(p) - etched_here
-    eligible = cat["etch_part"] <= p
-    n = max(1, int(round(budget * _MINT_ROWS))) if budget > 0 else 0
-    w = np.where(eligible, cat["popularity"], 0.0)
-    return plan.rng(p, 1).multinomial(n, w / w.sum()).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- strings
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer (uint64 arithmetic wraps by design)."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-def _addresses(seed: int, idx: np.ndarray) -> np.ndarray:
-    """Deterministic bech32-looking P2WPKH addresses (42 chars) for address numbers."""
-    base = idx.astype(np.uint64) * np.uint64(4) + np.uint64(seed % 2**32) * np.uint64(2**34)
-    words = np.stack([_mix(base + np.uint64(j)) for j in range(4)], axis=1)
-    shifts = np.arange(0, 60, 5, dtype=np.uint64)
-    codes = ((words[:, :, None] >> shifts) & np.uint64(31)).reshape(len(idx), -1)[:, :38]
-    chars = np.concatenate([np.tile(np.frombuffer(b"bc1q", np.uint8), (len(idx), 1)), _BECH32[codes]], axis=1)
-    return np.ascontiguousarray(chars).view("S42").ravel().astype(str)
-
-
-def _txids(rng: np.random.Generator, n: int) -> np.ndarray:
-    raw = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
-    chars = np.empty((n, 64), dtype=np.uint8)
-    chars[:, 0::2], chars[:, 1::2] = _HEX[raw >> 4], _HEX[raw & 15]
-    return chars.view("S64").ravel().astype(str)
-
-
-# --------------------------------------------------------------------------- one partition
-
-
-def _partition(plan: _Plan, p: int) -> Any:
-    cat = _catalog(plan)
+def _partition(plan: Plan, p: int) -> Any:
+    cat = catalog(plan)
     rng = plan.rng(p, 2)
     b0, b1 = plan.blocks(p)
     etched = np.flatnonzero(cat["etch_part"] == p)
-    mints = _mint_counts(plan, p)
+    mints = mint_counts(plan, p)
     # events: (rune, sender, receiver, amount, block, round); -1 = no address
     m_rune = np.repeat(np.arange(plan.n_runes), mints)
     m_recv = rng.choice(plan.n_addresses, size=len(m_rune), p=cat["receive_p"])
@@ -241,8 +110,8 @@ def _partition(plan: _Plan, p: int) -> Any:
     return _frame(plan, p, ev, rng)
 
 
-def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Generator) -> Any:
-    cat = _catalog(plan)
+def _frame(plan: Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Generator) -> Any:
+    cat = catalog(plan)
     rune = np.concatenate([e[0] for e in ev]).astype(np.int64)
     sender = np.concatenate([e[1] for e in ev]).astype(np.int64)
     receiver = np.concatenate([e[2] for e in ev]).astype(np.int64)
@@ -259,7 +128,7 @@ def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Genera
     )
     used = np.unique(np.concatenate([sender, receiver]))
     used = used[used >= 0]
-    names = _addresses(plan.seed, used)
+    names = addresses(plan.seed, used)
 
     def addr(ix: np.ndarray) -> pd.arrays.StringArray:
         out = np.full(len(ix), None, dtype=object)
@@ -267,8 +136,8 @@ def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Genera
         out[ok] = names[np.searchsorted(used, ix[ok])]
         return pd.array(out, dtype="string")
 
-    jitter = (_mix(block.astype(np.uint64)) % np.uint64(241)).astype(np.int64) - 120
-    seconds = (block - _START_HEIGHT) * _BLOCK_SECONDS + jitter
+    jitter = (mix(block.astype(np.uint64)) % np.uint64(241)).astype(np.int64) - 120
+    seconds = (block - START_HEIGHT) * BLOCK_SECONDS + jitter
     start = plan.n_rows * p // plan.npartitions
     df = pd.DataFrame(
         {
@@ -276,7 +145,7 @@ def _frame(plan: _Plan, p: int, ev: list[tuple[Any, ...]], rng: np.random.Genera
             "block_time": pd.to_datetime(plan.start_ns + seconds * 1_000_000_000, utc=True).astype(
                 TRANSFERS_COLUMNS["block_time"]
             ),
-            "txid": pd.array(_txids(rng, len(block)), dtype="string"),
+            "txid": pd.array(txids(rng, len(block)), dtype="string"),
             "rune_id": pd.array(cat["rune_id"][rune], dtype="string"),
             "operation": pd.array(op, dtype="string"),
             "sender": addr(sender),
@@ -297,11 +166,11 @@ def _to_backend(df: pd.DataFrame, backend: str) -> Any:
     return df
 
 
-def _runes(plan: _Plan) -> Any:
-    cat = _catalog(plan)
+def _runes(plan: Plan) -> Any:
+    cat = catalog(plan)
     mints = np.zeros(plan.n_runes, dtype=np.int64)
     for p in range(plan.npartitions):
-        mints += _mint_counts(plan, p)
+        mints += mint_counts(plan, p)
     df = pd.DataFrame(
         {
             "rune_id": pd.array(cat["rune_id"], dtype="string"),
@@ -325,7 +194,7 @@ def synthetic(
     n_addresses: int = 10_000,
     seed: int = 0,
     npartitions: int = 4,
-    start: str | pd.Timestamp = _START_TIME,
+    start: str | pd.Timestamp = START_TIME,
     path: str | Path | None = None,
     backend: str | None = None,
     *,
@@ -361,12 +230,13 @@ def synthetic(
     backend = backend or dask.config.get("dataframe.backend", "pandas")
     if backend not in ("pandas", "cudf"):
         raise RunesError(f"backend must be 'pandas' or 'cudf', got {backend!r}")
-    for name, v in (
+    checked: tuple[tuple[str, object], ...] = (
         ("n_rows", n_rows),
         ("n_runes", n_runes),
         ("n_addresses", n_addresses),
         ("npartitions", npartitions),
-    ):
+    )
+    for name, v in checked:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise RunesError(f"synthetic: {name} must be a positive int, got {v!r}")
     if n_rows < npartitions:
@@ -376,7 +246,7 @@ def synthetic(
     n_blocks = n_blocks or max(2 * npartitions, n_rows // 20)
     if n_blocks < 2 * npartitions:
         raise RunesError(f"synthetic: n_blocks must be at least 2 per partition ({2 * npartitions})")
-    plan = _Plan(
+    plan = Plan(
         n_rows,
         n_runes,
         n_addresses,
@@ -389,7 +259,7 @@ def synthetic(
         else pd.Timestamp(start, tz="UTC").value,
         backend,
     )
-    etched = np.bincount(_catalog(plan)["etch_part"], minlength=npartitions)
+    etched = np.bincount(catalog(plan)["etch_part"], minlength=npartitions)
     short = [p for p in range(npartitions) if plan.rows(p) < etched[p] + (1 if p == 0 else 0)]
     if short:
         raise RunesError(

@@ -129,7 +129,7 @@ def coded(transfers: Any) -> Coded | None:
     Applies to pandas-backed dask DataFrames with every column of
     :data:`CODED_COLUMNS` and int64 amounts, computed on a distributed client
     (the mesh); other inputs (in-memory frames, cuDF, exact Python-int amounts,
-    no client) take the general path.
+    no client) take the general engine (:mod:`.general`).
     """
     client = _client()
     if client is None or not dask.is_dask_collection(transfers):

@@ -7,21 +7,18 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ._load_common import (
-    BadRow,
-    LoadResult,
-    _to_int64_partition,
+from .common import BadRow, resolve_repr, settle_lazy_repr, to_int64_partition
+from .files import (
     empty_combined,
     expand_paths,
     from_map,
     from_pandas,
     parse_documents,
     read_text,
-    resolve_repr,
-    settle_lazy_repr,
     split_inputs,
 )
-from ._load_schema import TABLES, bad_fields, coerce, raw_frame
+from .result import LoadResult
+from .schema import TABLES, TableKind, bad_fields, coerce, raw_frame
 
 __all__ = ["doc_rows", "in_memory_result", "load_documents"]
 
@@ -45,18 +42,18 @@ def doc_rows(docs: Iterable[tuple[str, Any]], to_rows: RowsFn) -> list[dict[str,
 def _docs_partition(
     url: str,
     to_rows: RowsFn,
-    kind: str,
+    kind: TableKind,
     repr_: Literal["int64", "exact"],
     storage_options: Mapping[str, Any] | None,
 ) -> pd.DataFrame:
     rows = doc_rows(parse_documents(read_text(url, storage_options), url), to_rows)
-    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)  # type: ignore[arg-type]
+    return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)
 
 
 def load_documents(
     inputs: Any,
     to_rows: RowsFn,
-    kind: Literal["transfers", "runes", "balances"],
+    kind: TableKind,
     amount_repr: str,
     storage_options: Mapping[str, Any] | None = None,
     label: str = "load-runes",
@@ -97,5 +94,5 @@ def in_memory_result(
     good = combined["_bad_reason"].isna()
     repr_ = resolve_repr(amount_repr, (v for c in amount_cols for v in combined.loc[good, c]))
     if repr_ == "int64":
-        combined = _to_int64_partition(combined, amount_cols)
+        combined = to_int64_partition(combined, amount_cols)
     return LoadResult.from_combined(from_pandas(combined), list(columns), kind, repr_)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import RuneNameError
+from ...errors import RuneNameError
 
 __all__ = [
     "MAX_SPACERS",

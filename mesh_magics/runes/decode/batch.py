@@ -21,7 +21,7 @@ So each row says whether its real effect needs that state (``needs_ledger``):
     always succeed, and True for named ones: the indexer silently drops an
     etching whose name is taken or not committed to. Names that can never be
     etched at that height (reserved, or below the height's minimum, see
-    :func:`~mesh_magics.runes.names.minimum_rune_at_height`) give no row.
+    :func:`~mesh_magics.runes.protocol.names.minimum_rune_at_height`) give no row.
 ``edict`` (operation ``send``, or ``burn`` for an OP_RETURN target)
     One row per edict on another rune, with the amount as written (null for
     amount 0, which means "all that is left") and the target ``output``;
@@ -61,10 +61,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..errors import RunesError, SchemaError
-from .names import RESERVED_RUNE, minimum_rune_at_height
-from .runestone import Cenotaph, decipher, runestone_output
-from .tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
+from ...errors import RunesError, SchemaError
+from ..protocol.names import RESERVED_RUNE, minimum_rune_at_height
+from ..protocol.runestone import Cenotaph, decipher, runestone_output
+from ..tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
 
 __all__ = ["DECODED_COLUMNS", "INPUT_COLUMNS", "decode_transactions"]
 
@@ -189,6 +189,15 @@ class _Rows:
 
     __slots__ = ("pos", "rune_id", "operation", "receiver", "amount", "event", "output",
                  "flaw", "needs_ledger")  # fmt: skip
+    pos: list[int]
+    rune_id: list[str | None]
+    operation: list[str]
+    receiver: list[Any]
+    amount: list[int | None]
+    event: list[str]
+    output: list[int | None]
+    flaw: list[str | None]
+    needs_ledger: list[bool]
 
     def __init__(self) -> None:
         for name in self.__slots__:
@@ -266,9 +275,9 @@ def _events(rows: _Rows, pos: int, height: int, tx_index: int, scripts: Any, add
         else:
             for output, amount in _allocate_premine(artifact, etched, premine, scripts):
                 burn = output is None or _is_op_return(scripts[output])
-                rows.add(pos, f"{height}:{tx_index}", "burn" if burn else "etching",
-                         None if burn else receiver(output), amount, "premine", output, None,
-                         named)  # fmt: skip
+                to = None if burn or output is None else receiver(output)
+                rows.add(pos, f"{height}:{tx_index}", "burn" if burn else "etching", to, amount,
+                         "premine", output, None, named)  # fmt: skip
     if artifact.mint is not None:
         mint_id = f"{artifact.mint[0]}:{artifact.mint[1]}"
         rows.add(pos, mint_id, "mint", None, None, "mint_request", None, None, True)

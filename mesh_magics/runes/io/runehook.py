@@ -22,29 +22,26 @@ send rows stand on their own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
-from ._load_common import (
-    _BAD,
+from ...errors import RunesError
+from .common import (
+    BAD_FIELDS,
     AmountRepr,
     BadRow,
-    LoadResult,
-    empty_combined,
-    expand_paths,
-    from_map,
     need,
-    parse_documents,
-    read_text,
+    record_text,
     resolve_repr,
     settle_lazy_repr,
-    split_inputs,
     split_scaled,
     unscale,
 )
-from ._load_docs import doc_rows, in_memory_result
-from ._load_schema import TABLES, bad_fields, canonical_rune_id, coerce, raw_frame
+from .docs import doc_rows, in_memory_result
+from .files import empty_combined, expand_paths, from_map, parse_documents, read_text, split_inputs
+from .result import LoadResult
+from .schema import TABLES, bad_fields, canonical_rune_id, coerce, raw_frame
 
 __all__ = ["from_runehook"]
 
@@ -94,7 +91,7 @@ def _activity_rows(source: str, doc: Any) -> list[dict[str, Any]]:
 
 
 def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    cols = [*_RAW, *_BAD]
+    cols = [*_RAW, *BAD_FIELDS]
     return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
 
 
@@ -117,14 +114,12 @@ def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[
 
 def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -> list[dict[str, Any]]:
     """Unscale amounts and pair the rows of one partition into canonical rows."""
-    from ._load_common import record_text
-
     out: list[dict[str, Any]] = []
     bad_mask = raw["_bad_reason"].notna()
     for r in raw[bad_mask].to_dict("records"):
         rec = r["_bad_record"]
         out.append(
-            {c: r[c] for c in _BAD} | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)}
+            {c: r[c] for c in BAD_FIELDS} | {"_bad_record": rec if isinstance(rec, str) else record_text(rec)}
         )
     good = raw[~bad_mask]
     divs = _divisibilities(good, divisibility)
@@ -206,17 +201,15 @@ def _pair_partition(raw: pd.DataFrame, divisibility: Mapping[str, int] | None) -
 
 
 def _pair_and_coerce(
-    raw: pd.DataFrame, divisibility: Mapping[str, int] | None, repr_: str, where: str
+    raw: pd.DataFrame, divisibility: Mapping[str, int] | None, repr_: Literal["int64", "exact"], where: str
 ) -> pd.DataFrame:
     frame = raw_frame(_pair_partition(raw, divisibility), TABLES["transfers"][0])
-    return coerce(frame, "transfers", repr_, where)  # type: ignore[arg-type]
+    return coerce(frame, "transfers", repr_, where)
 
 
 def _divisibility_map(divisibility: Any) -> Mapping[str, int] | None:
     if isinstance(divisibility, str):
         if divisibility != "infer":
-            from ..errors import RunesError
-
             raise RunesError(
                 f"divisibility must be 'infer', a mapping or a runes table, got {divisibility!r}"
             )
@@ -257,7 +250,7 @@ def from_runehook(
         partition the largest count seen for a rune wins. Prefer a mapping
         when the export may have trimmed trailing zeros.
     amount_repr, storage_options
-        As in :func:`~mesh_magics.runes.loaders.read_parquet`.
+        As in :func:`~mesh_magics.runes.io.read_parquet`.
 
     Returns
     -------

@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Union
 
-from ..errors import RunesError
-from . import _script, _varint
+from ...errors import RunesError
+from . import script as _script
+from . import varint as _varint
 from .names import MAX_SPACERS, U32_MAX, U64_MAX, U128_MAX, rune_name
 
 __all__ = [
@@ -171,7 +172,8 @@ def decipher(scripts: Sequence[Script]) -> Artifact | None:
                 f"output {index} script is not valid hex: {raw[:40]!r}; pass scripts as hex strings or bytes"
             ) from None
     else:
-        script = bytes(raw)  # type: ignore[arg-type]
+        assert raw is not None  # runestone_output() picks a non-empty script
+        script = bytes(raw)
     payload = _script.runestone_payload(script)
     if isinstance(payload, str):
         return Cenotaph(payload, None, None)

@@ -2,27 +2,38 @@
 
 :func:`coerce` takes one pandas partition of *raw* rows (any dtypes: strings
 from CSV, Python ints from JSON, int64 or decimals from Parquet) and returns
-the combined frame of :mod:`._load_common`: canonical dtypes, plus ``_bad_*``
+the combined frame of :mod:`.common`: canonical dtypes, plus ``_bad_*``
 columns that say which rows failed and why. It works column by column; only
 amounts in non-integer dtypes and distinct rune ids / names go through Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ..errors import RuneNameError, SchemaError
-from ._load_common import _BAD, BadRow, amount_column, parse_raw_amount, record_text
-from .names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
-from .tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+from ...errors import RuneNameError, SchemaError
+from ..protocol.names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
+from ..tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
+from .common import BAD_FIELDS, BadRow, amount_column, parse_raw_amount, record_text
 
-__all__ = ["BALANCES_COLUMNS", "TABLES", "bad_fields", "canonical_rune_id", "coerce", "raw_frame"]
+__all__ = [
+    "BALANCES_COLUMNS",
+    "TABLES",
+    "TableKind",
+    "bad_fields",
+    "canonical_rune_id",
+    "coerce",
+    "raw_frame",
+]
 
-#: the snapshot table of :func:`~mesh_magics.runes.loaders.from_ord_outputs`
+#: the tables the loaders produce through :func:`coerce`
+TableKind = Literal["transfers", "runes", "balances"]
+
+#: the snapshot table of :func:`~mesh_magics.runes.io.from_ord_outputs`
 BALANCES_COLUMNS: dict[str, str] = {
     "outpoint": "string",
     "address": "string",
@@ -42,7 +53,7 @@ MAX_DIVISIBILITY = 38
 
 def bad_fields(source: str, err: BadRow, record: Any) -> dict[str, Any]:
     """The ``_bad_*`` entries of a raw row for a record that failed to parse."""
-    return dict(zip(_BAD, (source, err.reason, err.detail, record_text(record))))
+    return dict(zip(BAD_FIELDS, (source, err.reason, err.detail, record_text(record))))
 
 
 class _Checks:
@@ -191,7 +202,7 @@ def _records(df: pd.DataFrame, cols: list[str], mask: pd.Series) -> pd.Series:
 
 def coerce(
     raw: pd.DataFrame,
-    kind: Literal["transfers", "runes", "balances"],
+    kind: TableKind,
     repr_: Literal["int64", "exact"],
     source: str = "input",
 ) -> pd.DataFrame:
@@ -207,7 +218,7 @@ def coerce(
     if missing:
         raise SchemaError(f"{source}: the {kind} table needs columns {list(columns)}; missing {missing}")
     df = raw.reset_index(drop=True)
-    for b in _BAD:
+    for b in BAD_FIELDS:
         if b not in df.columns:
             df[b] = pd.Series(pd.NA, index=df.index, dtype=object)
     c = _Checks(df)
@@ -306,9 +317,9 @@ def coerce(
     return frame
 
 
-def raw_frame(rows: list[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
+def raw_frame(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> pd.DataFrame:
     """Raw rows (dicts) as an all-object frame with every table and ``_bad_*`` column."""
-    cols = [*columns, *_BAD]
+    cols = [*columns, *BAD_FIELDS]
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
     return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})

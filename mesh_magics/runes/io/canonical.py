@@ -6,15 +6,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..errors import RunesError, SchemaError
-from ._load_common import (
-    AmountRepr,
-    LoadResult,
-    empty_combined,
-    resolve_repr,
-    settle_lazy_repr,
-)
-from ._load_schema import TABLES, coerce
+from ...errors import RunesError, SchemaError
+from .common import AmountRepr, resolve_repr, settle_lazy_repr
+from .files import empty_combined
+from .result import LoadResult
+from .schema import TABLES, coerce
 
 __all__ = ["read_csv", "read_parquet"]
 

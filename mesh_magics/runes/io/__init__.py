@@ -28,21 +28,44 @@ default), which turns ``object`` columns into strings when a collection is
 created (``dd.from_pandas``, ``dd.from_map``); the loaders switch it off for
 the collections they make. Do the same if you build frames of exact amounts
 yourself.
+
+=================  ==============================================================
+module             what it holds
+=================  ==============================================================
+:mod:`.canonical`  :func:`read_parquet`, :func:`read_csv`
+:mod:`.ord`        :func:`from_ord_runes`, :func:`from_ord_outputs`
+:mod:`.runehook`   :func:`from_runehook` (send/receive pairing)
+:mod:`.etl`        :func:`bitcoin_etl_frame`, :func:`from_bitcoin_etl`
+:mod:`.docs`       JSON documents to tables (files on the workers, records here)
+:mod:`.schema`     raw rows to the canonical tables, bad rows set aside
+:mod:`.common`     bad-row reasons, exact amounts, record fields
+:mod:`.files`      paths, JSON documents, the dask collections made of them
+:mod:`.result`     :class:`LoadResult`
+=================  ==============================================================
+
+This package is the loaders' one public entry: import them from here (or from
+:mod:`mesh_magics.runes`); the modules above are its internals.
+
+Import rule: numpy, pandas, dask and fsspec; :mod:`mesh_magics.errors`,
+:mod:`mesh_magics.runes.protocol`, :mod:`mesh_magics.runes.tables` and
+:mod:`mesh_magics.runes.decode` (bitcoin-etl goes through the batch decoder).
+Never the whale suite (:mod:`mesh_magics.runes.whale`).
 """
 
 from __future__ import annotations
 
-from ._load_canonical import read_csv, read_parquet
-from ._load_common import BAD_ROWS_COLUMNS, REASONS, LoadResult
-from ._load_etl import (
+from .canonical import read_csv, read_parquet
+from .common import BAD_ROWS_COLUMNS, REASONS
+from .etl import (
     ETL_COLUMNS,
     FIRST_RUNE_HEIGHT,
     bitcoin_etl_frame,
     from_bitcoin_etl,
 )
-from ._load_ord import from_ord_outputs, from_ord_runes
-from ._load_runehook import from_runehook
-from ._load_schema import BALANCES_COLUMNS
+from .ord import from_ord_outputs, from_ord_runes
+from .result import LoadResult
+from .runehook import from_runehook
+from .schema import BALANCES_COLUMNS
 
 __all__ = [
     "BAD_ROWS_COLUMNS",

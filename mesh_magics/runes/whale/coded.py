@@ -1,15 +1,15 @@
-"""The six whale queries on the coded table of :mod:`._whale_cache` (integer keys, numpy kernels).
+"""The coded-table engine: the six queries on the cache of :mod:`.cache` (integer keys, numpy kernels).
 
-Same answers as the general path in :mod:`.whale`, computed on fixed-width
+Same answers as the general engine (:mod:`.general`), computed on fixed-width
 columns. Every rune's rows live in one partition of the coded table, so each
 query is one task per partition whose result is already final for the runes
 it holds: no shuffle, no tree reduction, the host only concatenates and sorts.
 Group keys are packed integers (``rune << 32 | address``), amounts are
-split into 32-bit limbs before any sum (exact, see :mod:`._whale_exact`), and
+split into 32-bit limbs before any sum (exact, see :mod:`.exact`), and
 strings are looked up in the sorted dictionaries only for the rows of a
-result, on the client. Every function returns the host (pandas) frame the
-public function finishes; the limb columns are ``_a0, _a1`` (amounts are int64
-on this path).
+result, on the client. Every method returns the host (pandas) frame the
+query finishes (see :class:`~.engine.WhaleEngine`); the limb columns are
+``_a0, _a1`` (amounts are int64 on this path).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _whale_exact as ex
-from ._whale_cache import Coded
-from ._whale_frames import Input
-from ._whale_holders import top_holders_table
+from . import exact as ex
+from .cache import Coded
+from .engine import WhaleEngine
+from .frames import Input
+from .holders import top_holders_table
 
-__all__ = ["balances", "daily", "flows", "netflow", "whale_sums", "whales"]
+__all__ = ["CodedEngine"]
 
 K = 2
 LIMBS = ex.limb_names(K)
@@ -60,35 +61,6 @@ def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def balances(c: Coded) -> Any:
-    """Holders' balances (each rune inside one partition); computed once per cached input."""
-
-    def build() -> Any:
-        return c.table.map_partitions(_holder_balances, meta=_holder_balances(c.table._meta))
-
-    return c.derive("balances", build)
-
-
-def decoder(c: Coded) -> Any:
-    """Host-side decoding of rune_id / address codes (the holder tables)."""
-
-    def decode(pdf: pd.DataFrame) -> pd.DataFrame:
-        pdf = pdf.copy()
-        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
-        if "address" in pdf.columns:
-            pdf["address"] = c.address_strings(pdf["address"]).array
-        return pdf
-
-    return decode
-
-
-def whales(inp: Input, c: Coded, top: int) -> np.ndarray:
-    """Sorted packed keys (rune << 32 | address) of each rune's ``top`` holders."""
-    tops = top_holders_table(inp, top, bal=balances(c))
-    keys = (tops["rune_id"].to_numpy(np.int64) << 32) | tops["address"].to_numpy(np.int64)
-    return np.sort(keys)
-
-
 # --------------------------------------------------------------------------- Q4
 
 
@@ -116,17 +88,6 @@ def _netflow_chunk(part: pd.DataFrame, keys: np.ndarray, step: int) -> pd.DataFr
         "moves": np.ones(int(inflow.sum() + outflow.sum()), dtype=np.int64),
     })  # fmt: skip
     return _sum(moves, ["rune_id", "_bucket"])
-
-
-def netflow(inp: Input, c: Coded, step: int, top: int) -> pd.DataFrame:
-    """Q4 sums per (rune_id code, _bucket): limbs and moves, on the host."""
-    keys = whales(inp, c, top)
-    t = c.table
-    chunks = t.map_partitions(_netflow_chunk, keys, step, meta=_netflow_chunk(t._meta, keys, step))
-    (pdf,) = inp.compute(chunks)
-    pdf = pdf.sort_values(["rune_id", "_bucket"])
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
-    return pdf
 
 
 # --------------------------------------------------------------------------- Q1, Q5
@@ -158,16 +119,6 @@ def _q1_chunk(part: pd.DataFrame, thr: np.ndarray) -> pd.DataFrame:
     return _sum(df, ["rune_id"])
 
 
-def whale_sums(inp: Input, c: Coded, thr: pd.DataFrame) -> pd.DataFrame:
-    """Q1 sums per rune_id code: n and limbs, on the host (codes decoded)."""
-    limits = _thresholds(c, thr)
-    t = c.table
-    chunks = t.map_partitions(_q1_chunk, limits, meta=_q1_chunk(t._meta, limits))
-    (pdf,) = inp.compute(chunks)
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
-    return pdf
-
-
 def _q5_chunk(part: pd.DataFrame, thr: np.ndarray, top: int) -> pd.DataFrame:
     """The partition's ``top`` (rune, sender, receiver) groups of whale sends, on codes."""
     rows = part[_whale_rows(part, thr)]
@@ -182,19 +133,6 @@ def _top_flows(part: pd.DataFrame, top: int) -> pd.DataFrame:
     part = ex.normalize(part.copy(), LIMBS)
     by = ["_a1", "_a0", "rune_id", "sender", "receiver"]
     return part.sort_values(by, ascending=[False, False, True, True, True]).head(top)
-
-
-def flows(inp: Input, c: Coded, thr: pd.DataFrame, top: int) -> pd.DataFrame:
-    """Q5: the ``top`` (rune, sender, receiver) groups, on the host (codes decoded, not yet sorted)."""
-    limits = _thresholds(c, thr)
-    t = c.table
-    best = t.map_partitions(_q5_chunk, limits, top, meta=_q5_chunk(t._meta, limits, top))
-    (pdf,) = inp.compute(best)
-    pdf = _top_flows(pdf, top)  # the best of the bests, still on codes (= string order)
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
-    pdf["sender"] = c.address_strings(pdf["sender"]).array
-    pdf["receiver"] = c.address_strings(pdf["receiver"]).array
-    return pdf
 
 
 # --------------------------------------------------------------------------- Q6
@@ -219,19 +157,96 @@ def _day_senders(part: pd.DataFrame, step: int) -> pd.DataFrame:
     return pairs.groupby("key", sort=False).size().rename("senders").reset_index()
 
 
-def daily(inp: Input, c: Coded, step: int) -> pd.DataFrame:
-    """Q6 per (rune_id, _day): n, limbs and senders, on the host (rune codes decoded)."""
-    t = c.table
-    stats = t.map_partitions(_day_stats, step, meta=_day_stats(t._meta, step))
-    senders = t.map_partitions(_day_senders, step, meta=_day_senders(t._meta, step))
-    pdf, counts = inp.compute(stats, senders)
-    key = counts["key"].to_numpy()
-    counts = pd.DataFrame({
-        "rune_id": (key >> 32).astype(pdf["rune_id"].dtype), "_day": ((key & _MASK) - _DAY0) * step,
-        "senders": counts["senders"].to_numpy(np.int64),
-    })  # fmt: skip
-    pdf = pdf.merge(counts, on=["rune_id", "_day"], how="left")
-    pdf["senders"] = pdf["senders"].fillna(0).astype("int64")
-    pdf = pdf.sort_values(["rune_id", "_day"])
-    pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
-    return pdf
+# --------------------------------------------------------------------------- the engine
+
+
+class CodedEngine(WhaleEngine):
+    """The queries on one cached coded table (see :func:`~.cache.coded`)."""
+
+    name = "coded"
+
+    def __init__(self, c: Coded) -> None:
+        self.coded = c
+
+    # balances (Q2, Q3, Q4)
+
+    def balances(self, inp: Input) -> Any:
+        """Holders' balances on codes (each rune inside one partition); computed once per cached input."""
+        t = self.coded.table
+
+        def build() -> Any:
+            return t.map_partitions(_holder_balances, meta=_holder_balances(t._meta))
+
+        return self.coded.derive("balances", build)
+
+    def decode(self, pdf: pd.DataFrame) -> pd.DataFrame:
+        """Host-side decoding of rune_id / address codes (the holder tables)."""
+        pdf = pdf.copy()
+        pdf["rune_id"] = self.coded.rune_ids(pdf["rune_id"]).array
+        if "address" in pdf.columns:
+            pdf["address"] = self.coded.address_strings(pdf["address"]).array
+        return pdf
+
+    def _whales(self, inp: Input, top: int) -> np.ndarray:
+        """Sorted packed keys (rune << 32 | address) of each rune's ``top`` holders."""
+        tops = top_holders_table(inp, top, bal=self.balances(inp))
+        keys = (tops["rune_id"].to_numpy(np.int64) << 32) | tops["address"].to_numpy(np.int64)
+        return np.sort(keys)
+
+    # Q4
+
+    def netflow(self, inp: Input, step: int, top: int) -> pd.DataFrame:
+        """Q4 sums per (rune_id, _bucket): limbs and moves, on the host (rune codes decoded)."""
+        c = self.coded
+        keys = self._whales(inp, top)
+        t = c.table
+        chunks = t.map_partitions(_netflow_chunk, keys, step, meta=_netflow_chunk(t._meta, keys, step))
+        (pdf,) = inp.compute(chunks)
+        pdf = pdf.sort_values(["rune_id", "_bucket"])
+        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
+        return pdf
+
+    # Q1, Q5
+
+    def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
+        """Q1 sums per rune_id: n and limbs, on the host (codes decoded)."""
+        c = self.coded
+        limits = _thresholds(c, thr)
+        t = c.table
+        chunks = t.map_partitions(_q1_chunk, limits, meta=_q1_chunk(t._meta, limits))
+        (pdf,) = inp.compute(chunks)
+        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
+        return pdf
+
+    def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
+        """Q5: the ``top`` (rune, sender, receiver) groups, on the host (codes decoded, not yet sorted)."""
+        c = self.coded
+        limits = _thresholds(c, thr)
+        t = c.table
+        best = t.map_partitions(_q5_chunk, limits, top, meta=_q5_chunk(t._meta, limits, top))
+        (pdf,) = inp.compute(best)
+        pdf = _top_flows(pdf, top)  # the best of the bests, still on codes (= string order)
+        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
+        pdf["sender"] = c.address_strings(pdf["sender"]).array
+        pdf["receiver"] = c.address_strings(pdf["receiver"]).array
+        return pdf
+
+    # Q6
+
+    def daily(self, inp: Input, step: int) -> pd.DataFrame:
+        """Q6 per (rune_id, _day): n, limbs and senders, on the host (rune codes decoded)."""
+        c = self.coded
+        t = c.table
+        stats = t.map_partitions(_day_stats, step, meta=_day_stats(t._meta, step))
+        senders = t.map_partitions(_day_senders, step, meta=_day_senders(t._meta, step))
+        pdf, counts = inp.compute(stats, senders)
+        key = counts["key"].to_numpy()
+        counts = pd.DataFrame({
+            "rune_id": (key >> 32).astype(pdf["rune_id"].dtype), "_day": ((key & _MASK) - _DAY0) * step,
+            "senders": counts["senders"].to_numpy(np.int64),
+        })  # fmt: skip
+        pdf = pdf.merge(counts, on=["rune_id", "_day"], how="left")
+        pdf["senders"] = pdf["senders"].fillna(0).astype("int64")
+        pdf = pdf.sort_values(["rune_id", "_day"])
+        pdf["rune_id"] = c.rune_ids(pdf["rune_id"]).array
+        return pdf

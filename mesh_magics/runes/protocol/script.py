@@ -1,4 +1,4 @@
-"""Bitcoin script instructions, as far as runestones need them (private).
+"""Bitcoin script instructions, as far as runestones need them.
 
 Splits a script the way rust-bitcoin's non-minimal instruction iterator does:
 ``0x00..=0x4b`` push that many bytes, ``0x4c``/``0x4d``/``0x4e`` (PUSHDATA1/2/4)
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import RunesError
+from ...errors import RunesError
 
 __all__ = [
     "OP_13",

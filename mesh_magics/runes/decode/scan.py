@@ -7,8 +7,8 @@ it when the script is the deciding output of its transaction: ``kind``
 edicts and the rune id of a mint. Most outputs carry no runestone, so the
 magic-prefix test (``6a5d``) runs on the whole column in Arrow's C++ kernels;
 the candidates in the common shapes (mints, transfers) are decoded with numpy
-over all of them at once (:mod:`._scan_fast`), and only the rest (etchings,
-cenotaphs, unusual scripts) reach :func:`~mesh_magics.runes.runestone.decipher`
+over all of them at once (:mod:`.fastscan`), and only the rest (etchings,
+cenotaphs, unusual scripts) reach :func:`~mesh_magics.runes.protocol.runestone.decipher`
 (pure Python, the reference). Map it over a dask column with
 ``map_partitions`` to decode on the workers (see
 ``benchmarks/decode_throughput.py``).
@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._scan_fast import FLAWS, fast_scan
-from .runestone import Cenotaph, decipher
+from ..protocol.runestone import Cenotaph, decipher
+from .fastscan import FLAWS, fast_scan
 
 __all__ = ["SCAN_COLUMNS", "decode_scripts"]
 
@@ -78,6 +78,7 @@ def decode_scripts(scripts: Any, n_outputs: int = 1, *, vectorised: bool = True)
     slow_mints: dict[int, str] = {}
     for i, script in zip(hits.tolist(), candidates.to_pylist()):
         art = decipher([script, *outputs])
+        assert art is not None  # the script starts with the runestone magic
         if isinstance(art, Cenotaph):
             kind[i], flaws[i] = 2, art.flaw
         else:

@@ -1,4 +1,4 @@
-"""Unsigned LEB128 varints with the limits of the Runes protocol (private).
+"""Unsigned LEB128 varints with the limits of the Runes protocol.
 
 Each byte carries 7 value bits, least-significant group first; the high bit
 ``0x80`` means "more bytes follow". A runes varint decodes into a u128:
@@ -12,7 +12,7 @@ Each byte carries 7 value bits, least-significant group first; the high bit
 
 from __future__ import annotations
 
-from ..errors import RunesError
+from ...errors import RunesError
 
 __all__ = ["MAX_BYTES", "VarintError", "decode", "decode_all", "encode"]
 

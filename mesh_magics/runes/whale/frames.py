@@ -18,16 +18,19 @@ import dask
 import numpy as np
 import pandas as pd
 
-from ..errors import RunesError, SchemaError
-from . import _whale_exact as ex
+from ...errors import RunesError, SchemaError
+from . import exact as ex
 
 __all__ = [
     "Input",
+    "finish",
+    "flow_order",
     "frame_lib",
+    "from_ticks",
     "prepare",
+    "step_ticks",
     "ticks",
     "to_family",
-    "step_ticks",
 ]
 
 
@@ -157,6 +160,14 @@ def finish(pdf: pd.DataFrame, limbs: dict[str, list[str]]) -> pd.DataFrame:
         out[name] = values
     out.attrs["amount_repr"] = "exact" if exact else "int64"
     return out
+
+
+def flow_order(k: int) -> tuple[list[str], list[bool]]:
+    """Sort keys of the whale flows (Q5): amount limbs desc, then rune_id, sender, receiver asc."""
+    return (
+        [*reversed(ex.limb_names(k)), "rune_id", "sender", "receiver"],
+        [*([False] * k), True, True, True],
+    )
 
 
 def to_family(pdf: pd.DataFrame, family: str) -> Any:
