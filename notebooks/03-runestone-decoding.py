@@ -211,7 +211,7 @@ print(decoded.npartitions, "partitions;", "columns:", ", ".join(decoded.columns)
 # %% [markdown]
 # Every row is one event a runestone announces: where a premine lands, an edict, a mint request, a
 # cenotaph's burn. `needs_ledger` marks the rows whose real effect depends on balances only a replay
-# of the UTXO set knows (see `mesh_magics.runes.batch`).
+# of the UTXO set knows (see `mesh_magics.runes.decode.batch`).
 
 # %% demo_title="Decoded events" tags=["key-result"]
 summary = (decoded.groupby(["event", "operation", "needs_ledger"]).size().compute()

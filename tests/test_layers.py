@@ -26,6 +26,8 @@ FRONT_ENDS = frozenset({"IPython", "ipykernel", "ipywidgets", "anywidget", "trai
 SERVER = frozenset({"tornado", "jupyter_server"})
 #: the shared modules every kernel-side layer may use
 SHARED = ("mesh_magics.config", "mesh_magics.errors", "mesh_magics._version")
+#: what every Runes sub-package but the protocol may use
+RUNES_BASE = ("mesh_magics.runes.protocol", "mesh_magics.runes.tables", "mesh_magics.errors")
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,27 @@ RULES: dict[str, Rule] = {
     "mesh_magics.session": Rule(
         None, ("mesh_magics.session", "mesh_magics.core", "mesh_magics.dashboard", *SHARED), SERVER
     ),
-    # Runes: pure-Python protocol, columnar decoding, loaders and the whale queries
-    "mesh_magics.runes": Rule(None, ("mesh_magics.runes", "mesh_magics.errors"), FRONT_ENDS | SERVER),
+    # Runes: the lazy public API over pure-Python protocol, schema, decoders, loaders, queries
+    "mesh_magics.runes": Rule(frozenset(), ("mesh_magics.runes",)),
+    "mesh_magics.runes.protocol": Rule(frozenset(), ("mesh_magics.runes.protocol", "mesh_magics.errors")),
+    "mesh_magics.runes.tables": Rule(
+        frozenset({"numpy", "pandas", "dask"}), ("mesh_magics.runes.tables", "mesh_magics.errors")
+    ),
+    "mesh_magics.runes.decode": Rule(
+        frozenset({"numpy", "pandas", "pyarrow"}),
+        ("mesh_magics.runes.decode", *RUNES_BASE),
+    ),
+    "mesh_magics.runes.io": Rule(
+        frozenset({"numpy", "pandas", "dask", "fsspec"}),
+        ("mesh_magics.runes.io", "mesh_magics.runes.decode", *RUNES_BASE),
+    ),
+    "mesh_magics.runes.synth": Rule(
+        frozenset({"numpy", "pandas", "dask", "cudf", "dask_cudf"}), ("mesh_magics.runes.synth", *RUNES_BASE)
+    ),
+    "mesh_magics.runes.whale": Rule(
+        frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed", "cudf", "dask_cudf"}),
+        ("mesh_magics.runes.whale", "mesh_magics.runes.tables", "mesh_magics.errors"),
+    ),
     "mesh_magics.errors": Rule(frozenset({"IPython"}), ()),  # MeshUsageError is an IPython UsageError
     "mesh_magics.config": Rule(frozenset({"dask", "yaml"}), ("mesh_magics.errors",)),
 }
@@ -198,6 +219,9 @@ def test_every_layer_keeps_its_import_rule():
         ("mesh_magics/core/mesh.py", "from IPython.display import display", "must not import IPython"),
         ("mesh_magics/store/history.py", "import distributed", "must not import distributed"),
         ("mesh_magics/runes/__init__.py", "import anywidget", "must not import anywidget"),
+        ("mesh_magics/runes/protocol/runestone.py", "import numpy", "must not import numpy"),
+        ("mesh_magics/runes/decode/scan.py", "from ..whale import queries", "may import only"),
+        ("mesh_magics/runes/whale/queries.py", "from ..io import etl", "may import only"),
     ],
 )
 def test_a_planted_import_is_caught(module, planted, complaint):
