@@ -68,7 +68,7 @@ try:  # IPython is a dependency, but keep the error tree importable without it.
     from IPython.core.error import UsageError as _UsageError
 except ImportError:  # pragma: no cover - exercised only without IPython
 
-    class _UsageError(Exception):  # type: ignore[no-redef]
+    class _UsageError(Exception):  # type: ignore[no-redef]  # the stand-in when IPython is absent
         pass
 
 

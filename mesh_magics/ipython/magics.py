@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any
+from typing import Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
@@ -58,10 +58,10 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise MeshUsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise _HelpShown(message or "")
 
 

@@ -71,7 +71,7 @@ class MeshAPIHandler(APIHandler):
     def manager(self) -> MeshManager:
         return self.settings["mesh_magics_manager"]
 
-    async def prepare(self) -> None:  # type: ignore[override]
+    async def prepare(self) -> None:  # type: ignore[override]  # tornado's may return None or an Awaitable
         await super().prepare()
         # Only once authenticated: an anonymous caller learns nothing, not even a version.
         if self.check_version and self.current_user is not None and not self._finished:
