@@ -43,8 +43,10 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "ChainError",
     "GPUUnavailableError",
     "HistoryError",
+    "LedgerError",
     "MeshConfigError",
     "MeshConnectionError",
     "MeshError",
@@ -246,3 +248,14 @@ class SchemaError(RunesError, ValueError):
 
 class RuneNameError(RunesError, ValueError):
     """A rune name, spaced rune name or rune id does not parse."""
+
+
+class LedgerError(RunesError, ValueError):
+    """The Runes ledger cannot index what it was given (a block out of order, an unknown
+    prevout, an impossible balance); the message names the block and the transaction."""
+
+
+class ChainError(MeshError, ValueError):
+    """Block data that does not parse or does not line up: a truncated file, a wrong
+    network magic or XOR key, a merkle root that does not match, undo data that does not
+    match its block. The message names the file, the offset and the block."""

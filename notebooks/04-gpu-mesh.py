@@ -24,7 +24,7 @@
 
 # %% demo_title="Backend" tags=["key-result"]
 import importlib.util
-from mesh_magics._cluster import gpu_probe
+from mesh_magics.core.cluster import gpu_probe
 
 probe = gpu_probe()
 HAS_CUDF = importlib.util.find_spec("cudf") is not None and importlib.util.find_spec("dask_cudf") is not None

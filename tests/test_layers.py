@@ -103,6 +103,17 @@ RULES: dict[str, Rule] = {
         frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed", "cudf", "dask_cudf"}),
         ("mesh_magics.runes.whale", "mesh_magics.runes.tables", "mesh_magics.errors"),
     ),
+    "mesh_magics.runes.ledger": Rule(
+        frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed"}),
+        ("mesh_magics.runes.ledger", "mesh_magics.runes.decode", "mesh_magics.chain.format", *RUNES_BASE),
+    ),
+    # Bitcoin's own data: the formats in plain Python, the readers and tables on the mesh
+    "mesh_magics.chain": Rule(
+        None, ("mesh_magics.chain", "mesh_magics.errors", "mesh_magics.config"), FRONT_ENDS | SERVER
+    ),
+    "mesh_magics.chain.format": Rule(
+        frozenset({"numpy", "numba"}), ("mesh_magics.chain.format", "mesh_magics.errors")
+    ),
     "mesh_magics.errors": Rule(frozenset({"IPython"}), ()),  # MeshUsageError is an IPython UsageError
     "mesh_magics.config": Rule(frozenset({"dask", "yaml"}), ("mesh_magics.errors",)),
 }
