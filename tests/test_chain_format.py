@@ -79,3 +79,70 @@ def test_bad_bytes_are_named_errors():
     with pytest.raises(ChainError, match="merkle root does not match"):
         parse_block(bytes(block))
     assert merkle_root([]) == bytes(32)
+
+
+@pytest.mark.parametrize(
+    ("script", "net", "kind", "addr"),
+    [  # BIP 173 / BIP 350 test vectors, and the genesis block's pay-to-pubkey-hash address
+        (
+            "0014751e76e8199196d454941c45d1b3a323f1433bd6",
+            "mainnet",
+            "p2wpkh",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        ),
+        (
+            "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            "mainnet",
+            "p2tr",
+            "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+        ),
+        (
+            "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac",
+            "mainnet",
+            "p2pkh",
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        ),
+        (
+            "a914e9c3dd0c07aac76179ebc76a6c78d4d67c6c160a87",
+            "mainnet",
+            "p2sh",
+            "3P14159f73E4gFr7JterCCQh9QjiTjiZrG",
+        ),
+        (
+            "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262",
+            "testnet3",
+            "p2wsh",
+            "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7",
+        ),
+        ("6a5d0114", "mainnet", "nulldata", None),
+        ("51", "regtest", "nonstandard", None),
+    ],
+)
+def test_script_types_and_addresses(script, net, kind, addr):
+    from mesh_magics.chain.format.address import address, script_type
+
+    raw = bytes.fromhex(script)
+    assert script_type(raw) == kind and address(raw, net) == addr
+
+
+def test_block_lists_become_the_chain_tables_with_prevouts_resolved():
+    from mesh_magics.chain.blocklist import from_blocks
+
+    scenario = _scenarios()[0]
+    f = from_blocks(scenario["blocks"], scenario["network"])
+    n_txs = sum(len(b["txs"]) for b in scenario["blocks"])
+    assert len(f.blocks) == len(scenario["blocks"]) and len(f.txs) == n_txs
+    assert list(f.txs["txid"]) == [tx_from_hex(r).txid_hex for b in scenario["blocks"] for r in b["txs"]]
+    spent = f.inputs[f.inputs["prev_value"].notna()]
+    assert len(spent) == n_txs - len(scenario["blocks"])  # every non-coinbase input was created earlier
+    outs = f.outputs.merge(f.txs[["height", "tx_index", "txid"]], on=["height", "tx_index"])
+    joined = spent.merge(outs, left_on=["prev_txid", "prev_vout"], right_on=["txid", "vout"])
+    assert len(joined) == len(spent)
+    assert (joined["prev_value"] == joined["value"]).all() and (
+        joined["prev_script"] == joined["script"]
+    ).all()
+    assert (joined["prev_height"] == joined["height_y"]).all()
+    fees = f.txs[~f.txs["is_coinbase"]]
+    assert (fees["fee"] == fees["input_value"] - fees["output_value"]).all()
+    with pytest.raises(ChainError, match="expected 1: give blocks in order"):
+        from_blocks([scenario["blocks"][0], scenario["blocks"][2]], "regtest")
