@@ -3,24 +3,19 @@ the transactions of ord's ledger scenarios (txids as ord's tests state them)."""
 
 from __future__ import annotations
 
-import json
 import struct
-from pathlib import Path
 
 import pytest
+from _shared import shared_json
 
 from mesh_magics.chain.format.tx import merkle_root, parse_block, parse_tx, tx_from_hex
 from mesh_magics.errors import ChainError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SCENARIOS = SHARED / "ledger_scenarios_public.json"
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
 
 
 def _scenarios() -> list[dict]:
-    if not SCENARIOS.exists():
-        pytest.skip(f"{SCENARIOS} not present")
-    return json.loads(SCENARIOS.read_text())
+    return shared_json("ledger_scenarios_public.json")
 
 
 def _genesis_block() -> bytes:
