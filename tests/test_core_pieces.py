@@ -77,7 +77,7 @@ def test_retry_plans():
     assert plan_retry(spec_any, t, ["tcp://b:1"], worker_left=False) == "elsewhere"
     assert plan_retry(spec_any, t, live, worker_left=True) == "elsewhere"
     assert plan_retry(spec_all, t, live, worker_left=True) is None  # no replacement namespace
-    assert plan_retry(spec_any, t, ["tcp://a:1"], worker_left=True) is None  # nowhere else to go
+    assert plan_retry(spec_any, t, ["tcp://a:1"], worker_left=True) == "elsewhere"  # waits for one
     t.attempt()
     assert plan_retry(spec_any, t, live, worker_left=False) is None  # retries used up
     assert t.attempts == 2 and t.result is None and not t.done

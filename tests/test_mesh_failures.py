@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -75,6 +76,106 @@ def test_worker_lost_with_retries_runs_again_elsewhere(mesh, tmp_path):
     assert run.status == "finished", run.error
     assert "survived" in run.stdout
     assert any("retrying" in m for m in messages)
+
+
+# A cell with a side effect: one line per execution in a file.
+COUNTED = """
+import os
+with open({path!r}, "a") as f:
+    f.write(str(os.getpid()) + "\\n")
+'counted'
+"""
+
+
+def test_a_finished_cell_never_runs_again_when_its_worker_is_lost(mesh, tmp_path):
+    """Distributed recomputes a lost task that a client still holds: a finished cell's task
+    must be released, or killing its worker later runs the cell (and its side effects) again."""
+    from mesh_magics.worker.keys import is_cell_key
+
+    path = tmp_path / "executions.txt"
+    run = mesh.run(COUNTED.format(path=str(path)), on=["0"])
+    assert run.result() == {"0": "counted"}
+
+    def held():
+        return mesh.client.run_on_scheduler(
+            lambda dask_scheduler: [k for k in dask_scheduler.tasks if is_cell_key(k)]
+        )
+
+    deadline = time.time() + 5  # releases travel in the client's batched stream
+    while held() and time.time() < deadline:
+        time.sleep(0.05)
+    assert held() == []  # nothing of the finished run is left on the scheduler
+    worker = next(w.address for w in mesh.workers() if w.name == "0")
+    mesh.client.run(lambda: os._exit(1), workers=[worker], on_error="ignore")
+    deadline = time.time() + 30
+    while len(mesh.workers()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert len(path.read_text().splitlines()) == 1  # executed once, never again
+
+
+def test_a_retry_waits_for_a_worker_when_none_is_left(tmp_path):
+    """On a one-worker mesh the only worker dies mid-cell: the retry waits for its nanny to
+    bring it back (mesh.run.retry-wait) instead of ending at once as lost."""
+    import dask
+
+    from mesh_magics.core.connection import local_client
+    from mesh_magics.core.mesh import Mesh
+
+    messages: list[str] = []
+
+    class R:
+        def chunk(self, *a):
+            pass
+
+        def render(self, *a):
+            pass
+
+        def message(self, text, stream="stderr"):
+            messages.append(text)
+
+    cfg = {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "r")}
+    with dask.config.set(cfg):
+        m = Mesh(local_client(workers=1, threads=1, kind="cpu"))
+        try:
+            run = m.run(KILL_ONCE.format(marker=str(tmp_path / "m3")), retries=1, renderer=R(), timeout=90)
+            assert run.status == "finished", (run.error, messages)
+            assert "survived" in run.stdout
+            assert any("waiting up to" in t for t in messages) and any("live again" in t for t in messages)
+            assert run.attempts() and list(run.attempts().values()) == [2]
+        finally:
+            m.down()
+
+
+def test_the_embedded_mesh_keeps_its_size_when_distributed_drops_a_worker(tmp_path):
+    """distributed closes a local worker for good when it stays away longer than
+    distributed.deploy.lost-worker-timeout; the embedded mesh starts it again."""
+    import dask
+
+    from mesh_magics.core.connection import local_client
+    from mesh_magics.core.mesh import Mesh
+
+    cfg = {
+        "mesh.history.path": str(tmp_path / "h.sqlite3"),
+        "mesh.registry.path": str(tmp_path / "r"),
+        "distributed.deploy.lost-worker-timeout": "100ms",  # shorter than a worker's restart
+    }
+    with dask.config.set(cfg):
+        m = Mesh(local_client(workers=2, threads=1, kind="cpu"))
+        try:
+            victim = m.workers()[0].address
+            m.client.run(lambda: os._exit(1), workers=[victim], on_error="ignore")
+            deadline = time.time() + 10
+            while len(m.cluster.workers) == 2 and time.time() < deadline:
+                time.sleep(0.05)
+            assert len(m.cluster.workers) == 1  # distributed gave the worker up
+            deadline = time.time() + 60
+            while (len(m.cluster.workers) < 2 or len(m.workers()) < 2) and time.time() < deadline:
+                time.sleep(0.2)
+            assert len(m.cluster.workers) == 2 and len(m.workers()) == 2
+            assert m.run("40 + 2").result() == 42
+        finally:
+            m.down()
 
 
 def _free_port() -> int:

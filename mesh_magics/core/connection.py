@@ -10,8 +10,10 @@ survive a reconnection: ``on_connect`` (the mesh's subscriptions) runs again eac
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,8 @@ from .cluster import start_local
 from .events import EventEmitter
 
 __all__ = ["Connection", "Opened", "local_client", "remote_client"]
+
+logger = logging.getLogger("mesh_magics")
 
 
 @dataclass
@@ -124,7 +128,9 @@ class Connection:
     """The Client of a mesh, watched and reconnected (see the module doc).
 
     ``state`` is ``connected``, ``reconnecting``, ``lost`` (reconnection gave up) or
-    ``closed``. ``on_connect(client)`` runs at the start and after every reconnection.
+    ``closed``. ``on_connect(client)`` runs at the start and after every reconnection;
+    ``keep(client)`` runs every ``keep_every`` seconds while connected (on the watcher's
+    thread; an error there is logged, never fatal).
     """
 
     def __init__(
@@ -133,6 +139,8 @@ class Connection:
         *,
         events: EventEmitter,
         on_connect: Callable[[Any], None],
+        keep: Callable[[Any], None] | None = None,
+        keep_every: float = 2.0,
     ) -> None:
         self.client = opened.client
         self.address: str = opened.client.scheduler.address
@@ -142,6 +150,7 @@ class Connection:
         self.attempts = 0
         self.last_error: str | None = None
         self._events, self._on_connect = events, on_connect
+        self._keep, self._keep_every, self._kept = keep, keep_every, time.monotonic()
         self._closing = threading.Event()
         on_connect(self.client)
         self._watcher = threading.Thread(target=self._watch, daemon=True, name="mesh-watch")
@@ -170,6 +179,12 @@ class Connection:
             if status == "running":
                 if self.state != "connected":
                     self._connected()
+                elif self._keep is not None and time.monotonic() - self._kept >= self._keep_every:
+                    self._kept = time.monotonic()
+                    try:
+                        self._keep(self.client)
+                    except Exception:
+                        logger.debug("mesh keep-up failed", exc_info=True)
             elif status == "connecting":
                 if self.state == "connected":
                     self.state = "reconnecting"

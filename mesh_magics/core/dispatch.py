@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 from .. import config
+from ..errors import MeshUsageError
 from ..worker import cell
 from ..worker.keys import run_key
 from .events import EventEmitter
@@ -199,12 +201,30 @@ class Dispatcher:
         plan = plan_retry(run.spec, target, live, worker_left=worker_left)
         if plan is None:
             return False
-        if plan == "elsewhere":
-            placement = place(live, "any", run.spec.resources, self.home)
-            self.home = placement.home
-            target.address = placement.targets[0]
-            target.payload = self._payload(run.id, run.spec, target.address, self._user_ns.get(run.id))
+        if plan == "elsewhere" and not self._move(run, target, live):
+            wait = float(config.get("run.retry-wait"))
+            left = run.time_left()
+            target.wait(time.monotonic() + (wait if left is None else min(wait, left)))
+            return True
         self._start(run, target)
+        return True
+
+    def resume(self, run: MeshRun, target: Target) -> bool:
+        if not self._move(run, target, self.workers.refresh(self._client())):
+            return False
+        self._start(run, target)
+        return True
+
+    def _move(self, run: MeshRun, target: Target, live: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Point ``target`` at a live worker other than its own; False if none fits now."""
+        others = {a: w for a, w in live.items() if a != target.address}
+        try:
+            placement = place(others, "any", run.spec.resources, self.home)
+        except MeshUsageError:  # no worker (that fits) right now
+            return False
+        self.home = placement.home
+        target.address = placement.targets[0]
+        target.payload = self._payload(run.id, run.spec, target.address, self._user_ns.get(run.id))
         return True
 
     def cancel(self, run: MeshRun, targets: Sequence[Target]) -> None:

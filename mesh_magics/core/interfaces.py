@@ -37,7 +37,11 @@ class Control(Protocol):
         """A worker's name for display."""
 
     def retry(self, run: MeshRun, target: Target, why: str, *, worker_left: bool = False) -> bool:
-        """Start another attempt of ``target`` if the run's retries allow; whether it did."""
+        """Start another attempt of ``target`` if the run's retries allow (or let it wait
+        for a live worker: ``target.waiting``); whether it did."""
+
+    def resume(self, run: MeshRun, target: Target) -> bool:
+        """Start the attempt a waiting ``target`` waits for, if a worker is there now."""
 
     def cancel(self, run: MeshRun, targets: Sequence[Target]) -> None:
         """Interrupt the targets' code and cancel their futures (in the background)."""

@@ -82,7 +82,7 @@ class Mesh:
             topic=self.topic,
             views=views,
         )
-        self._conn = Connection(opened, events=self.events, on_connect=self._subscribe)
+        self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
         self._check_workers()
         self._register()
 
@@ -279,6 +279,19 @@ class Mesh:
                     f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
                 )
         self._workers.refresh(client)
+
+    def _keep(self, client: Any) -> None:
+        """Every few seconds: the worker table from the scheduler (events can be missed, a
+        restarted worker has a new address), and the embedded mesh kept at its size."""
+        self._workers.refresh(client)
+        cluster = self.cluster if self._owns_cluster else None
+        spec, live = getattr(cluster, "worker_spec", None), getattr(cluster, "workers", None)
+        if cluster is not None and spec is not None and live is not None and len(live) < len(spec):
+            # distributed closes a local worker for good when it is away longer than
+            # distributed.deploy.lost-worker-timeout (a worker killed again while restarting):
+            # scaling to the same size starts it again.
+            logger.info("the embedded mesh lost %d worker(s); starting them again", len(spec) - len(live))
+            cluster.scale(len(spec))
 
     def _on_topic(self, event: tuple[float, dict[str, Any]]) -> None:
         self._dispatch.route(event[1])

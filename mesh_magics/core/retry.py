@@ -8,7 +8,10 @@ A target is retried while its attempts do not exceed the run's ``retries``:
   the session's worker (``on="any"``): a pinned or ``all`` share has no replacement
   namespace, and it ends as lost.
 
-A cancelled target is never retried. The dispatcher (:mod:`.dispatch`) acts on the plan.
+"Elsewhere" is any live worker that fits the run. When there is none (the only other
+worker is restarting too), the dispatcher (:mod:`.dispatch`) waits for one up to
+``mesh.run.retry-wait`` seconds (and never past the run's timeout) before the share ends
+as lost. A cancelled target is never retried.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ def plan_retry(spec: RunSpec, target: Target, live: Iterable[str], *, worker_lef
     """Where ``target``'s next attempt runs, or None when it gets none (see the module doc)."""
     if target.attempts > spec.retries:
         return None
-    alive = set(live)
     if worker_left:
-        return "elsewhere" if spec.movable and alive - {target.address} else None
-    return "here" if target.address in alive else "elsewhere"
+        return "elsewhere" if spec.movable else None
+    return "here" if target.address in set(live) else "elsewhere"

@@ -79,6 +79,7 @@ class MeshRun:
         self._all_done_at: float | None = None
         self._pump_lock = threading.Lock()
         self._t0 = time.monotonic()
+        self._resume_at = 0.0
         self._callbacks: list[Callable[[MeshRun], Any]] = []
 
     # -- wiring, before the run is pumped ------------------------------------------
@@ -300,6 +301,7 @@ class MeshRun:
             elif fut.status == "cancelled":
                 if not self._control.connected:  # Dask cancels futures when the scheduler goes
                     target.lost = True
+                    target.release()
                     return
                 target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
             else:
@@ -311,6 +313,7 @@ class MeshRun:
                 target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
             else:
                 target.error = e
+        target.release()  # a finished cell must never be run again when its worker is lost later
         if target.result is not None:
             self._on_started({"time": target.result.get("started")})
             if target.status == "error":
@@ -327,15 +330,40 @@ class MeshRun:
                     self._control.cancel(self, [t])  # it would wait for that worker forever
 
     def _retry(self, target: Target, why: str, *, worker_left: bool = False) -> bool:
-        old = target.address
+        old, n = target.address, target.attempts
         if not self._control.retry(self, target, why, worker_left=worker_left):
             return False
         self._all_done_at = None
-        self.renderer.message(
-            f"attempt {target.attempts - 1} on {self._control.label(old)} failed ({why}); "
-            f"retrying on {self._label(target)} ({target.attempts - 1} of {self.retries} retries used)"
-        )
+        failed = f"attempt {n} on {self._control.label(old)} failed ({why})"
+        if target.waiting_until is not None:
+            wait = max(0.0, target.waiting_until - time.monotonic())
+            self.renderer.message(f"{failed}; no other worker is live: waiting up to {wait:.0f} s for one")
+        else:
+            self.renderer.message(
+                f"{failed}; retrying on {self._label(target)} ({n} of {self.retries} retries used)"
+            )
         return True
+
+    def _resume_waiting(self) -> None:
+        """Targets waiting for a worker to retry on: start them, or give up at their deadline."""
+        now = time.monotonic()
+        for t in self._targets:
+            if t.waiting_until is None:
+                continue
+            if now > t.waiting_until:
+                t.waiting_until = None
+                t.lost = True  # no worker came back in time: the share ends as lost
+            elif now >= self._resume_at:
+                self._resume_at = now + 0.5  # each try asks the scheduler for its workers
+                if self._control.resume(self, t):
+                    self.renderer.message(
+                        f"a worker is live again: retrying on {self._label(t)} "
+                        f"({t.attempts - 1} of {self.retries} retries used)"
+                    )
+
+    def time_left(self) -> float | None:
+        """Seconds until the run's timeout, None without one."""
+        return None if self.timeout is None else self.timeout - (time.monotonic() - self._t0)
 
     def _on_cancel(self, reason: str) -> None:
         if self.status in TERMINAL:
@@ -371,6 +399,7 @@ class MeshRun:
             self._on_cancel("timeout")
             self._control.cancel(self, list(self._targets))
             return
+        self._resume_waiting()
         if not all(t.done for t in self._targets):
             return
         if self._all_done_at is None:
@@ -394,6 +423,8 @@ class MeshRun:
         self.status = status
         self.error = error
         self.finished = time.time()
+        for t in self._targets:
+            t.release()
         self._flush_renders()
         self._each("on_end")
         self._done.set()
