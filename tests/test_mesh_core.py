@@ -254,3 +254,22 @@ def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh):
     while run.id in running_on_workers(mesh) and time.time() < deadline:
         time.sleep(0.1)
     assert run.id not in running_on_workers(mesh)
+
+
+def test_output_that_utf8_cannot_carry_never_takes_a_worker_down(mesh):
+    """A lone surrogate in stdout, in an error and in a value: the worker keeps its
+    connection (same process, namespace kept) and the history keeps recording."""
+    pid = mesh.run("import os\nkeep = 'me'\nos.getpid()", on=["0"]).result()["0"]
+    run = mesh.run(
+        "import sys\nsys.stdout.write('a\\ud800b\\n')\nsys.stderr.write('\\udcff')\n'\\ud800'", on=["0"]
+    )
+    assert run.status == "finished", run.error
+    assert run.stdout == "a\\ud800b\n" and run.stderr == "\\udcff"  # shown escaped
+    assert run.result() == {"0": "\ud800"}  # the value itself travels as it is (pickle)
+    failed = mesh.run("raise ValueError('bad \\ud800')", on=["0"])
+    assert failed.status == "failed" and "bad" in str(failed.error)
+    again = mesh.run("import os\n(os.getpid(), keep)", on=["0"]).result()["0"]
+    assert again == (pid, "me")  # same worker process, namespace kept
+    assert mesh.history is not None and not [w for w in mesh.warnings if "history" in w]
+    assert mesh.history.get(run.id)["stdout_tail"] == "a\\ud800b\n"
+    assert "bad" in mesh.history.get(failed.id)["error"]

@@ -100,7 +100,7 @@ def _tail(text: Any) -> str | None:
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
+    return hashlib.sha256(str(text).encode("utf-8", "backslashreplace")).hexdigest()
 
 
 def _icontains(haystack: str | None, needle: str) -> bool:

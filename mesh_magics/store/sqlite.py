@@ -32,6 +32,14 @@ from ..errors import MeshError
 __all__ = ["SharedDatabase", "transaction"]
 
 
+def _storable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """One short write transaction, taking the write lock up front."""
@@ -169,7 +177,9 @@ class SharedDatabase:
 
     def write(self, sql: str, params: Sequence[Any]) -> int:
         """Run one statement in its own short write transaction; return its rowcount.
-        ``sqlite3.IntegrityError`` is left to the caller to word."""
+        ``sqlite3.IntegrityError`` is left to the caller to word. Text that UTF-8 cannot
+        carry (a lone surrogate a cell printed) is stored escaped, never refused."""
+        params = [_storable(p) if isinstance(p, str) else p for p in params]
         with self._lock:
             conn = self._connection()
             try:

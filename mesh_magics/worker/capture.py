@@ -20,7 +20,7 @@ import time
 import warnings
 from typing import Any
 
-__all__ = ["Capture", "LogForward", "capture_thread", "install"]
+__all__ = ["Capture", "LogForward", "capture_thread", "encodable", "install"]
 
 _LOCK = threading.Lock()
 _local = threading.local()
@@ -127,6 +127,8 @@ class Capture:
         """Send one event of this run to the client (``kind`` names what it is)."""
         msg["run"] = self.run_id
         msg["worker"] = self.worker.address
+        if "text" in msg:
+            msg["text"] = encodable(msg["text"])
         self.worker.log_event(self.topic, msg)
 
     def close(self) -> int:
@@ -134,6 +136,17 @@ class Capture:
         self.closed.set()
         self.flush()
         return self.seq
+
+
+def encodable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: events travel as msgpack, which encodes strings as
+    UTF-8, and one lone surrogate (``sys.stdout.write('\\ud800')``) would break the
+    worker's connection to the scheduler. Such code points are shown escaped (``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class LogForward(logging.Handler):
