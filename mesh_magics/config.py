@@ -4,11 +4,20 @@ The defaults ship in ``mesh.yaml`` beside this module and are merged into dask's
 defaults on import, the way dask-labextension and dask-cuda do it, so YAML files
 in dask's config directories and ``DASK_MESH__*`` environment variables apply
 without any code of ours.
+
+Every key has a schema (:data:`SCHEMA`: its type, range or choices). :func:`set_value`
+(``%mesh config``) checks a value when it is set; a value that came in through
+``dask.config.set``, YAML or the environment is checked when it is first read, and a
+bad one is a :class:`~mesh_magics.errors.MeshConfigError` naming the key, what it
+accepts and how to fix it, never a bare ``ValueError`` deep in a run.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dask.config
@@ -16,7 +25,7 @@ import yaml
 
 from .errors import MeshConfigError
 
-__all__ = ["get", "set_value", "flat", "defaults"]
+__all__ = ["SCHEMA", "Setting", "check", "defaults", "flat", "get", "set_value"]
 
 _HERE = os.path.dirname(__file__)
 with open(os.path.join(_HERE, "mesh.yaml"), encoding="utf-8") as _f:
@@ -46,14 +55,123 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 _KNOWN = _flatten(_DEFAULTS["mesh"])
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What a key accepts: ``kind`` (bool, int, float, str, size, choice), ``low`` (the
+    least number, inclusive unless ``above``), ``choices``, and whether null is allowed."""
+
+    kind: str
+    low: float | None = None
+    above: bool = False
+    choices: tuple[str, ...] = ()
+    null: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            text = "one of " + ", ".join(self.choices)
+        elif self.kind == "size":
+            text = "a size (4GiB, 500MB, a number of bytes) or auto"
+        elif self.kind in ("int", "float") and self.low is not None:
+            rel = ">" if self.above else ">="
+            text = f"{'an integer' if self.kind == 'int' else 'a number'} {rel} {self.low:g}"
+        else:
+            text = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "text"}[self.kind]
+        return text + (" or null" if self.null else "")
+
+
+def _s(kind: str, **kw: Any) -> Setting:
+    return Setting(kind, **kw)
+
+
+#: every key (without ``mesh.``) and what it accepts
+SCHEMA: dict[str, Setting] = {
+    "cluster.kind": _s("choice", choices=("auto", "cpu", "gpu")),
+    "cluster.n-workers": _s("int", low=1, null=True),
+    "cluster.threads-per-worker": _s("int", low=1, null=True),
+    "cluster.memory-limit": _s("size", null=True),
+    "cluster.dashboard-address": _s("str", null=True),
+    "reconnect.enabled": _s("bool"),
+    "reconnect.initial-delay": _s("float", low=0, above=True),
+    "reconnect.max-delay": _s("float", low=0, above=True),
+    "reconnect.max-attempts": _s("int", low=0),
+    "run.timeout": _s("float", low=0, above=True, null=True),
+    "run.retries": _s("int", low=0),
+    "run.retry-wait": _s("float", low=0),
+    "run.max-tracebacks": _s("int", low=1),
+    "run.output-grace": _s("float", low=0),
+    "stream.flush-interval": _s("float", low=0, above=True),
+    "stream.max-chunk": _s("int", low=1),
+    "stream.max-display-chars": _s("int", low=1),
+    "history.enabled": _s("bool"),
+    "history.path": _s("str", null=True),
+    "history.tail-bytes": _s("int", low=0, null=True),
+    "registry.path": _s("str", null=True),
+    "progress.after": _s("float", low=0),
+    "dashboard.enabled": _s("bool"),
+    "dashboard.interval": _s("float", low=0, above=True),
+    "dashboard.max-log-lines": _s("int", low=1),
+    "dashboard.log-level": _s("choice", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+}
+
+
+def _size(value: Any) -> bool:
+    if value == "auto":
+        return True
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.isfinite(value) and value >= 0
+    if isinstance(value, str):
+        from dask.utils import parse_bytes
+
+        try:
+            return parse_bytes(value) >= 0
+        except (ValueError, TypeError):
+            return False
+    return False
+
+
+_CHECKS: dict[str, Callable[[Any, Setting], bool]] = {
+    "bool": lambda v, s: isinstance(v, bool),
+    "int": lambda v, s: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v, s: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    "str": lambda v, s: isinstance(v, str),
+    "size": lambda v, s: _size(v),
+    "choice": lambda v, s: v in s.choices,
+}
+
+
+def check(key: str, value: Any) -> Any:
+    """``value`` if ``mesh.<key>`` accepts it (see :data:`SCHEMA`), else MeshConfigError."""
+    setting = SCHEMA.get(key)
+    if setting is None or (value is None and setting.null):
+        return value
+    ok = _CHECKS[setting.kind](value, setting)
+    if ok and setting.low is not None:
+        ok = value > setting.low if setting.above else value >= setting.low
+    if not ok:
+        raise MeshConfigError(
+            f"mesh.{key} = {value!r} is not valid: it takes {setting.describe()}. "
+            f"Fix: `%mesh config {key}=VALUE` (or dask.config.set / DASK_MESH__{key.upper().replace('.', '__').replace('-', '_')})"
+        )
+    return value
+
+
+_checked: dict[str, tuple[type, str]] = {}  # key -> the value last found valid (True and 1 differ)
+
+
 def get(key: str, default: Any = None) -> Any:
-    """``dask.config.get("mesh." + key)``; env and YAML overrides included.
+    """``dask.config.get("mesh." + key)``; env and YAML overrides included, checked
+    against the key's schema (once per value).
 
     Falls back to the shipped default: a ``dask.config.set`` block entered
     before this module was imported removes the whole ``mesh`` section when it
     exits, and a missing default must not turn into ``None``.
     """
-    return dask.config.get(f"mesh.{key}", default=_KNOWN.get(key, default))
+    value = dask.config.get(f"mesh.{key}", default=_KNOWN.get(key, default))
+    seen = (type(value), repr(value))
+    if key in SCHEMA and _checked.get(key) != seen:
+        check(key, value)
+        _checked[key] = seen
+    return value
 
 
 def flat() -> dict[str, Any]:
@@ -75,5 +193,6 @@ def set_value(key: str, raw: str | Any) -> Any:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise MeshConfigError(f"unknown setting mesh.{key}.{hint} `%mesh config` lists every key.")
     value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    check(key, value)
     dask.config.set({f"mesh.{key}": value})
     return value

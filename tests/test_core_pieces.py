@@ -121,3 +121,51 @@ def test_one_reading_of_a_worker_record():
     assert (bare.name, bare.tasks, bare.gpu_name, bare.resources) == ("tcp://y:1", 0, None, None)
     rows = describe_workers({"workers": {"tcp://b:1": {"name": "b"}, "tcp://a:1": {"name": "a"}}})
     assert [r.name for r in rows] == ["a", "b"]
+
+
+def test_every_setting_has_a_schema_that_accepts_its_default():
+    from mesh_magics import config
+
+    assert set(config.SCHEMA) == set(config.flat())
+    for key, value in config.flat().items():
+        assert config.check(key, value) == value
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("run.timeout", "banana"), ("run.timeout", 0), ("run.timeout", -1), ("run.timeout", float("inf")),
+        ("run.retries", -1), ("run.retries", 1.5), ("run.retries", True), ("run.retries", None),
+        ("run.retry-wait", -0.1), ("run.max-tracebacks", 0), ("run.output-grace", "soon"),
+        ("cluster.kind", "tpu"), ("cluster.n-workers", 0), ("cluster.threads-per-worker", "many"),
+        ("cluster.memory-limit", "lots"), ("cluster.memory-limit", -5), ("cluster.dashboard-address", 8787),
+        ("reconnect.enabled", "yes please"), ("reconnect.initial-delay", 0), ("reconnect.max-attempts", -1),
+        ("stream.flush-interval", 0), ("stream.max-chunk", 0), ("stream.max-display-chars", "big"),
+        ("history.enabled", 1), ("history.tail-bytes", -1), ("history.path", 3),
+        ("progress.after", -1), ("dashboard.interval", 0), ("dashboard.max-log-lines", 0),
+        ("dashboard.log-level", "LOUD"), ("dashboard.enabled", None),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_refused_when_set_and_when_read(key, bad):
+    import dask
+
+    from mesh_magics import config
+    from mesh_magics.errors import MeshConfigError
+
+    with pytest.raises(MeshConfigError, match=f"mesh.{key} = .* is not valid: it takes"):
+        config.set_value(key, bad)
+    now = config.get(key)
+    assert (type(now), now) != (type(bad), bad) or bad is None  # nothing was set
+    with dask.config.set({f"mesh.{key}": bad}):  # set behind our back: refused when read
+        with pytest.raises(MeshConfigError, match="Fix: `%mesh config"):
+            config.get(key)
+    config.get(key)  # and fine again once it is gone
+
+
+def test_a_memory_limit_that_is_no_size_names_the_parameter():
+    from mesh_magics.core.cluster import start_local
+    from mesh_magics.errors import MeshConfigError
+
+    with pytest.raises(MeshConfigError, match="^memory_limit 'lots' is not a memory size") as e:
+        start_local(kind="cpu", memory_limit="lots")
+    assert str(e.value.respell({"memory_limit": "--memory-limit"})).startswith("--memory-limit 'lots'")

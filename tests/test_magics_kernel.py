@@ -178,6 +178,19 @@ def test_errors_name_flags_in_the_magic_and_parameters_in_python(kernel):
     assert "python says: timeout must be a positive" in c.all_text and "--timeout" not in c.all_text
 
 
+def test_bad_settings_and_history_options_are_refused_when_given(kernel):
+    c = kernel.run("%mesh config run.timeout=banana")
+    assert (
+        c.status == "error"
+        and "mesh.run.timeout = 'banana' is not valid: it takes a number > 0" in c.all_text
+    )
+    c = kernel.run("%mesh config dashboard.log-level=LOUD")
+    assert "one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in c.all_text
+    c = kernel.run("%mesh history -n -3")
+    assert c.status == "error" and "-n -3: give a positive number of runs" in c.all_text
+    ok(kernel.run("%%mesh\nprint('cells still run')"))  # nothing bad was set
+
+
 def test_an_unpicklable_value_reads_the_same_in_the_cell_and_from_result(kernel):
     c = ok(kernel.run("%%mesh\nimport threading\nthreading.Lock()"))
     shown = [m.content["data"]["text/plain"] for m in c.msgs if m.type == "execute_result"]

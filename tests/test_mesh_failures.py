@@ -236,6 +236,7 @@ def test_reconnects_with_backoff_after_the_scheduler_restarts(tmp_path):
                 time.sleep(0.05)
             assert m.state in ("reconnecting",)
             assert "reconnecting" in repr(m.status()) or m.status().summary()["state"] == "reconnecting"
+            assert "(connected)" not in repr(m.status())  # the kind is not mistaken for a state
             time.sleep(1.0)
             sched = _start_scheduler(port)
             deadline = time.time() + 60

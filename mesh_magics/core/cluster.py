@@ -67,6 +67,16 @@ def start_local(
     if threads_per_worker is not None and threads_per_worker < 1:
         raise MeshConfigError(named("{threads} must be at least 1, not {n}", n=threads_per_worker))
     memory_limit = memory_limit if memory_limit is not None else config.get("cluster.memory-limit")
+    try:
+        config.check("cluster.memory-limit", memory_limit)
+    except MeshConfigError:
+        raise MeshConfigError(
+            named(
+                "{memory_limit} {value!r} is not a memory size: give 4GiB, 500MB, a number of "
+                "bytes, 0 for no limit, or auto",
+                value=memory_limit,
+            )
+        ) from None
     dashboard = config.get("cluster.dashboard-address")
     probe = gpu_probe() if kind in ("auto", "gpu") else None
     if kind == "gpu" and not (probe and probe.usable):

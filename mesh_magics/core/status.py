@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MeshStatus"]
 
+#: how a mesh's kind reads beside its state ("connected" is a kind and a state)
+_KIND_TEXT = {"connected": "joined"}
+
 
 class MeshStatus:
     """What ``%mesh status`` and the mesh's repr show (text/plain and text/html)."""
@@ -39,7 +42,7 @@ class MeshStatus:
     def __repr__(self) -> str:
         s = self.summary()
         lines = [
-            f"Mesh {s['address']} ({s['kind']}) {s['state']}"
+            f"Mesh {s['address']} ({_KIND_TEXT.get(s['kind'], s['kind'])}) {s['state']}"
             + (f", reconnect attempt {s['reconnect_attempts']}" if s["state"] == "reconnecting" else ""),
             f"  workers {s['workers']}, threads {s['threads']}, memory {_bytes(s['memory'])}, "
             f"GPUs {s['gpus']}, runs in flight {s['runs_in_flight']}",
@@ -73,7 +76,7 @@ class MeshStatus:
         )
         return (
             f"<div class='mesh-status'><b>Mesh</b> <code>{e(s['address'])}</code> "
-            f"({e(s['kind'])}, {e(s['state'])}) — {s['workers']} workers, {s['threads']} threads, "
+            f"({e(_KIND_TEXT.get(s['kind'], s['kind']))}, {e(s['state'])}) — {s['workers']} workers, {s['threads']} threads, "
             f"{_bytes(s['memory'])}, {s['gpus']} GPUs — dashboard {dash}"
             "<table><tr><th>name</th><th>address</th><th>host</th><th>threads</th><th>memory</th>"
             f"<th>GPU</th><th>tasks</th></tr>{rows}</table></div>"

@@ -223,6 +223,8 @@ class MeshMagics(Magics):
     def _history(self, a: argparse.Namespace) -> Any:
         from ..store.history import History
 
+        if a.n is not None and a.n < 1:
+            raise MeshUsageError(f"-n {a.n}: give a positive number of runs (-n 20 shows the last 20)")
         mesh = session.live()
         h = (mesh.history if mesh is not None else None) or History()
         status = a.status.split(",") if a.status else None
