@@ -75,7 +75,9 @@ class Setting:
             rel = ">" if self.above else ">="
             text = f"{'an integer' if self.kind == 'int' else 'a number'} {rel} {self.low:g}"
         else:
-            text = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "text"}[self.kind]
+            text = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "text"}[
+                self.kind
+            ]
         return text + (" or null" if self.null else "")
 
 

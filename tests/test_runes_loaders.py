@@ -414,3 +414,53 @@ def test_loaded_tables_pass_the_table_contract(sync):
     runes = from_ord_runes(str(DATA / "ord_runes_page_*.json")).compute()
     validate_runes(runes.table)
     assert amount_repr(runes.table, "supply") == "exact"
+
+
+TXID = "ab" * 32
+UTXO = {  # ord's /r/utxo/<outpoint>: no outpoint field, the outpoint is the URL's
+    "inscriptions": [],
+    "runes": {"DOG•GO•TO•THE•MOON": {"amount": 12345, "divisibility": 5, "symbol": "D"}},
+    "sat_ranges": None,
+    "value": 10000,
+}
+
+
+def test_ord_utxo_documents_take_their_outpoint_from_a_mapping_or_the_file_name(sync, tmp_path):
+    res = from_ord_outputs({f"{TXID}:1": UTXO, f"{TXID}:2": {"jsonrpc": "2.0", "id": 7, "result": UTXO}})
+    done = res.compute()
+    table, bad = done.table, done.bad_rows
+    assert list(table["outpoint"]) == [f"{TXID}:1", f"{TXID}:2"] and list(table["amount"]) == [12345, 12345]
+    assert bad.empty
+    (tmp_path / f"{TXID}_3.json").write_text(json.dumps(UTXO))
+    (tmp_path / "nameless.json").write_text(json.dumps(UTXO))
+    done = from_ord_outputs(str(tmp_path / "*.json")).compute()
+    table, bad = done.table, done.bad_rows
+    assert list(table["outpoint"]) == [f"{TXID}:3"]
+    assert list(bad["reason"]) == ["missing-field"] and "name the file <txid>:<vout>.json" in bad["detail"][0]
+
+
+def test_json_rpc_envelopes_are_unwrapped_and_their_errors_named(sync):
+    doc = {"outpoint": f"{TXID}:0", **UTXO}
+    done = from_ord_outputs([{"jsonrpc": "2.0", "id": 1, "result": doc}]).compute()
+    table, bad = done.table, done.bad_rows
+    assert list(table["outpoint"]) == [f"{TXID}:0"] and bad.empty
+    failed = {"jsonrpc": "2.0", "id": 2, "error": {"code": -32601, "message": "no such method"}}
+    done = from_ord_outputs([failed]).compute()
+    table, bad = done.table, done.bad_rows
+    assert table.empty and list(bad["reason"]) == ["rpc-error"] and "no such method" in bad["detail"][0]
+
+
+def test_a_broken_json_document_is_one_error_at_its_line_and_column(sync, tmp_path):
+    lines = json.dumps({"outpoint": f"{TXID}:4", **UTXO}, indent=1).splitlines() * 300
+    lines[5] += ","  # a stray comma on line 6
+    path = tmp_path / "broken.json"
+    path.write_text("\n".join(lines))
+    done = from_ord_outputs(str(path)).compute()
+    table, bad = done.table, done.bad_rows
+    assert table.empty and len(bad) == 1  # not one bad row per line
+    assert bad["reason"][0] == "bad-json" and "not valid JSON at line 6 column" in bad["detail"][0]
+    good = [json.dumps({"outpoint": f"{TXID}:{i}", **UTXO}) for i in range(3)]
+    path.write_text("\n".join([good[0], "{not json", good[1], good[2]]))  # JSON lines stay per line
+    done = from_ord_outputs(str(path)).compute()
+    table, bad = done.table, done.bad_rows
+    assert len(table) == 3 and list(bad["source"]) == [f"{path}:2"]

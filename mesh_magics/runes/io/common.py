@@ -72,6 +72,7 @@ REASONS: dict[str, str] = {
     "supply-overflow": "premine + mints x amount exceeds u128::MAX",
     "unpaired": "runehook rows of one transaction do not balance (receive vs send/mint/etching)",
     "bad-script": "an output script is missing or not hex",
+    "rpc-error": "a JSON-RPC envelope carries an error instead of a result",
 }
 
 #: the private columns of a combined frame that mark a bad row

@@ -42,16 +42,31 @@ def loads(text: str) -> Any:
 def parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
     """The documents of a JSON file or JSON-lines text, each with its source.
 
-    A whole-file JSON value gives one document; otherwise each non-blank line
-    is one. Lines that do not parse come back as :class:`BadRow` documents.
+    A whole-file JSON value gives one document. Otherwise, when the first non-blank line
+    is a JSON value of its own, the text is JSON lines: each non-blank line is one
+    document, and lines that do not parse come back as :class:`BadRow` documents. Else
+    the text is one JSON document that does not parse: it comes back as ONE bad document
+    naming the line and column where it breaks (not one bad row per line).
     """
     stripped = text.strip()
     if not stripped:
         return []
     try:
         return [(source, loads(stripped))]
-    except ValueError:
-        pass
+    except ValueError as whole:
+        first = stripped.splitlines()[0]
+        try:
+            loads(first)
+        except ValueError:
+            if isinstance(whole, json.JSONDecodeError):
+                lead = len(text) - len(text.lstrip())  # line numbers of the text as given
+                lineno = text.count("\n", 0, lead) + whole.lineno
+                where = f"line {lineno} column {whole.colno}"
+            else:
+                where = "its content"
+            return [
+                (source, BadRow("bad-json", f"not valid JSON at {where}: {getattr(whole, 'msg', whole)}"))
+            ]
     out: list[tuple[str, Any]] = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

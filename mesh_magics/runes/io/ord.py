@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +67,7 @@ def _rune_row(source: str, rune_id: Any, entry: Any) -> dict[str, Any]:
 
 def _runes_rows(source: str, doc: Any) -> list[dict[str, Any]]:
     """Rows of one ord document: a /runes page, a /rune document, `ord runes` output."""
+    doc = unwrap_rpc(doc)
     if isinstance(doc, list):
         return doc_rows(((f"{source}[{i}]", d) for i, d in enumerate(doc)), _runes_rows)
     if not isinstance(doc, Mapping):
@@ -123,12 +125,38 @@ def from_ord_runes(
     return LoadResult(table, res.bad_rows, res.kind, res.amount_repr)
 
 
+_OUTPOINT = re.compile(r"(?<![0-9a-fA-F])([0-9a-fA-F]{64})[:_](\d{1,10})(?!\d)")
+
+
+def unwrap_rpc(doc: Any) -> Any:
+    """The ``result`` of a JSON-RPC envelope (as hosted ord providers answer); else ``doc``."""
+    if isinstance(doc, Mapping) and "jsonrpc" in doc and ("result" in doc or "error" in doc):
+        if doc.get("error") is not None:
+            raise BadRow("rpc-error", f"the JSON-RPC call failed: {doc['error']!r}")
+        return doc.get("result")
+    return doc
+
+
+def _outpoint(doc: Mapping[str, Any], source: str) -> str:
+    if doc.get("outpoint") is not None:
+        return str(doc["outpoint"])
+    found = _OUTPOINT.search(source)  # /r/utxo/<outpoint> documents: the outpoint is the URL's
+    if found is None:
+        raise BadRow(
+            "missing-field",
+            "required field 'outpoint' is missing: ord's /r/utxo/<outpoint> documents do not "
+            "carry it; pass {outpoint: document} or name the file <txid>:<vout>.json (or _<vout>)",
+        )
+    return f"{found.group(1).lower()}:{int(found.group(2))}"
+
+
 def _output_rows(source: str, doc: Any) -> list[dict[str, Any]]:
+    doc = unwrap_rpc(doc)
     if isinstance(doc, list):  # POST /outputs, GET /outputs/<address>
         return doc_rows(((f"{source}[{i}]", d) for i, d in enumerate(doc)), _output_rows)
     if not isinstance(doc, Mapping):
-        raise BadRow("bad-json", "expected an ord /output/<outpoint> document")
-    outpoint = need(doc, "outpoint")
+        raise BadRow("bad-json", "expected an ord /output/<outpoint> or /r/utxo/<outpoint> document")
+    outpoint = _outpoint(doc, source)
     runes = doc.get("runes") or {}
     # ord writes a map {SPACED_RUNE: Pile}; older versions a list of [SPACED_RUNE, Pile]
     items = runes.items() if isinstance(runes, Mapping) else runes
@@ -166,7 +194,11 @@ def from_ord_outputs(
     ----------
     docs
         ``/output`` documents, lists of them (``POST /outputs``,
-        ``/outputs/<address>``), as dicts, JSON text or file paths / globs.
+        ``/outputs/<address>``), as dicts, JSON text or file paths / globs; also
+        ``/r/utxo/<outpoint>`` documents, which do not carry their outpoint: give them as
+        a mapping ``{outpoint: document}``, or in files whose name holds it
+        (``<txid>:<vout>.json``, ``..._<vout>.json``). JSON-RPC envelopes
+        (``{"jsonrpc", "id", "result"}``) are unwrapped.
     amount_repr, storage_options
         As in :func:`from_ord_runes`.
 
@@ -178,4 +210,13 @@ def from_ord_outputs(
         name**, as ord keys the map: join to the runes table on ``name``) and
         ``amount`` (raw units, exact). Outputs without runes give no rows.
     """
+    if (
+        isinstance(docs, Mapping)
+        and docs
+        and all(isinstance(k, str) and _OUTPOINT.fullmatch(k) for k in docs)
+    ):
+        docs = [
+            {"outpoint": k, **(unwrap_rpc(v) if isinstance(v, Mapping) else {"_not_a_document": v})}
+            for k, v in docs.items()
+        ]
     return load_documents(docs, _output_rows, "balances", amount_repr, storage_options, "ord-outputs")
