@@ -1,0 +1,5 @@
+"""load_cases"""
+
+from __future__ import annotations
+
+from . import Context, Outcome, Skip, case  # noqa: F401
