@@ -399,3 +399,59 @@ def test_export_bad_suffix(history, tmp_path):
 def test_to_frame_empty_has_columns(history):
     frame = history.to_frame()
     assert list(frame.columns) == list(COLUMNS) and len(frame) == 0
+
+
+def test_runs_a_dead_kernel_left_in_flight_are_closed_as_lost(tmp_path):
+    """A kernel killed (or restarted) mid-run leaves its row running: the server shows it
+    lost at once, and the next history that opens closes it; live processes' rows stay."""
+    import subprocess
+    import sys
+
+    from mesh_magics.server.histories import RunQuery, RunStore
+
+    path = tmp_path / "h.sqlite3"
+    code = (
+        "import os, sys\n"
+        "from mesh_magics.store.history import History\n"
+        "h = History(sys.argv[1])\n"
+        "h.add('orphan', mesh='tcp://m:1', source='sleep', status='running')\n"
+        "os._exit(0)\n"  # gone without closing anything, like a killed kernel
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    with History(path) as h:
+        h.add("alive", mesh="tcp://m:1", source="mine", status="running")  # this process: live
+        assert h.get("orphan")["status"] == "running" and h.get("orphan")["pid"] is not None
+        store = RunStore(default=lambda: path)
+        try:
+            listed = {r["id"]: r["status"] for r in store.page(RunQuery(limit=10))["runs"]}
+            assert listed == {"orphan": "lost", "alive": "running"}  # the panel sees it lost
+            assert store.get("orphan")["error"] == "its kernel exited while the run was in flight"
+        finally:
+            store.close()
+        assert h.close_orphans() == 1 and h.close_orphans() == 0
+        row = h.get("orphan")
+        assert row["status"] == "lost" and row["finished"] is not None and "kernel exited" in row["error"]
+        assert h.get("alive")["status"] == "running"
+
+
+def test_a_version_1_history_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, mesh TEXT NOT NULL, name TEXT, source TEXT NOT NULL,"
+        " source_hash TEXT NOT NULL, targets TEXT NOT NULL DEFAULT '[]', submitted REAL NOT NULL,"
+        " started REAL, finished REAL, status TEXT NOT NULL, error TEXT, stdout_tail TEXT,"
+        " stderr_tail TEXT, result TEXT, summary TEXT, kernel_id TEXT, session_id TEXT)"
+    )
+    conn.execute(
+        "INSERT INTO runs (id, mesh, source, source_hash, submitted, status) VALUES ('old', 'm', 'x', 'h', 1.0, 'running')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with History(path) as h:
+        row = h.get("old")
+        assert row["source"] == "x" and row["pid"] is None and row["host"] is None
+        assert h.close_orphans() == 0  # a run recorded before the history knew its process stays

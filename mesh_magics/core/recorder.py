@@ -48,6 +48,7 @@ class RunRecorder(RunObserver):
                 from ..store.history import History
 
                 self._history = History()
+                self._history.close_orphans()  # runs a killed or restarted kernel left in flight
             except Exception as e:
                 self._failed(e)
         return self._history

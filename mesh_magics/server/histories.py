@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..store.history import STATUSES, History, default_path
+from ..store.history import ACTIVE_STATUSES, ORPHAN_ERROR, STATUSES, History, default_path, orphaned
 from .errors import BadRequest
 
 __all__ = ["ACTIVE_STATUSES", "MAX_LIMIT", "RunQuery", "RunStore", "parse_query"]
 
-#: Statuses of a run that has not ended.
-ACTIVE_STATUSES = ("queued", "running")
 #: Largest page ``GET runs`` serves.
 MAX_LIMIT = 500
 _MAX_OFFSET = 1_000_000
@@ -94,10 +92,18 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
     )
 
 
+def _settled(row: dict[str, Any]) -> dict[str, Any]:
+    """A run its kernel left in flight reads as lost (the server never writes the history;
+    the next kernel that opens it records the same)."""
+    if orphaned(row):
+        return {**row, "status": "lost", "error": row.get("error") or ORPHAN_ERROR}
+    return row
+
+
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
     """A row as listings show it: without the output tails, with ``progress`` (0..1, or
     None) from the task counts the kernel's dashboard writes into ``summary.progress``."""
-    out = {k: v for k, v in row.items() if k not in _TAILS}
+    out = {k: v for k, v in _settled(row).items() if k not in _TAILS}
     prog = (row.get("summary") or {}).get("progress") if isinstance(row.get("summary"), dict) else None
     total = int((prog or {}).get("total") or 0)
     out["progress"] = min(1.0, int(prog.get("done") or 0) / total) if prog and total else None
@@ -188,7 +194,7 @@ class RunStore:
         for h in self._histories():
             row = h.get(run_id)
             if row is not None:
-                return row
+                return _settled(row)
         return None
 
     def signature(self) -> tuple[tuple[str, int, int], ...]:

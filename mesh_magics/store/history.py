@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,24 +38,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "COLUMNS",
+    "ACTIVE_STATUSES",
     "EXPORT_SUFFIXES",
+    "ORPHAN_ERROR",
     "SCHEMA_VERSION",
     "STATUSES",
     "TIME_COLUMNS",
     "History",
     "default_path",
+    "orphaned",
 ]
 
 #: Version of the schema this module writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Every status a run can have.
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timeout", "lost")
 #: Columns of the ``runs`` table, in order.
 COLUMNS = (
     "id", "mesh", "name", "source", "source_hash", "targets", "submitted", "started",
     "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
-    "kernel_id", "session_id",
+    "kernel_id", "session_id", "pid", "host",
 )  # fmt: skip
+#: Statuses of a run that has not ended.
+ACTIVE_STATUSES = ("queued", "running")
 #: Columns holding times (seconds since the epoch, UTC).
 TIME_COLUMNS = ("submitted", "started", "finished")
 #: Suffixes :meth:`History.export` understands.
@@ -77,6 +83,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
         "CREATE INDEX IF NOT EXISTS runs_mesh ON runs (mesh)",
     ),
+    # the process that recorded a run, so a run its kernel left behind can be closed
+    2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
 }
 
 
@@ -177,6 +185,8 @@ class History:
             "status": status,
             "kernel_id": kernel_id,
             "session_id": session_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
         }
         sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
@@ -225,6 +235,24 @@ class History:
             raise self._error(f"cannot update run {run_id!r}", exc) from exc
         if changed == 0:
             raise HistoryError(f"run {run_id!r} is not in the run history {self.path}")
+
+    def close_orphans(self) -> int:
+        """Close as ``lost`` the runs left queued or running by a process of this host that
+        is gone (a kernel restarted or killed mid-run); return how many were closed.
+        Runs of other hosts, and runs recorded before the history knew their process, stay."""
+        rows = self._read(
+            f"SELECT id, status, pid, host FROM runs WHERE status IN ({', '.join('?' * len(ACTIVE_STATUSES))}) "
+            "AND pid IS NOT NULL",
+            list(ACTIVE_STATUSES),
+        )
+        gone = [r["id"] for r in rows if orphaned(r)]
+        for run_id in gone:
+            self._write(
+                f"UPDATE runs SET status = 'lost', finished = COALESCE(finished, ?), error = ? "
+                f"WHERE id = ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})",
+                [time.time(), ORPHAN_ERROR, run_id, *ACTIVE_STATUSES],
+            )
+        return len(gone)
 
     # -- reading ------------------------------------------------------------------
 
@@ -300,6 +328,20 @@ class History:
         from .export import export_rows
 
         return export_rows(self.query(n, status=status, grep=grep, mesh=mesh), dest)
+
+
+#: the error of a run its kernel left in flight
+ORPHAN_ERROR = "its kernel exited while the run was in flight"
+
+
+def orphaned(row: Mapping[str, Any]) -> bool:
+    """Whether a queued or running row was left by a process of this host that is gone."""
+    import psutil
+
+    pid = row.get("pid")
+    if row.get("status") not in ACTIVE_STATUSES or not pid or row.get("host") != socket.gethostname():
+        return False
+    return int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
 
 
 def _check_status(status: Any) -> None:
