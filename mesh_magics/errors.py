@@ -19,6 +19,7 @@ and the fix. The tree::
     │   ├── RunTimeoutError      ``--timeout`` expired
     │   └── WorkerLostError      the worker running the cell left and no retry was left
     ├── HistoryError             the run-history database cannot be opened or written
+    │   └── HistoryCorruptError  the file is not a run-history database (moved aside by recovery)
     ├── RegistryError            the registry of live meshes cannot be written
     └── RunesError               ``mesh_magics.runes``: bad tables or input
         ├── SchemaError          a table does not match the canonical schema (names column/row)
@@ -45,6 +46,7 @@ from typing import Any
 __all__ = [
     "ChainError",
     "GPUUnavailableError",
+    "HistoryCorruptError",
     "HistoryError",
     "LedgerError",
     "MeshConfigError",
@@ -232,6 +234,11 @@ class WorkerLostError(RunError):
 
 class HistoryError(MeshError):
     """The run-history database cannot be opened or written."""
+
+
+class HistoryCorruptError(HistoryError):
+    """The run-history file is not a usable database; :func:`mesh_magics.store.history.recover`
+    moves it aside (nothing is deleted) so a new one can start."""
 
 
 class RegistryError(MeshError):

@@ -44,10 +44,16 @@ class RunRecorder(RunObserver):
     def history(self) -> History | None:
         """The history database, opened on first use; None when disabled or broken."""
         if self._history is None and self._error is None and config.get("history.enabled"):
-            try:
-                from ..store.history import History
+            from ..errors import HistoryCorruptError
+            from ..store.history import History, default_path, recover
 
-                self._history = History()
+            try:
+                try:
+                    self._history = History()
+                except HistoryCorruptError as e:  # keep the bad file, start a new one
+                    aside = recover(default_path())
+                    self._history = History()
+                    self.warnings.append(f"{e} It was moved to {aside}; a new run history was started.")
                 self._history.close_orphans()  # runs a killed or restarted kernel left in flight
             except Exception as e:
                 self._failed(e)

@@ -299,8 +299,8 @@ class MeshRun:
             if fut.status == "finished":
                 target.result = fut.result()
             elif fut.status == "cancelled":
-                if not self._control.connected:  # Dask cancels futures when the scheduler goes
-                    target.lost = True
+                if _lost_connection(fut) or not self._control.connected:
+                    target.lost = True  # Dask cancels every future when the scheduler goes
                     target.release()
                     return
                 target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
@@ -446,3 +446,14 @@ class MeshRun:
             f"<span style='color:{color}'>{self.status}</span> on "
             f"{html.escape(', '.join(self.targets))}</div>"
         )
+
+
+def _lost_connection(future: Any) -> bool:
+    """Whether Dask cancelled ``future`` because the client lost its scheduler (not a cancel)."""
+    try:
+        future.result()
+    except concurrent.futures.CancelledError as e:
+        return getattr(e, "reason", None) == "scheduler-connection-lost"
+    except BaseException:  # noqa: BLE001 - any other outcome is not a lost connection
+        return False
+    return False

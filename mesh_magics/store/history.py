@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..errors import HistoryError, MeshError
+from ..errors import HistoryCorruptError, HistoryError, MeshError
 from .sqlite import SharedDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +47,7 @@ __all__ = [
     "History",
     "default_path",
     "orphaned",
+    "recover",
 ]
 
 #: Version of the schema this module writes (``PRAGMA user_version``).
@@ -86,6 +87,25 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # the process that recorded a run, so a run its kernel left behind can be closed
     2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
 }
+
+
+def recover(path: str | os.PathLike[str]) -> Path:
+    """Move an unusable history file (and its -wal/-shm files) aside, to
+    ``<name>.unreadable-<UTC time>``, so a new history can start; return where it went.
+    Nothing is deleted: the old file can be inspected or repaired with the sqlite3 tools."""
+    path = Path(os.fspath(path))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.name}.unreadable-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        extra = Path(f"{path}{suffix}")
+        if extra.exists():
+            os.replace(extra, Path(f"{aside}{suffix}"))
+    return aside
 
 
 def default_path() -> Path:
@@ -128,6 +148,7 @@ class History:
             migrations=_MIGRATIONS,
             functions={"mm_icontains": (2, _icontains)},
             error=HistoryError,
+            corrupt=HistoryCorruptError,
             label="run history",
             kind="run-history database",
             reopen="open a new History",

@@ -71,6 +71,7 @@ class SharedDatabase:
         migrations: Mapping[int, Sequence[str]],
         functions: Mapping[str, tuple[int, Callable[..., Any]]],
         error: type[MeshError],
+        corrupt: type[MeshError] | None = None,
         label: str,
         kind: str,
         reopen: str,
@@ -81,6 +82,7 @@ class SharedDatabase:
         self._timeout = float(timeout)
         self._migrations, self._functions = migrations, functions
         self._error_class, self._label, self._kind, self._reopen, self._fix = error, label, kind, reopen, fix
+        self._corrupt_class = corrupt or error
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -89,9 +91,11 @@ class SharedDatabase:
         with self._lock:
             self._connection()
 
-    def error(self, what: str, exc: BaseException | None = None) -> MeshError:
+    def error(
+        self, what: str, exc: BaseException | None = None, cls: type[MeshError] | None = None
+    ) -> MeshError:
         cause = f": {exc}" if exc is not None else ""
-        return self._error_class(f"{self._label} {self.path}: {what}{cause}. Fix: {self._fix}.")
+        return (cls or self._error_class)(f"{self._label} {self.path}: {what}{cause}. Fix: {self._fix}.")
 
     def _prepare_file(self) -> None:
         """Create the directory (0700) and the file (0600) before SQLite opens it."""
@@ -139,7 +143,11 @@ class SharedDatabase:
             raise
         except sqlite3.Error as exc:
             conn.close()
-            raise self.error(f"not a usable {self._kind} (move the file aside to start afresh)", exc) from exc
+            text = str(exc).lower()
+            if "full" in text or "readonly" in text or "read-only" in text or "unable to open" in text:
+                raise self.error("cannot write the database", exc) from exc  # the disk, not the file
+            what = f"not a usable {self._kind} (move the file aside to start afresh)"
+            raise self.error(what, exc, self._corrupt_class) from exc
         self._conn, self._pid = conn, os.getpid()
         return conn
 
