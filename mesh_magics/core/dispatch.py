@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
+from dask.sizeof import sizeof
+
 from .. import config
 from ..errors import MeshUsageError
 from ..worker import cell
@@ -33,7 +35,10 @@ from .targets import place
 from .telemetry import RunTelemetry
 from .workers import WorkerTable
 
-__all__ = ["Dispatcher", "View"]
+__all__ = ["SCATTER_FROM", "Dispatcher", "View"]
+
+#: pushed values at least this large (bytes, dask's sizeof) go to their worker directly
+SCATTER_FROM = 8 * 2**20
 
 #: a view factory: given a new run, an observer to attach (or None)
 View = Callable[[MeshRun], Optional[RunObserver]]
@@ -76,6 +81,7 @@ class Dispatcher:
         self._recent: collections.deque[MeshRun] = collections.deque(maxlen=100)
         self._remote_names: dict[str, set[str]] = {}
         self._user_ns: dict[str, Mapping[str, Any] | None] = {}  # a retry elsewhere pushes again
+        self._scattered: dict[str, list[Any]] = {}  # run id -> futures of its large pushes
 
     # -- runs ----------------------------------------------------------------------
     def in_flight(self) -> list[MeshRun]:
@@ -124,6 +130,11 @@ class Dispatcher:
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         pushes = select_pushes(spec.code, user_ns, self._remote_names.get(address, set()), spec.push)
+        big = {n: v for n, v in pushes.items() if sizeof(v) >= SCATTER_FROM}
+        if big:  # straight to the worker, not through the scheduler inside the task
+            futures = self._client().scatter(big, workers=[address], direct=True, hash=False)
+            self._scattered.setdefault(run_id, []).extend(futures.values())
+            pushes.update(futures)
         return {
             "session": self.session,
             "run_id": run_id,
@@ -245,6 +256,8 @@ class Dispatcher:
     def ended(self, run: MeshRun) -> None:
         self._runs.pop(run.id, None)
         self._user_ns.pop(run.id, None)
+        for future in self._scattered.pop(run.id, ()):
+            future.release()
         self._recent.append(run)
         for address, result in run.results_by_address().items():
             self._remote_names[address] = set(result.get("names", ()))

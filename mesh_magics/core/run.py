@@ -255,8 +255,8 @@ class MeshRun:
                     f"{type(obs).__name__} failed and was detached: {type(e).__name__}: {e}"
                 )
 
-    def _flush_renders(self) -> None:
-        self._output.flush(self.renderer, self._key_label)
+    def _flush_renders(self, force: bool = False) -> None:
+        self._output.flush(self.renderer, self._key_label, force)
 
     def _key_label(self, key: tuple[str, str]) -> str:
         return self._control.label(key[0]) if len(self._targets) > 1 else ""
@@ -425,7 +425,7 @@ class MeshRun:
         self.finished = time.time()
         for t in self._targets:
             t.release()
-        self._flush_renders()
+        self._flush_renders(force=True)
         self._each("on_end")
         self._done.set()
         self._control.ended(self)

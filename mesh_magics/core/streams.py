@@ -4,15 +4,27 @@ Each (run × worker × stream) is shown as ONE display that is re-sent whole and
 updated in place, so a progress bar printed with ``\\r`` by remote code looks
 as it would in a terminal. The text is bounded: past ``max_chars`` the oldest
 lines are dropped and a notice says how many characters were elided.
+
+A display is re-sent at most every :data:`RENDER_EVERY` seconds, and less often as it
+grows (about :data:`RENDER_BUDGET` characters a second per display), so a cell printing
+thousands of lines a second never keeps the kernel busy re-sending a megabyte of text;
+the end of a run sends every display once more, whole.
 """
 
 from __future__ import annotations
 
+import collections
 import re
+import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["RunOutput", "StreamText"]
+__all__ = ["RENDER_BUDGET", "RENDER_EVERY", "RunOutput", "StreamText"]
+
+#: seconds between two renders of one display, at least
+RENDER_EVERY = 0.05
+#: characters a second one display may re-send (a 1 MB text: every 0.25 s)
+RENDER_BUDGET = 4_000_000
 
 _CONTROL = re.compile(r"([\r\n])")
 
@@ -20,7 +32,7 @@ _CONTROL = re.compile(r"([\r\n])")
 class StreamText:
     def __init__(self, max_chars: int = 1_000_000) -> None:
         self.max_chars = max_chars
-        self._done: list[str] = []  # finished lines, each ending in "\n"
+        self._done: collections.deque[str] = collections.deque()  # finished lines, each ending in "\n"
         self._done_len = 0
         self._line = ""  # the current (unterminated) line
         self._col = 0  # cursor position in the current line
@@ -44,9 +56,13 @@ class StreamText:
 
     def _trim(self) -> None:
         while self._done and self._done_len + len(self._line) > self.max_chars:
-            dropped = self._done.pop(0)
+            dropped = self._done.popleft()
             self._done_len -= len(dropped)
             self.elided += len(dropped)
+
+    def shown_len(self) -> int:
+        """Characters of :attr:`text` (without building it)."""
+        return self._done_len + len(self._line)
 
     @property
     def text(self) -> str:
@@ -75,6 +91,7 @@ class RunOutput:
         self.max_chars = max_chars
         self.streams: dict[tuple[str, str], StreamText] = {}
         self._dirty: set[tuple[str, str]] = set()
+        self._shown: dict[tuple[str, str], float] = {}  # key -> when it was last rendered
 
     def write(self, key: tuple[str, str], text: str, renderer: _Renders, label: str) -> None:
         """Add ``text`` to ``key = (worker, stream)`` and hand the chunk to ``renderer``."""
@@ -85,11 +102,17 @@ class RunOutput:
         self._dirty.add(key)
         renderer.chunk(key, label, text)
 
-    def flush(self, renderer: _Renders, label: Callable[[tuple[str, str]], str]) -> None:
-        """Render every stream that changed since the last flush (whole, in place)."""
+    def flush(self, renderer: _Renders, label: Callable[[tuple[str, str]], str], force: bool = False) -> None:
+        """Render the streams that changed since they were last rendered (whole, in place),
+        each no more often than its size allows (see the module doc); ``force``: all now."""
+        now = time.monotonic()
         for key in sorted(self._dirty):
-            renderer.render(key, label(key), self.streams[key])
-        self._dirty.clear()
+            stream = self.streams[key]
+            every = max(RENDER_EVERY, (stream.shown_len() / RENDER_BUDGET))
+            if force or now - self._shown.get(key, -1e9) >= every:
+                renderer.render(key, label(key), stream)
+                self._shown[key] = now
+                self._dirty.discard(key)
 
     def text(self, stream: str) -> str:
         """Everything written to ``stream`` (stdout, stderr) by every worker, by worker address."""
