@@ -121,10 +121,8 @@ def kernels_sharing_a_mesh(ctx: Context) -> Outcome:
                 for i in range(n_kernels)
                 for c in range(n_cells)
             }
-            for i, k in enumerate(kernels):
-                check = (
-                    "import mesh_magics\nprint('ALL', all(r.done() for r in mesh_magics.current().runs()))"
-                )
+            check = "import mesh_magics\nprint('ALL', all(r.done() for r in mesh_magics.current().runs()))"
+            for k in kernels:
                 assert wait_for(lambda k=k: "ALL True" in k.run(check, timeout=60).all_text, 300, every=0.5)
                 k.pump(1.0)
             took = time.monotonic() - t0
