@@ -25,7 +25,7 @@ import yaml
 
 from .errors import MeshConfigError
 
-__all__ = ["SCHEMA", "Setting", "check", "defaults", "flat", "get", "set_value"]
+__all__ = ["SCHEMA", "Setting", "check", "defaults", "flat", "get", "known", "set_value", "valid"]
 
 _HERE = os.path.dirname(__file__)
 with open(os.path.join(_HERE, "mesh.yaml"), encoding="utf-8") as _f:
@@ -181,12 +181,9 @@ def flat() -> dict[str, Any]:
     return {k: get(k) for k in sorted(_KNOWN)}
 
 
-def set_value(key: str, raw: str | Any) -> Any:
-    """Set ``mesh.<key>`` for this process; strings are parsed as YAML scalars.
-
-    Unknown keys are refused with the list of close ones, so a typo does not
-    silently create a setting nothing reads.
-    """
+def known(key: str) -> str:
+    """``key`` without ``mesh.`` (``_`` read as ``-``) if it is a setting, else MeshConfigError
+    with the close ones: a typo never silently creates a setting nothing reads."""
     key = key.removeprefix("mesh.").replace("_", "-")
     if key not in _KNOWN:
         import difflib
@@ -194,7 +191,29 @@ def set_value(key: str, raw: str | Any) -> Any:
         close = difflib.get_close_matches(key, list(_KNOWN), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise MeshConfigError(f"unknown setting mesh.{key}.{hint} `%mesh config` lists every key.")
-    value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    return key
+
+
+def valid(key: str, value: Any) -> bool:
+    """Whether ``mesh.<key>`` accepts ``value``."""
+    try:
+        check(key, value)
+    except MeshConfigError:
+        return False
+    return True
+
+
+def set_value(key: str, raw: str | Any) -> Any:
+    """Set ``mesh.<key>`` for this process; strings are parsed as YAML scalars.
+
+    Unknown keys are refused with the list of close ones, so a typo does not
+    silently create a setting nothing reads.
+    """
+    key = known(key)
+    try:
+        value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    except yaml.YAMLError as e:
+        raise MeshConfigError(f"mesh.{key} = {raw!r} does not parse: {str(e).splitlines()[0]}") from None
     check(key, value)
     dask.config.set({f"mesh.{key}": value})
     return value

@@ -23,7 +23,7 @@ from typing import Any
 __all__ = ["CASES", "Case", "Context", "Outcome", "Skip", "case", "load_all", "run_case"]
 
 CATEGORIES = ("fault", "load", "bad-input", "security")
-MODULES = ("faults_cases", "load_cases", "input_cases", "security_cases")
+MODULES = ("faults_cases", "load_cases", "cell_cases", "input_cases", "security_cases")
 
 
 class Skip(Exception):

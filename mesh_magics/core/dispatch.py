@@ -97,7 +97,7 @@ class Dispatcher:
         """Place, record and submit a run; nobody pumps it until ``run.wait()`` or
         ``run.pump_in_background()``."""
         cached = spec.on == "any" and self.home in self.workers.addresses() and not spec.resources
-        records = self.workers.records() if cached else self.workers.refresh(self._client())
+        records = self.workers.records() if cached else self._some_workers(spec)
         placement = place(records, spec.on, spec.resources, self.home)
         self.home = placement.home
         run_id = uuid.uuid4().hex
@@ -125,6 +125,18 @@ class Dispatcher:
         for t in targets:
             self._start(run, t)
         return run
+
+    def _some_workers(self, spec: RunSpec) -> dict[str, dict[str, Any]]:
+        """The workers now; when there are none (they are all restarting, or the cluster is
+        scaling up), wait for one up to ``mesh.run.retry-wait`` seconds (within the run's
+        timeout) before the placement says the mesh has none."""
+        records = self.workers.refresh(self._client())
+        wait = float(config.get("run.retry-wait"))
+        deadline = time.monotonic() + (wait if spec.timeout is None else min(wait, spec.timeout))
+        while not records and time.monotonic() < deadline:
+            time.sleep(0.25)
+            records = self.workers.refresh(self._client())
+        return records
 
     def _payload(
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None

@@ -8,6 +8,7 @@ parameters (:func:`~mesh_magics.errors.named`); the magic spells them as its fla
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -90,7 +91,7 @@ class RunSpec:
             timeout = config.get("run.timeout")
         if retries is None:
             retries = int(config.get("run.retries") or 0)
-        if timeout is not None and float(timeout) <= 0:
+        if timeout is not None and not (math.isfinite(float(timeout)) and float(timeout) > 0):
             raise MeshUsageError(
                 named("{timeout} must be a positive number of seconds, not {value}", value=timeout)
             )

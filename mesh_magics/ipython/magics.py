@@ -94,9 +94,9 @@ def _line_parser() -> _Parser:
     p = _Parser(prog="%mesh", description="Start, join, inspect and leave the Dask mesh.")
     sub = p.add_subparsers(dest="cmd")
     u = sub.add_parser("up", help="start the embedded mesh (GPU workers when GPUs are visible)")
-    u.add_argument("--workers", type=int)
-    u.add_argument("--threads", type=int)
-    u.add_argument("--memory-limit")
+    u.add_argument("--workers", type=_at_least_one)
+    u.add_argument("--threads", type=_at_least_one)
+    u.add_argument("--memory-limit", type=_memory_limit)
     g = u.add_mutually_exclusive_group()
     g.add_argument("--cpu", action="store_const", const="cpu", dest="kind")
     g.add_argument("--gpu", action="store_const", const="gpu", dest="kind")
@@ -120,6 +120,23 @@ def _line_parser() -> _Parser:
     k = sub.add_parser("cancel", help="cancel a run by id or name")
     k.add_argument("run")
     return p
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: an integer >= 1 (checked when given, whether a mesh is up or not)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _memory_limit(text: str) -> str:
+    if not config.valid("cluster.memory-limit", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size (4GiB, 500MB, a number of bytes, auto)")
+    return text
 
 
 def _names(text: str) -> list[str]:
@@ -215,7 +232,8 @@ class MeshMagics(Magics):
         for item in assignments:
             key, sep, value = item.partition("=")
             if not sep:
-                print(f"mesh.{key.removeprefix('mesh.')} = {config.get(key.removeprefix('mesh.'))!r}")
+                name = config.known(key)
+                print(f"mesh.{name} = {config.get(name)!r}")
                 continue
             v = config.set_value(key, value)
             print(f"mesh.{key.removeprefix('mesh.')} = {v!r}")
@@ -240,6 +258,8 @@ class MeshMagics(Magics):
 
     # -- %%mesh ------------------------------------------------------------------
     def _cell(self, a: argparse.Namespace, cell: str) -> Any:
+        if a.out is not None and not a.out.isidentifier():
+            raise MeshUsageError(f"-o {a.out!r} is not a variable name; give a name to store the run in")
         mesh = session.current()
         on: Any = a.on
         if on not in ("any", "all"):
@@ -258,7 +278,7 @@ class MeshMagics(Magics):
             renderer=default_renderer(),
         )
         if a.out:
-            self.user_ns[a.out] = run
+            self.user_ns[a.out] = run  # a.out was checked to be an identifier
         run.add_done_callback(self._apply_pull)
         if a.noblock:
             run.pump_in_background()

@@ -49,6 +49,13 @@ class _Dispatch(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    def close(self) -> None:
+        """A cell closing ``sys.stdout`` must not silence every later cell on this worker."""
+
+    @property
+    def closed(self) -> bool:
+        return False
+
     @property
     def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it a plain attribute
         return str(getattr(self._original, "encoding", "utf-8"))

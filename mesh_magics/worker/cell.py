@@ -56,6 +56,11 @@ class RunInterrupted(BaseException):
     """
 
 
+def _no_input(prompt: object = "") -> str:
+    """``input()`` in a cell: a worker has no terminal to read from."""
+    raise EOFError("a mesh cell runs on a worker, which has no terminal to read input from; push the value instead")
+
+
 def _split_last_expr(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
     last = tree.body[-1] if tree.body else None
     if isinstance(last, ast.Expr):
@@ -110,7 +115,9 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     run_id = spec["run_id"]
     filename = spec["filename"]
     with _LOCK:
-        ns = _SESSIONS.setdefault(spec["session"], {"__name__": "__mesh__", "get_client": get_client})
+        ns = _SESSIONS.setdefault(
+            spec["session"], {"__name__": "__mesh__", "get_client": get_client, "input": _no_input}
+        )
         _RUNNING[run_id] = threading.get_ident()
     ns.update(spec.get("push") or {})
 
