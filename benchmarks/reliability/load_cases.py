@@ -187,7 +187,10 @@ def dashboard_with_many_workers(ctx: Context) -> Outcome:
             pass
 
     with ctx.config(**{"mesh.progress.after": 0.2}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=False, dashboard_address=":0")
+        # one process: no per-worker memory limit (each would count the whole process and pause)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=False, dashboard_address=":0", memory_limit=0
+        )
         try:
             client = Client(cluster)
             m = Mesh(Opened(client, "connected", cluster=cluster), views=[RunDashboard])
