@@ -17,7 +17,8 @@ import pandas as pd
 
 from ...errors import RunesError
 from .common import BAD_FIELDS, AmountRepr, BadRow, need, parse_height
-from .files import expand_paths, from_map, from_pandas, parse_documents, read_text, split_inputs
+from .files import expand_paths, from_map, from_pandas, split_inputs
+from .reader import read_documents
 from .result import LoadResult
 from .schema import bad_fields
 
@@ -178,7 +179,7 @@ def bitcoin_etl_frame(records: Any, network: str = "mainnet") -> LoadResult:
 
 
 def _etl_partition(url: str, min_height: int, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
-    return _etl_frame(parse_documents(read_text(url, storage_options), url), min_height)
+    return _etl_frame(list(read_documents(url, storage_options)), min_height)
 
 
 def from_bitcoin_etl(
