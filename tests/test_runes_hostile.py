@@ -249,3 +249,26 @@ def test_csv_in_another_encoding_reads_with_it(tmp_path):
         read_csv(tmp_path / "t.csv").compute()
     out = read_csv(tmp_path / "t.csv", encoding="latin-1").compute()
     assert out.table.receiver.tolist() == ["café", "naïve"]
+
+
+def test_lone_surrogates_are_bad_rows_not_a_crash(tmp_path):
+    """'\\ud800' is valid JSON syntax but not text: Arrow-backed string columns refuse it."""
+    escaped = _line(outpoint=f"{TXID}:1", address="bc1q\\ud800x").replace("\\\\ud800", "\\ud800")
+    pair = _line(outpoint=f"{TXID}:2", address="bc1q\\ud83d\\ude00").replace("\\\\u", "\\u")  # a valid pair
+    out = _outputs(tmp_path, "\n".join([_line(), escaped, pair]).encode(), "o.jsonl")
+    assert out.table.address.tolist() == ["bc1qx", "bc1q😀"] and out.counts() == {"bad-encoding": 1}
+    records = [
+        {**OUTPUT, "address": "bc1q\ud800"},
+        {**OUTPUT, "runes": {"D\udc00G": {"amount": 1}}},
+        OUTPUT,
+    ]
+    out = from_ord_outputs(records).compute()  # dicts in memory, never JSON
+    assert len(out.table) == 1 and out.counts() == {"bad-encoding": 2}
+    assert "bc1q\\ud800" in out.bad_rows.record.iloc[0]  # the record kept, escaped
+    runes = from_ord_runes(
+        [{"id": "840000:1", "entry": {"spaced_rune": "A", "divisibility": 0, "symbol": "\ud800"}}]
+    )
+    assert runes.compute().counts() == {"bad-encoding": 1}
+    etl = [{"hash": TXID, "block_number": 840_001, "block_timestamp": 1713572400, "index": 1,
+            "outputs": [{"index": 0, "script_hex": "0014" + "00" * 20, "addresses": ["bc1q\ud800"]}]}]  # fmt: skip
+    assert from_bitcoin_etl(etl).compute().bad_rows.reason.tolist() == ["bad-encoding"]

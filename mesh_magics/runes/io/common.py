@@ -214,6 +214,9 @@ def record_text(record: Any, limit: int = 4000) -> str:
     """The record as JSON text for :attr:`LoadResult.bad_rows` (cut at ``limit``)."""
     try:
         text = json.dumps(record, default=str, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escaped, so the text stays exact and storable
+        text = json.dumps(record, default=str, ensure_ascii=True)
     except (TypeError, ValueError):
         text = repr(record)
     return text if len(text) <= limit else text[:limit] + "…"

@@ -74,7 +74,13 @@ def _address(output: Mapping[str, Any], script: str) -> str | None:
         return None
     address = addresses[0]
     # bitcoin-etl names address-less scripts "nonstandard<hash>"
-    return None if not isinstance(address, str) or address.startswith("nonstandard") else address
+    if not isinstance(address, str) or address.startswith("nonstandard"):
+        return None
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no address, and Arrow strings refuse it
+        raise BadRow("bad-encoding", f"address {address!r} is not Unicode text") from None
+    return address
 
 
 def _tx_row(source: str, rec: Any) -> dict[str, Any] | None:

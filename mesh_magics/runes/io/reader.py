@@ -6,7 +6,8 @@ reason in brackets, never an exception, and never the whole file in memory at on
 * **Strict JSON** (:func:`loads`): numbers stay exact (ints of any size up to Python's
   4 300 digits, decimals as :class:`~decimal.Decimal`); ``NaN``/``Infinity`` (not JSON),
   a key given twice in one object (ambiguous: parsers disagree on which wins) and
-  nesting deeper than the parser follows are refused (``bad-json``).
+  nesting deeper than the parser follows are refused (``bad-json``), and so is a string
+  escape that is not text, a lone surrogate such as ``\\ud800`` (``bad-encoding``).
 * **Files are streamed** (:func:`read_documents`) in chunks of 1 MiB. A JSON-lines file
   is parsed line by line; a line longer than :data:`MAX_DOCUMENT_BYTES` is skipped
   without being held (``too-large``) and the lines after it are read. A file whose first
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -49,6 +51,36 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
 class NotJSON(ValueError):
     """JSON this package refuses although Python's parser would take it."""
 
+    reason = "bad-json"
+
+
+class NotText(NotJSON):
+    """A JSON string escape that is not Unicode text (a lone surrogate such as ``\\ud800``)."""
+
+    reason = "bad-encoding"
+
+
+#: a \uD800-\uDFFF escape: only these can put a lone surrogate into parsed JSON
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate(doc: Any) -> str | None:
+    """The first string (or key) of ``doc`` that UTF-8 cannot carry, or None."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
 
 def _constant(name: str) -> Any:
     raise NotJSON(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
@@ -68,13 +100,18 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads(text: str) -> Any:
     """Strict ``json.loads`` keeping every number exact (see the module docstring)."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_object)
+        doc = json.loads(text, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_object)
     except RecursionError:
         raise NotJSON("it is nested deeper than the JSON parser follows") from None
     except ValueError as e:
         if "Exceeds the limit" in str(e):  # int('9' * 5000): Python's guard on huge ints
             raise NotJSON("a number has more than 4300 digits (far beyond u128)") from None
         raise
+    if _SURROGATE_ESCAPE.search(text):  # rare: walk the document only then
+        bad = _lone_surrogate(doc)
+        if bad is not None:
+            raise NotText(f"the string {bad[:60]!r} holds a lone surrogate escape, which is not Unicode text")
+    return doc
 
 
 def _complete(text: str) -> bool:
@@ -88,11 +125,11 @@ def _complete(text: str) -> bool:
     return True
 
 
-def _bad_json(e: ValueError, lineno_offset: int = 0) -> BadRow:
+def _bad_json(e: ValueError) -> BadRow:
     if isinstance(e, json.JSONDecodeError):
-        return BadRow(
-            "bad-json", f"not valid JSON at line {e.lineno + lineno_offset} column {e.colno}: {e.msg}"
-        )
+        return BadRow("bad-json", f"not valid JSON at line {e.lineno} column {e.colno}: {e.msg}")
+    if isinstance(e, NotText):
+        return BadRow(e.reason, str(e))
     return BadRow("bad-json", f"not valid JSON: {e}")
 
 
