@@ -85,7 +85,8 @@ def read_parquet(
         any other stored type costs one pass over the data to decide),
         ``"int64"`` (raises at compute time on a value that does not fit) or
         ``"exact"``. Exact amounts are best stored as decimal strings or
-        ``decimal128(38, 0)``: both read back exactly.
+        ``decimal256(39, 0)`` (``decimal128(38, 0)`` holds amounts below 10**38 only,
+        not all of u128): they read back exactly.
     storage_options
         fsspec options for remote files.
 
