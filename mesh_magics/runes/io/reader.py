@@ -97,10 +97,14 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_STRICT = json.JSONDecoder(parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_object)
+_LAX = json.JSONDecoder(parse_float=Decimal)
+
+
 def loads(text: str) -> Any:
     """Strict ``json.loads`` keeping every number exact (see the module docstring)."""
     try:
-        doc = json.loads(text, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_object)
+        doc = _STRICT.decode(text)
     except RecursionError:
         raise NotJSON("it is nested deeper than the JSON parser follows") from None
     except ValueError as e:
@@ -117,7 +121,7 @@ def loads(text: str) -> Any:
 def _complete(text: str) -> bool:
     """Whether ``text`` is a JSON value of its own, by the lax rules (NaN, duplicates allowed)."""
     try:
-        json.loads(text, parse_float=Decimal)
+        _LAX.decode(text)
     except RecursionError:
         return True  # a line nested too deep to tell: it is read (and refused) as a line
     except ValueError as e:
