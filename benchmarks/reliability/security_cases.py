@@ -325,4 +325,55 @@ def proxy_real_dashboard(ctx: Context) -> Outcome:
     )
 
 
+@case("security")
+def proxy_real_dashboard_websocket(ctx: Context) -> Outcome:
+    """Bokeh's websocket of a real dashboard through the proxy: bridged; off-dashboard paths 400 before the upgrade"""
+    import asyncio
+
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    js: JupyterServer = _shared()["server"]
+    base = _shared()["base"]
+    with scheduler(ctx.dir) as (proc, address, dash):
+        assert dash is not None
+        register(base, "real-ws", address, f"{dash}/status", proc.pid)
+        page = js.get(_dash("real-ws", "status")).body.decode()
+        token = re.search(r'"token":\s*"([^"]+)"', page)
+        assert token, "no Bokeh session token in the proxied status page"
+
+        async def talk() -> tuple[str, list[int]]:
+            url = f"ws://127.0.0.1:{js.port}/" + _dash("real-ws", "status/ws")
+            ws = await websocket_connect(
+                HTTPRequest(url, headers=js.auth()), subprotocols=["bokeh", token.group(1)]
+            )
+            first = await asyncio.wait_for(ws.read_message(), 20)
+            ws.close()
+            refused = []
+            for path in ("a/../status/ws", "%2e%2e/status/ws", "proxy/1/127.0.0.1/ws"):
+                try:
+                    await websocket_connect(
+                        HTTPRequest(f"ws://127.0.0.1:{js.port}/" + _dash("real-ws", path), headers=js.auth())
+                    )
+                    refused.append(101)
+                except HTTPClientError as e:
+                    refused.append(e.code)
+            return str(first), refused
+
+        try:
+            first, refused = asyncio.run(talk())
+        finally:
+            import dask
+
+            from mesh_magics.store import registry
+
+            with dask.config.set({"mesh.registry.path": str(base / "registry")}):
+                registry.unregister("real-ws")
+    assert '"ACK"' in first, first[:200]
+    assert refused == [400, 400, 400], refused
+    return Outcome(
+        f"Bokeh's ACK came through the bridge; {len(refused)} off-dashboard socket paths: 400 before the upgrade"
+    )
+
+
 from . import _security_files  # noqa: E402,F401 - registers the export, mode, secret and TLS cases
