@@ -108,6 +108,7 @@ SCHEMA: dict[str, Setting] = {
     "history.path": _s("str", null=True),
     "history.tail-bytes": _s("int", low=0, null=True),
     "registry.path": _s("str", null=True),
+    "server.allow-remote-dashboards": _s("bool"),
     "progress.after": _s("float", low=0),
     "dashboard.enabled": _s("bool"),
     "dashboard.interval": _s("float", low=0, above=True),

@@ -215,6 +215,13 @@ def test_config_history_and_export(kernel):
     rows = json.loads(out.read_text())
     statuses = {r["status"] for r in rows}
     assert {"finished", "failed", "cancelled"} <= statuses
+    out.write_text("[]")
+    c = kernel.run(f"%mesh history --export {out}")  # an existing file is kept...
+    assert "exists" in c.all_text and "--force" in c.all_text and out.read_text() == "[]"
+    ok(kernel.run(f"%mesh history --export {out} --force"))  # ...unless asked
+    assert len(json.loads(out.read_text())) == len(rows)
+    c = kernel.run(f"%mesh history --export {kernel.dir / 'registry' / 'runs.json'} --force")
+    assert "mesh registry" in c.all_text
     c = kernel.run(f"%mesh history --export {kernel.dir / 'runs.xlsx'}")
     assert ".csv" in c.all_text and ".parquet" in c.all_text
 

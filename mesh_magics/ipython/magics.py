@@ -116,6 +116,7 @@ def _line_parser() -> _Parser:
     h.add_argument("--status")
     h.add_argument("--grep")
     h.add_argument("--export")
+    h.add_argument("--force", action="store_true", help="with --export: replace an existing file")
     sub.add_parser("dashboard", help="a live node map with the runs in flight and their logs")
     k = sub.add_parser("cancel", help="cancel a run by id or name")
     k.add_argument("run")
@@ -247,7 +248,7 @@ class MeshMagics(Magics):
         h = (mesh.history if mesh is not None else None) or History()
         status = a.status.split(",") if a.status else None
         if a.export:
-            n = h.export(a.export, status=status, grep=a.grep, n=a.n)
+            n = h.export(a.export, status=status, grep=a.grep, n=a.n, overwrite=a.force)
             print(f"exported {n} run(s) to {a.export}")
             return None
         frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep)

@@ -337,6 +337,7 @@ class History:
         grep: str | None = None,
         mesh: str | None = None,
         n: int | None = None,
+        overwrite: bool = False,
     ) -> int:
         """Write matching runs to ``dest`` (.csv, .parquet or .json); return the row count.
 
@@ -344,11 +345,25 @@ class History:
         Parquet. JSON is a list of records with ``targets`` and ``summary``
         nested; CSV and Parquet hold ``summary`` as JSON text (Parquet keeps
         ``targets`` as a list, CSV as JSON text). The file is written to a
-        temporary name and renamed, so a reader never sees half a file.
+        temporary name and renamed, so a reader never sees half a file, with mode
+        0600 like the database (it holds cell sources and outputs).
+
+        Refused with HistoryError, nothing written: an existing ``dest`` unless
+        ``overwrite=True``; and even then this database or the default one, their
+        ``-wal``/``-shm``/``-journal`` files (also through a link), a directory, and
+        any path inside the mesh registry directory.
         """
+        from . import registry
         from .export import export_rows
 
-        return export_rows(self.query(n, status=status, grep=grep, mesh=mesh), dest)
+        rows = self.query(n, status=status, grep=grep, mesh=mesh)
+        return export_rows(
+            rows,
+            dest,
+            overwrite=overwrite,
+            databases=[self.path, default_path()],
+            directories=[registry.configured_dir()],
+        )
 
 
 #: the error of a run its kernel left in flight

@@ -46,6 +46,7 @@ from ..errors import RegistryError
 __all__ = [
     "KINDS",
     "REQUIRED_KEYS",
+    "configured_dir",
     "entries",
     "entry_path",
     "install_exit_cleanup",
@@ -66,15 +67,19 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _FIX = "set mesh.registry.path (or DASK_MESH__REGISTRY__PATH) to a writable directory"
 
 
-def registry_dir() -> Path:
-    """The registry directory, created (mode 0700) if missing."""
+def configured_dir() -> Path:
+    """Where the registry directory is (``mesh.registry.path`` or the default), not created."""
     configured = config.get("registry.path")
     if configured:
-        path = Path(os.path.expanduser(str(configured)))
-    else:
-        from jupyter_core.paths import jupyter_runtime_dir
+        return Path(os.path.expanduser(str(configured)))
+    from jupyter_core.paths import jupyter_runtime_dir
 
-        path = Path(jupyter_runtime_dir()) / "mesh-magics"
+    return Path(jupyter_runtime_dir()) / "mesh-magics"
+
+
+def registry_dir() -> Path:
+    """The registry directory, created (mode 0700) if missing."""
+    path = configured_dir()
     if not path.is_dir():
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)

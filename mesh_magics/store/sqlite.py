@@ -7,7 +7,8 @@ Opened for concurrent use by several processes:
 * every write is one short ``BEGIN IMMEDIATE`` transaction (taking the write lock up
   front avoids the lock-upgrade deadlock that a busy timeout cannot resolve);
 * the schema version is ``PRAGMA user_version`` and migrations only ever add;
-* the file is created with mode 0600 and its directory with mode 0700.
+* the file is created with mode 0600 and its directory with mode 0700; a file (or a
+  ``-wal``/``-shm``/``-journal`` beside it) readable by others is set to 0600 when opened.
 
 Within a process, one :class:`SharedDatabase` holds ONE connection opened with
 ``check_same_thread=False`` and serialises its use with a lock, so the kernel's main
@@ -29,7 +30,18 @@ from typing import Any
 
 from ..errors import MeshError
 
-__all__ = ["SharedDatabase", "transaction"]
+__all__ = ["SIDECARS", "SharedDatabase", "transaction"]
+
+
+#: files SQLite keeps beside a database
+SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def _private(fd: int) -> None:
+    """Mode 0600 for an open file of ours that is readable by others."""
+    st = os.fstat(fd)
+    if hasattr(os, "fchmod") and st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.fchmod(fd, 0o600)
 
 
 def _storable(text: str) -> str:
@@ -106,11 +118,20 @@ class SharedDatabase:
                 os.chmod(parent, 0o700)  # mkdir's mode is subject to the umask
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                st = os.fstat(fd)
-                if hasattr(os, "fchmod") and st.st_uid == os.geteuid() and st.st_mode & 0o077:
-                    os.fchmod(fd, 0o600)
+                _private(fd)
             finally:
                 os.close(fd)
+            # SQLite gives -wal/-shm the mode of the database when it creates them, but
+            # ones left by an older, looser file keep theirs: tighten them too.
+            for suffix in SIDECARS:
+                try:
+                    fd = os.open(f"{self.path}{suffix}", os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+                except (FileNotFoundError, IsADirectoryError):
+                    continue
+                try:
+                    _private(fd)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             raise self.error("cannot create or open the database file", exc) from exc
 

@@ -33,20 +33,22 @@ yourself.
 module             what it holds
 =================  ==============================================================
 :mod:`.canonical`  :func:`read_parquet`, :func:`read_csv`
+:mod:`.parquet`    Parquet footers and row groups (a broken one is reported, not raised)
 :mod:`.ord`        :func:`from_ord_runes`, :func:`from_ord_outputs`
 :mod:`.runehook`   :func:`from_runehook` (send/receive pairing)
 :mod:`.etl`        :func:`bitcoin_etl_frame`, :func:`from_bitcoin_etl`
 :mod:`.docs`       JSON documents to tables (files on the workers, records here)
 :mod:`.schema`     raw rows to the canonical tables, bad rows set aside
 :mod:`.common`     bad-row reasons, exact amounts, record fields
-:mod:`.files`      paths, JSON documents, the dask collections made of them
+:mod:`.reader`     strict JSON, files streamed with limits, encodings, truncation
+:mod:`.files`      paths, in-memory inputs, the dask collections made of them
 :mod:`.result`     :class:`LoadResult`
 =================  ==============================================================
 
 This package is the loaders' one public entry: import them from here (or from
 :mod:`mesh_magics.runes`); the modules above are its internals.
 
-Import rule: numpy, pandas, dask and fsspec; :mod:`mesh_magics.errors`,
+Import rule: numpy, pandas, dask, fsspec and pyarrow (Parquet row groups); :mod:`mesh_magics.errors`,
 :mod:`mesh_magics.runes.protocol`, :mod:`mesh_magics.runes.tables` and
 :mod:`mesh_magics.runes.decode` (bitcoin-etl goes through the batch decoder).
 Never the whale suite (:mod:`mesh_magics.runes.whale`).

@@ -56,7 +56,7 @@ BAD_ROWS_COLUMNS: dict[str, str] = {
 
 #: every ``reason`` a bad row can carry
 REASONS: dict[str, str] = {
-    "bad-json": "the line or document is not JSON, or not of the expected shape",
+    "bad-json": "the line or document is not strict JSON (NaN, a key twice, too deep), or not of the expected shape",
     "missing-field": "a required field is absent or null",
     "bad-amount": "an amount is not an exact non-negative integer <= u128::MAX",
     "bad-rune-id": "a rune id is not BLOCK:TX with a non-zero block",
@@ -73,6 +73,9 @@ REASONS: dict[str, str] = {
     "unpaired": "runehook rows of one transaction do not balance (receive vs send/mint/etching)",
     "bad-script": "an output script is missing or not hex",
     "rpc-error": "a JSON-RPC envelope carries an error instead of a result",
+    "bad-encoding": "a line or document is not UTF-8 (nor UTF-16/32 opened by a byte-order mark)",
+    "too-large": "a line or document is longer than MAX_DOCUMENT_BYTES (64 MiB); skipped, not read",
+    "truncated": "the file breaks off (truncated or corrupt compressed data); rows before it are kept",
 }
 
 #: the private columns of a combined frame that mark a bad row
@@ -211,6 +214,9 @@ def record_text(record: Any, limit: int = 4000) -> str:
     """The record as JSON text for :attr:`LoadResult.bad_rows` (cut at ``limit``)."""
     try:
         text = json.dumps(record, default=str, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escaped, so the text stays exact and storable
+        text = json.dumps(record, default=str, ensure_ascii=True)
     except (TypeError, ValueError):
         text = repr(record)
     return text if len(text) <= limit else text[:limit] + "…"

@@ -13,10 +13,9 @@ from .files import (
     expand_paths,
     from_map,
     from_pandas,
-    parse_documents,
-    read_text,
     split_inputs,
 )
+from .reader import read_documents
 from .result import LoadResult
 from .schema import TABLES, TableKind, bad_fields, coerce, raw_frame
 
@@ -46,7 +45,7 @@ def _docs_partition(
     repr_: Literal["int64", "exact"],
     storage_options: Mapping[str, Any] | None,
 ) -> pd.DataFrame:
-    rows = doc_rows(parse_documents(read_text(url, storage_options), url), to_rows)
+    rows = doc_rows(read_documents(url, storage_options), to_rows)
     return coerce(raw_frame(rows, TABLES[kind][0]), kind, repr_, url)
 
 

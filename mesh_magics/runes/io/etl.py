@@ -17,7 +17,8 @@ import pandas as pd
 
 from ...errors import RunesError
 from .common import BAD_FIELDS, AmountRepr, BadRow, need, parse_height
-from .files import expand_paths, from_map, from_pandas, parse_documents, read_text, split_inputs
+from .files import expand_paths, from_map, from_pandas, split_inputs
+from .reader import read_documents
 from .result import LoadResult
 from .schema import bad_fields
 
@@ -73,7 +74,13 @@ def _address(output: Mapping[str, Any], script: str) -> str | None:
         return None
     address = addresses[0]
     # bitcoin-etl names address-less scripts "nonstandard<hash>"
-    return None if not isinstance(address, str) or address.startswith("nonstandard") else address
+    if not isinstance(address, str) or address.startswith("nonstandard"):
+        return None
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no address, and Arrow strings refuse it
+        raise BadRow("bad-encoding", f"address {address!r} is not Unicode text") from None
+    return address
 
 
 def _tx_row(source: str, rec: Any) -> dict[str, Any] | None:
@@ -178,7 +185,7 @@ def bitcoin_etl_frame(records: Any, network: str = "mainnet") -> LoadResult:
 
 
 def _etl_partition(url: str, min_height: int, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
-    return _etl_frame(parse_documents(read_text(url, storage_options), url), min_height)
+    return _etl_frame(list(read_documents(url, storage_options)), min_height)
 
 
 def from_bitcoin_etl(

@@ -8,9 +8,7 @@ collection is made.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from os import PathLike, fspath
 from typing import Any
 
@@ -19,7 +17,8 @@ import pandas as pd
 
 from ...errors import RunesError
 from ..tables import EXACT_AMOUNT_DTYPE
-from .common import BAD_FIELDS, BadRow
+from .common import BAD_FIELDS
+from .reader import parse_documents
 
 __all__ = [
     "empty_combined",
@@ -27,55 +26,8 @@ __all__ = [
     "from_map",
     "from_pandas",
     "is_inline_json",
-    "loads",
-    "parse_documents",
-    "read_text",
     "split_inputs",
 ]
-
-
-def loads(text: str) -> Any:
-    """``json.loads`` that keeps every number exact (big ints as int, decimals as Decimal)."""
-    return json.loads(text, parse_float=Decimal)
-
-
-def parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
-    """The documents of a JSON file or JSON-lines text, each with its source.
-
-    A whole-file JSON value gives one document. Otherwise, when the first non-blank line
-    is a JSON value of its own, the text is JSON lines: each non-blank line is one
-    document, and lines that do not parse come back as :class:`BadRow` documents. Else
-    the text is one JSON document that does not parse: it comes back as ONE bad document
-    naming the line and column where it breaks (not one bad row per line).
-    """
-    stripped = text.strip()
-    if not stripped:
-        return []
-    try:
-        return [(source, loads(stripped))]
-    except ValueError as whole:
-        first = stripped.splitlines()[0]
-        try:
-            loads(first)
-        except ValueError:
-            if isinstance(whole, json.JSONDecodeError):
-                lead = len(text) - len(text.lstrip())  # line numbers of the text as given
-                lineno = text.count("\n", 0, lead) + whole.lineno
-                where = f"line {lineno} column {whole.colno}"
-            else:
-                where = "its content"
-            return [
-                (source, BadRow("bad-json", f"not valid JSON at {where}: {getattr(whole, 'msg', whole)}"))
-            ]
-    out: list[tuple[str, Any]] = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((f"{source}:{i}", loads(line)))
-        except ValueError as e:
-            out.append((f"{source}:{i}", BadRow("bad-json", f"line is not JSON ({e}): {line[:200]!r}")))
-    return out
 
 
 # --------------------------------------------------------------------------- files
@@ -99,14 +51,6 @@ def expand_paths(spec: Any, storage_options: Mapping[str, Any] | None = None) ->
             fs.unstrip_protocol(p) if fs.protocol not in ("file", ("file", "local")) else p for p in paths
         )
     return out
-
-
-def read_text(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """The text of one (possibly compressed, possibly remote) file."""
-    import fsspec
-
-    with fsspec.open(url, "rt", compression="infer", encoding="utf-8", **dict(storage_options or {})) as f:
-        return f.read()
 
 
 def split_inputs(items: Any) -> tuple[list[str], list[tuple[str, Any]]]:
@@ -150,7 +94,9 @@ def empty_combined(columns: Mapping[str, str], amount_cols: Sequence[str], repr_
     return pd.DataFrame(data)
 
 
-def from_map(func: Callable[..., pd.DataFrame], urls: list[str], meta: pd.DataFrame, **kwargs: Any) -> Any:
+def from_map(
+    func: Callable[..., pd.DataFrame], urls: Sequence[Any], meta: pd.DataFrame, **kwargs: Any
+) -> Any:
     """``dd.from_map`` over files, keeping object columns of Python ints as they are.
 
     dask's ``dataframe.convert-string`` would turn exact amounts (Python ints in

@@ -39,7 +39,8 @@ from .common import (
     unscale,
 )
 from .docs import doc_rows, in_memory_result
-from .files import empty_combined, expand_paths, from_map, parse_documents, read_text, split_inputs
+from .files import empty_combined, expand_paths, from_map, split_inputs
+from .reader import read_documents
 from .result import LoadResult
 from .schema import TABLES, bad_fields, canonical_rune_id, coerce, raw_frame
 
@@ -96,7 +97,7 @@ def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _raw_partition(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
-    return _raw_frame(doc_rows(parse_documents(read_text(url, storage_options), url), _activity_rows))
+    return _raw_frame(doc_rows(read_documents(url, storage_options), _activity_rows))
 
 
 def _divisibilities(raw: pd.DataFrame, given: Mapping[str, int] | None) -> dict[Any, int]:

@@ -95,6 +95,39 @@ def _null(s: pd.Series) -> pd.Series:
     return isna
 
 
+def _utf8(v: Any) -> bool:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(c: _Checks, cols: Sequence[str]) -> dict[str, pd.Series]:
+    """Rows whose text UTF-8 cannot carry (a lone surrogate in a dict given in memory) are
+    ``bad-encoding``, their cell emptied (Arrow-backed string columns refuse them); returns
+    the columns as they were, for the bad rows' records."""
+    originals: dict[str, pd.Series] = {}
+    for col in cols:
+        s = c.df[col]
+        if s.dtype != object:
+            continue
+        bad = s.map(lambda v: isinstance(v, str) and not _utf8(v)).astype(bool)
+        if bad.any():
+            why = s.map(lambda v, col=col: f"{col} {v!r} is not Unicode text (a lone surrogate)")
+            c.fail(bad, "bad-encoding", why, col)
+            originals[col] = s.copy()
+            c.df.loc[bad, col] = None
+    return originals
+
+
+def _storable(s: pd.Series) -> pd.Series:
+    """Text of the bad-row columns with what UTF-8 cannot carry escaped (``\\udc00``)."""
+    return s.map(
+        lambda v: v if not isinstance(v, str) or _utf8(v) else v.encode("utf-8", "backslashreplace").decode()
+    )
+
+
 def _strings(s: pd.Series) -> pd.Series:
     out = s.astype(object).where(~_null(s), None)
     return out.map(lambda v: v if v is None else str(v).strip()).astype("string")
@@ -222,6 +255,7 @@ def coerce(
         if b not in df.columns:
             df[b] = pd.Series(pd.NA, index=df.index, dtype=object)
     c = _Checks(df)
+    originals = _not_text(c, [col for col, dtype in columns.items() if dtype == "string"])
     out: dict[str, Any] = {}
     if kind == "transfers":
         out["block_height"] = _heights(c, "block_height")
@@ -308,10 +342,14 @@ def coerce(
             table[col] = out[col].reset_index(drop=True)
     frame = pd.DataFrame(table)
     bad = ~ok
-    frame["_bad_source"] = _sources(df, source).where(bad, None).astype("string").to_numpy()
+    frame["_bad_source"] = _storable(_sources(df, source).where(bad, None)).astype("string").to_numpy()
     frame["_bad_reason"] = c.reason.astype("string").to_numpy()
-    frame["_bad_detail"] = c.detail.astype("string").to_numpy()
-    frame["_bad_record"] = _records(df, list(columns), bad).where(bad, None).astype("string").to_numpy()
+    frame["_bad_detail"] = _storable(c.detail).astype("string").to_numpy()
+    frame["_bad_record"] = (
+        _storable(_records(df.assign(**originals), list(columns), bad).where(bad, None))
+        .astype("string")
+        .to_numpy()
+    )
     for col in ("_bad_source", "_bad_reason", "_bad_detail", "_bad_record"):
         frame[col] = frame[col].astype("string")
     return frame
