@@ -136,7 +136,9 @@ def _at_least_one(text: str) -> int:
 
 def _memory_limit(text: str) -> str:
     if not config.valid("cluster.memory-limit", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size (4GiB, 500MB, a number of bytes, auto)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a memory size (4GiB, 500MB, a number of bytes, auto)"
+        )
     return text
 
 

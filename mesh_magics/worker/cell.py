@@ -58,7 +58,9 @@ class RunInterrupted(BaseException):
 
 def _no_input(prompt: object = "") -> str:
     """``input()`` in a cell: a worker has no terminal to read from."""
-    raise EOFError("a mesh cell runs on a worker, which has no terminal to read input from; push the value instead")
+    raise EOFError(
+        "a mesh cell runs on a worker, which has no terminal to read input from; push the value instead"
+    )
 
 
 def _split_last_expr(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
