@@ -1,0 +1,256 @@
+"""Scripts in bulk: their type, their address, and the bytes of many scripts as one column.
+
+Compiled forms of :func:`.address.script_type` and :func:`.address.address` over
+``(offset, length)`` ranges of a buffer, with the same answers (the tests compare
+them): :func:`classify` gives a code per script (an index into :data:`SCRIPT_TYPES`),
+:func:`addresses` the address strings as Arrow-style ``(offsets, data, valid)`` buffers
+(base58check's checksums come from :mod:`.hashing`). :func:`gather` copies ranges into
+one contiguous buffer with int32 offsets, the layout of an Arrow binary column. Without
+numba these are loops over the reference functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import hashing, jit
+from .address import Network, address, script_type
+
+__all__ = ["SCRIPT_TYPES", "addresses", "classify", "gather"]
+
+#: script type names, indexed by the codes of :func:`classify`
+SCRIPT_TYPES = (
+    "p2pkh",
+    "p2sh",
+    "p2wpkh",
+    "p2wsh",
+    "p2tr",
+    "witness_unknown",
+    "anchor",
+    "nulldata",
+    "p2pk",
+    "multisig",
+    "nonstandard",
+)
+_CODE = {name: i for i, name in enumerate(SCRIPT_TYPES)}
+_B58 = np.frombuffer(b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", dtype=np.uint8)
+_B32 = np.frombuffer(b"qpzry9x8gf2tvdw0s3jn54khce6mua7l", dtype=np.uint8)
+_GEN = np.array([0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3], dtype=np.int64)
+
+
+@jit.kernel
+def _classify(data, off, ln, out):
+    for i in range(off.shape[0]):
+        p = off[i]
+        n = ln[i]
+        code = 10
+        if n == 25 and data[p] == 0x76 and data[p + 1] == 0xA9 and data[p + 2] == 20:
+            if data[p + 23] == 0x88 and data[p + 24] == 0xAC:
+                code = 0
+        if code == 10 and n == 23 and data[p] == 0xA9 and data[p + 1] == 20 and data[p + 22] == 0x87:
+            code = 1
+        if code == 10 and 4 <= n <= 42:
+            op = data[p]
+            plen = data[p + 1]
+            if (op == 0 or 0x51 <= op <= 0x60) and plen + 2 == n and 2 <= plen <= 40:
+                code = 5
+                if op == 0:
+                    code = 2 if plen == 20 else (3 if plen == 32 else 10)
+                elif op == 0x51 and plen == 32:
+                    code = 4
+                elif op == 0x51 and plen == 2 and data[p + 2] == 0x4E and data[p + 3] == 0x73:
+                    code = 6
+                out[i] = code
+                continue
+        if code == 10 and n > 0 and data[p] == 0x6A:
+            code = 7
+        if code == 10 and n == 35 and data[p] == 33 and data[p + 34] == 0xAC:
+            code = 8
+        if code == 10 and n == 67 and data[p] == 65 and data[p + 66] == 0xAC:
+            code = 8
+        if code == 10 and n >= 37 and data[p + n - 1] == 0xAE and 0x51 <= data[p] <= 0x60:
+            code = 9
+        out[i] = code
+
+
+@jit.kernel
+def _polymod_step(chk, v, gen):
+    top = chk >> 25
+    chk = ((chk & 0x1FFFFFF) << 5) ^ v
+    for k in range(5):
+        if (top >> k) & 1:
+            chk ^= gen[k]
+    return chk
+
+
+@jit.kernel
+def _encode(data, off, codes, checks, vers, hrp, b58, b32, gen, out, out_off, valid, five, digits):
+    """Addresses of scripts (codes from _classify); checks: the 4 checksum bytes per base58 row."""
+    q = 0
+    for i in range(off.shape[0]):
+        out_off[i] = q
+        code = codes[i]
+        p = off[i]
+        if code == 0 or code == 1:
+            # payload: version byte, the 20-byte hash, the 4-byte checksum
+            start = p + 3 if code == 0 else p + 2
+            length = 0
+            zeros = 1 if vers[code] == 0 else 0
+            leading = True
+            for j in range(25):
+                if j == 0:
+                    c = vers[code]
+                elif j <= 20:
+                    c = data[start + j - 1]
+                else:
+                    c = checks[i, j - 21]
+                if leading and j > 0:
+                    if c == 0 and zeros == j:
+                        zeros += 1
+                    else:
+                        leading = False
+                carry = int(c)
+                for k in range(length):
+                    carry += digits[k] << 8
+                    digits[k] = carry % 58
+                    carry //= 58
+                while carry:
+                    digits[length] = carry % 58
+                    length += 1
+                    carry //= 58
+            for _z in range(zeros):
+                out[q] = b58[0]
+                q += 1
+            for k in range(length - 1, -1, -1):
+                out[q] = b58[digits[k]]
+                q += 1
+            valid[i] = 1
+        elif 2 <= code <= 6:
+            op = data[p]
+            version = 0 if op == 0 else op - 0x50
+            plen = data[p + 1]
+            nf = 0
+            five[nf] = version
+            nf += 1
+            acc = 0
+            bits = 0
+            for j in range(plen):
+                acc = ((acc << 8) | data[p + 2 + j]) & 0xFFFFFFFF
+                bits += 8
+                while bits >= 5:
+                    bits -= 5
+                    five[nf] = (acc >> bits) & 31
+                    nf += 1
+            if bits:
+                five[nf] = (acc << (5 - bits)) & 31
+                nf += 1
+            chk = 1
+            for j in range(hrp.shape[0]):
+                chk = _polymod_step(chk, hrp[j] >> 5, gen)
+            chk = _polymod_step(chk, 0, gen)
+            for j in range(hrp.shape[0]):
+                chk = _polymod_step(chk, hrp[j] & 31, gen)
+            for j in range(nf):
+                chk = _polymod_step(chk, five[j], gen)
+            for _j in range(6):
+                chk = _polymod_step(chk, 0, gen)
+            chk ^= 1 if version == 0 else 0x2BC830A3
+            for j in range(hrp.shape[0]):
+                out[q] = hrp[j]
+                q += 1
+            out[q] = 0x31  # "1"
+            q += 1
+            for j in range(nf):
+                out[q] = b32[five[j]]
+                q += 1
+            for j in range(6):
+                out[q] = b32[(chk >> (5 * (5 - j))) & 31]
+                q += 1
+            valid[i] = 1
+        else:
+            valid[i] = 0
+    out_off[off.shape[0]] = q
+    return q
+
+
+@jit.kernel
+def _gather(data, off, ln, out, out_off):
+    q = 0
+    for i in range(off.shape[0]):
+        out_off[i] = q
+        n = ln[i]
+        p = off[i]
+        if p >= 0:
+            for j in range(n):
+                out[q + j] = data[p + j]
+            q += n
+    out_off[off.shape[0]] = q
+    return q
+
+
+def gather(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(int32 offsets, data)`` of the ranges ``buf[off[i] : off[i] + ln[i]]`` (``off[i] < 0``: empty)."""
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    ln = np.where(off >= 0, np.ascontiguousarray(ln, dtype=np.int64), 0)
+    total = int(ln.sum())
+    out = np.empty(total, dtype=np.uint8)
+    out_off = np.empty(len(off) + 1, dtype=np.int64)
+    if jit.active():
+        jit.run(_gather, buf, off, ln, out, out_off)
+    else:  # slicing beats a per-byte loop in plain Python
+        out_off[0] = 0
+        np.cumsum(ln, out=out_off[1:])
+        mv = buf.data
+        out[:] = np.frombuffer(b"".join(mv[o : o + n] for o, n in zip(off.tolist(), ln.tolist())), np.uint8)
+    if total >= 2**31:
+        raise OverflowError("more than 2 GiB of scripts in one partition: make partitions smaller")
+    return out_off.astype(np.int32), out
+
+
+def classify(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> np.ndarray:
+    """The :data:`SCRIPT_TYPES` code (int8) of each script ``buf[off:off+ln]``."""
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    ln = np.ascontiguousarray(ln, dtype=np.int64)
+    out = np.empty(len(off), dtype=np.int8)
+    if jit.active():
+        _classify(buf, off, ln, out)
+        return out
+    mv = buf.data
+    out[:] = [_CODE[script_type(bytes(mv[o : o + n]))] for o, n in zip(off.tolist(), ln.tolist())]
+    return out
+
+
+def addresses(
+    buf: np.ndarray, off: np.ndarray, ln: np.ndarray, codes: np.ndarray, net: Network
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(int32 offsets, utf-8 data, valid)`` of the scripts' addresses in ``net``'s encoding."""
+    off = np.ascontiguousarray(off, dtype=np.int64)
+    n = len(off)
+    if not jit.active():
+        mv = buf.data
+        texts = [address(bytes(mv[o : o + k]), net) for o, k in zip(off.tolist(), np.asarray(ln).tolist())]
+        valid = np.array([t is not None for t in texts], dtype=bool)
+        enc = [t.encode() if t else b"" for t in texts]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in enc], out=offsets[1:])
+        return offsets.astype(np.int32), np.frombuffer(b"".join(enc), dtype=np.uint8), valid
+    codes = np.ascontiguousarray(codes, dtype=np.int8)
+    b58_rows = np.flatnonzero(codes <= 1)
+    checks = np.zeros((n, 4), dtype=np.uint8)
+    if len(b58_rows):
+        pre = np.empty((len(b58_rows), 21), dtype=np.uint8)
+        pre[:, 0] = np.where(codes[b58_rows] == 0, net.p2pkh, net.p2sh)
+        start = off[b58_rows] + np.where(codes[b58_rows] == 0, 3, 2)
+        pre[:, 1:] = buf[start[:, None] + np.arange(20)]
+        flat = pre.reshape(-1)
+        rows = np.arange(len(b58_rows), dtype=np.int64) * 21
+        checks[b58_rows] = hashing.sha256d_parts(flat, rows, np.full(len(rows), 21))[:, :4]
+    hrp = np.frombuffer(net.hrp.encode(), dtype=np.uint8)
+    bound = np.where(codes <= 1, 35, np.where(codes <= 6, len(hrp) + 2 + 65 + 6, 0))
+    out = np.empty(int(bound.sum()), dtype=np.uint8)
+    out_off = np.empty(n + 1, dtype=np.int64)
+    valid = np.empty(n, dtype=np.uint8)
+    vers = np.array([net.p2pkh, net.p2sh], dtype=np.int64)
+    total = _encode(buf, off, codes, checks, vers, hrp, _B58, _B32, _GEN, out, out_off, valid,
+                    np.zeros(80, np.int64), np.zeros(48, np.int64))  # fmt: skip
+    return out_off.astype(np.int32), out[:total], valid.astype(bool)
