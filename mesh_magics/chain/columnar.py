@@ -60,8 +60,9 @@ class Span:
     file: str  # for messages: "blk00012.dat"
     offset: int  # the block's position in its file
     hash: bytes | None = None  # expected, internal byte order; None: not known
-    undo_start: int = -1  # the CBlockUndo in the undo buffer; -1: no undo record
+    undo_start: int = -1  # the CBlockUndo in the undo buffer (its checksum follows); -1: no undo record
     undo_end: int = -1
+    undo_slot: int = -1  # 32 free bytes of the undo buffer, for the parent's hash (the checksum's prefix)
     undo_file: str = ""
     undo_offset: int = -1
 
@@ -176,8 +177,9 @@ def _undo(
 ) -> tuple[UndoColumns | None, Bad | None]:
     """The spent coins of every input, after checking each record's checksum and shape.
 
-    ``ubuf`` holds each record as ``[32 bytes free][CBlockUndo][checksum]`` and ends in a
-    spare zero byte, which stands for the empty record of a block without undo (genesis).
+    ``ubuf`` holds each record's ``CBlockUndo`` followed by its checksum, 32 free bytes per
+    block (``undo_slot``), and ends in a spare zero byte, which stands for the empty record
+    of a block without undo (genesis).
     """
     has = [i for i, s in enumerate(spans) if s.undo_start >= 0]
     for i, s in enumerate(spans):
@@ -186,10 +188,11 @@ def _undo(
     if has:  # Core's WriteBlockUndo: checksum = sha256d(parent's hash || CBlockUndo)
         for i in has:
             s = spans[i]
-            ubuf[s.undo_start - 32 : s.undo_start] = buf[s.start + 4 : s.start + 36]
-        st = np.array([spans[i].undo_start - 32 for i in has], dtype=np.int64)
+            ubuf[s.undo_slot : s.undo_slot + 32] = buf[s.start + 4 : s.start + 36]
+        offs = np.array([[spans[i].undo_slot, spans[i].undo_start] for i in has], dtype=np.int64)
         ends = np.array([spans[i].undo_end for i in has], dtype=np.int64)
-        sums = hashing.sha256d_parts(ubuf, st, ends - st)
+        lens = np.stack([np.full(len(has), 32), ends - offs[:, 1]], axis=1)
+        sums = hashing.sha256d_parts(ubuf, offs, lens)
         for k in np.flatnonzero((sums != ubuf[ends[:, None] + np.arange(32)]).any(axis=1)).tolist():
             why = "its undo record's checksum does not match (a damaged record, or another block's)"
             return None, _bad(spans, has[k], why, "undo", undo=True)

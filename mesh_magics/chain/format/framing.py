@@ -4,7 +4,8 @@ Each record of a block file is ``magic (4) | size (uint32 LE) | block``; of an u
 ``magic (4) | size | CBlockUndo | checksum (32)``, the checksum being
 ``sha256d(hash of the block's parent || CBlockUndo)`` (Core's ``WriteBlockUndo``; the
 *parent's* hash, not the block's own). Files are preallocated in chunks, so a file can
-end in zero bytes: a record whose magic is zero ends the file. Block index positions
+end in zero bytes (zeros on disk, not XOR'd): a record whose magic is zero on disk ends
+the file. Block index positions
 (``nDataPos``, ``nUndoPos``) point just past the 8-byte prefix.
 
 Since Core 28 every byte of both kinds of file is XOR'd with ``blocks/xor.dat`` (8 bytes)
@@ -105,12 +106,13 @@ def scan_records(
         pos = 0
         while pos + 8 <= size:
             want = 8 + header_bytes
-            raw = np.frombuffer(bytearray(os.pread(fd, want, pos)), dtype=np.uint8)
+            ondisk = os.pread(fd, want, pos)
+            if ondisk[:4] == bytes(4):  # the preallocated tail is zeros on disk, not XOR'd
+                break
+            raw = np.frombuffer(bytearray(ondisk), dtype=np.uint8)
             dexor(raw, key, pos)
             head = raw.tobytes()
             magic = head[:4]
-            if magic == bytes(4):
-                break
             if magic != net.magic:
                 raise ChainError(
                     f"{path.name} offset {pos}: the record magic is {describe_magic(magic, net, key)}"
