@@ -41,6 +41,7 @@ BAD = pa.schema(
     ]
 )
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+MAX_MONEY = 21_000_000 * 100_000_000
 _FIX = {
     "read": "copy the files again from a stopped node",
     "parse": "the block file is damaged here: copy it again from a stopped node",
@@ -164,6 +165,12 @@ def _hashes(buf: np.ndarray, spans: list[Span], w: Walk) -> tuple[np.ndarray, np
     txids = hashing.sha256d_parts(
         buf, offs, np.stack([four, t[:, TX.BODY_END] - t[:, TX.BODY], four], axis=1)
     )
+    values = read_le(buf, w.outputs[:, OUT.VALUE], 8, "<i8")
+    wrong = (values < 0) | (values > MAX_MONEY)
+    if wrong.any():  # Core's CheckTransaction: bad-txns-vout-negative / vout-toolarge
+        tx = int(w.outputs[int(np.argmax(wrong)), OUT.TX])
+        b = int(np.searchsorted(w.blocks[:, BLK.FIRST_TX], tx, side="right")) - 1
+        return heads, heads, _bad(spans, b, "an output value is out of range (negative or above 21M BTC)", "parse")
     roots = hashing.merkle_roots(txids, w.blocks[:, BLK.FIRST_TX], w.blocks[:, BLK.N_TX])
     stated = buf[starts[:, None] + np.arange(36, 68)]
     for i in np.flatnonzero((roots != stated).any(axis=1)).tolist():

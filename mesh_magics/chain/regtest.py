@@ -81,6 +81,7 @@ class Lock:
     items: tuple[bytes, ...] = ()  # stack items pushed before the script runs
     secret: int = 0
     compressed: bool = True
+    annex: bytes = b""  # a taproot annex (0x50 ...) to append to the witness: valid, not relayed
 
     @classmethod
     def op_true(cls) -> Lock:
@@ -128,7 +129,7 @@ class Lock:
         if self.kind == "p2wsh":
             return b"", (*self.items, self.inner)
         if self.kind == "taproot":
-            return b"", (*self.items, self.inner, self.control)
+            return b"", (*self.items, self.inner, self.control) + ((self.annex,) if self.annex else ())
         if self.kind in ("p2pk", "p2pkh"):
             assert digest is not None
             sig = push(secp.sign_ecdsa(self.secret, digest) + b"\x01")

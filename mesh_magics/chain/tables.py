@@ -147,11 +147,11 @@ class ChainTables:
         b, t, o, i, bad = dask.persist(*(self[name] for name in TABLES))
         return ChainTables(b, t, o, i, bad, self.network, list(self.heights), list(self.notes))
 
-    def compute(self) -> dict[str, Any]:
-        """All five tables as in-memory frames, in one pass (small reads only)."""
+    def compute(self, **kwargs: Any) -> dict[str, Any]:
+        """All five tables as in-memory frames, in one pass (small reads only); ``kwargs`` go to ``dask.compute``."""
         import dask
 
-        return dict(zip(TABLES, dask.compute(*(self[name] for name in TABLES))))
+        return dict(zip(TABLES, dask.compute(*(self[name] for name in TABLES), **kwargs)))
 
 
 def open(path: str | Path) -> ChainTables:  # noqa: A001  (chain.open, as the issue names it)

@@ -12,8 +12,10 @@ per file (they read the files; run them on the mesh with ``map``):
    writes a block's undo into the rev file numbered like its blk file, in the order it
    connected blocks, so positions do not say which is which): a record matches a block
    when its count of ``CTxUndo`` is the block's tx count - 1 and its checksum is
-   ``sha256d(parent hash || record)``. Siblings share their parent; if two records still
-   fit one block the plan stops with an error rather than guess.
+   ``sha256d(parent hash || record)``. Siblings share their parent, so several records
+   can fit: identical ones are interchangeable, else the one whose coin counts match the
+   block's inputs wins; if different records still fit, the plan stops with an error
+   rather than guess.
 
 Blocks of the chosen chain without an undo record (downloaded ahead of the node's tip,
 never connected) end the chain: the plan stops at the last connected block.
@@ -104,9 +106,37 @@ def link(scanned: Iterable[ScannedBlock]) -> list[ScannedBlock]:
     return chain
 
 
+def _shape_fits(blocks_dir: Path, net: Network, key: bytes, file: int, data_pos: int, undo: bytes) -> bool:
+    """Whether an undo record has one entry per input of each non-coinbase transaction of the block."""
+    from ..format.tx import parse_block
+    from ..format.undo import parse_block_undo
+
+    path = Path(blocks_dir) / f"blk{file:05d}.dat"
+    with open(path, "rb") as f:
+        f.seek(data_pos - 4)
+        size = int.from_bytes(_plain(f.read(4), key, data_pos - 4), "little")
+        block = parse_block(_plain(f.read(size), key, data_pos), check_merkle=False)
+    try:
+        coins = parse_block_undo(undo)
+    except ChainError:
+        return False
+    return [len(c) for c in coins] == [len(t.inputs) for t in block.txs[1:]]
+
+
+def _plain(raw: bytes, key: bytes, offset: int) -> bytes:
+    buf = np.frombuffer(bytearray(raw), dtype=np.uint8)
+    dexor(buf, key, offset)
+    return buf.tobytes()
+
+
 def match_undo(blocks_dir: str | Path, net: Network, key: bytes, file: int,
-               blocks: list[tuple[bytes, bytes, int]]) -> dict[bytes, int]:  # fmt: skip
-    """``{block hash: nUndoPos}`` for ``blocks`` (hash, parent hash, tx count) of blkNNNNN (step 3)."""
+               blocks: list[tuple[bytes, bytes, int, int]]) -> dict[bytes, int]:  # fmt: skip
+    """``{block hash: nUndoPos}`` for ``blocks`` (hash, parent hash, tx count, nDataPos) of blkNNNNN (step 3).
+
+    Records with the right count and checksum are the candidates. Several can fit (siblings
+    share a parent); identical records are interchangeable, otherwise the one whose coin
+    counts match the block's inputs wins, and a tie that remains is an error.
+    """
     path = Path(blocks_dir) / f"rev{file:05d}.dat"
     if not path.exists():
         return {}
@@ -119,19 +149,21 @@ def match_undo(blocks_dir: str | Path, net: Network, key: bytes, file: int,
         by_count.setdefault(count, []).append((rec.pos, rec.size))
     found: dict[bytes, int] = {}
     view = data.data
-    for h, prev, n_tx in blocks:
+    for h, prev, n_tx, data_pos in blocks:
         hits = []
         for pos, size in by_count.get(n_tx - 1, ()):
             digest = hashlib.sha256(hashlib.sha256(prev + view[pos : pos + size]).digest()).digest()
             if digest == bytes(view[pos + size : pos + size + 32]):
-                hits.append(pos)
-        if len(hits) > 1:
-            raise ChainError(
-                f"{path.name}: {len(hits)} undo records fit block {h[::-1].hex()} (siblings of the same parent "
-                "and size): read this directory with its block index (index=True) instead"
-            )
+                hits.append((pos, bytes(view[pos : pos + size])))
+        if len({body for _, body in hits}) > 1:
+            hits = [(pos, body) for pos, body in hits if _shape_fits(Path(blocks_dir), net, key, file, data_pos, body)]
+            if len({body for _, body in hits}) > 1:
+                raise ChainError(
+                    f"{path.name}: {len(hits)} different undo records fit block {h[::-1].hex()} (siblings of one "
+                    "parent, alike in shape): read this directory with its block index (index=True) instead"
+                )
         if hits:
-            found[h] = hits[0]
+            found[h] = hits[0][0]
     return found
 
 
@@ -143,9 +175,9 @@ def plan_without_index(blocks_dir: Path, net: Network, key: bytes,
         raise ChainError(f"no blk*.dat files in {blocks_dir}")
     scanned = [b for part in run(scan_headers, [(blocks_dir, net, key, f) for f in files]) for b in part]
     chain = link(scanned)
-    per_file: dict[int, list[tuple[bytes, bytes, int]]] = {}
+    per_file: dict[int, list[tuple[bytes, bytes, int, int]]] = {}
     for b in chain[1:]:
-        per_file.setdefault(b.file, []).append((b.hash, b.header.prev_hash, b.n_tx))
+        per_file.setdefault(b.file, []).append((b.hash, b.header.prev_hash, b.n_tx, b.data_pos))
     jobs = [(blocks_dir, net, key, f, blocks) for f, blocks in sorted(per_file.items())]
     undo: dict[bytes, int] = {}
     for part in run(match_undo, jobs):
