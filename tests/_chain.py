@@ -104,3 +104,21 @@ def small_chain(path: Path, key: bytes | None, blocks: int = 3) -> Fixture:
         c.mine([t], n=blocks)
         best = [c.block(h) for h in range(c.tip.height + 1)]
     return Fixture(path, key or bytes(8), best, [], [(102, t)])
+
+
+_BUILT: dict[str, Fixture] = {}
+
+
+def cached(tmp_path_factory, name: str, build) -> Fixture:
+    """``build(path)`` once per test session (all modules share it); tests must not alter it."""
+    if name not in _BUILT:
+        _BUILT[name] = build(tmp_path_factory.mktemp(name) / "node")
+    return _BUILT[name]
+
+
+def copy_datadir(fixture: Fixture, dest: Path) -> Path:
+    """A copy of a fixture's data directory, to damage."""
+    import shutil
+
+    shutil.copytree(fixture.datadir, dest, ignore=shutil.ignore_patterns("LOCK", ".lock"))
+    return dest

@@ -170,7 +170,11 @@ def _hashes(buf: np.ndarray, spans: list[Span], w: Walk) -> tuple[np.ndarray, np
     if wrong.any():  # Core's CheckTransaction: bad-txns-vout-negative / vout-toolarge
         tx = int(w.outputs[int(np.argmax(wrong)), OUT.TX])
         b = int(np.searchsorted(w.blocks[:, BLK.FIRST_TX], tx, side="right")) - 1
-        return heads, heads, _bad(spans, b, "an output value is out of range (negative or above 21M BTC)", "parse")
+        return (
+            heads,
+            heads,
+            _bad(spans, b, "an output value is out of range (negative or above 21M BTC)", "parse"),
+        )
     roots = hashing.merkle_roots(txids, w.blocks[:, BLK.FIRST_TX], w.blocks[:, BLK.N_TX])
     stated = buf[starts[:, None] + np.arange(36, 68)]
     for i in np.flatnonzero((roots != stated).any(axis=1)).tolist():

@@ -181,7 +181,10 @@ def open(path: str | Path) -> ChainTables:  # noqa: A001  (chain.open, as the is
             frames[name] = dd.from_pandas(meta(name), npartitions=1)
             continue
         frames[name] = dd.read_parquet(
-            [str(f) for f in files], dtype_backend="pyarrow", split_row_groups=False, aggregate_files=False
+            [str(f) for f in files],
+            split_row_groups=False,
+            aggregate_files=False,
+            arrow_to_pandas={"types_mapper": pd.ArrowDtype},
         )
     b, t, o, i, bad = (frames[n] for n in TABLES)
     return ChainTables(b, t, o, i, bad, info["network"], heights, info.get("notes", []))

@@ -156,7 +156,11 @@ def match_undo(blocks_dir: str | Path, net: Network, key: bytes, file: int,
             if digest == bytes(view[pos + size : pos + size + 32]):
                 hits.append((pos, bytes(view[pos : pos + size])))
         if len({body for _, body in hits}) > 1:
-            hits = [(pos, body) for pos, body in hits if _shape_fits(Path(blocks_dir), net, key, file, data_pos, body)]
+            hits = [
+                (pos, body)
+                for pos, body in hits
+                if _shape_fits(Path(blocks_dir), net, key, file, data_pos, body)
+            ]
             if len({body for _, body in hits}) > 1:
                 raise ChainError(
                     f"{path.name}: {len(hits)} different undo records fit block {h[::-1].hex()} (siblings of one "
