@@ -14,13 +14,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from _chain import LEAF, XOR_KEY, cached, copy_datadir, main_chain, small_chain
 
 import mesh_magics.chain as chain
-from _chain import LEAF, XOR_KEY, cached, copy_datadir, main_chain, small_chain
 from mesh_magics.chain.blocklist import from_blocks
 from mesh_magics.chain.format.address import address
 from mesh_magics.chain.source.index import HAVE_UNDO, read_index

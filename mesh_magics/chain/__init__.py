@@ -54,7 +54,18 @@ _LAZY = {
     "balance_history": "whale",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "ChainTables",
+    "RestFollower",
+    "balance_history",
+    "from_bitcoin_etl",
+    "from_blocks",
+    "open",
+    "read",
+    "read_blocks",
+    "whale_flows",
+    "whale_transactions",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -74,7 +74,7 @@ def describe_magic(found: bytes, expected: Network, key: bytes) -> str:
         return "zero bytes (past the last record, or a position in the preallocated tail)"
     for net in NETWORKS.values():
         if found == net.magic and net is not expected:
-            return f"{found.hex()}, the {net.name} magic: these files are {net.name}'s (pass network={net.name!r})"
+            return f"{found.hex()}, {net.name}'s magic, not {expected.name}'s (pass network={net.name!r} if the files are {net.name}'s)"
     if key != _ZERO_KEY:
         return f"{found.hex()} (after the XOR key {key.hex()}): blocks/xor.dat does not match these files"
     return f"{found.hex()}: not a record start (a wrong position, or files obfuscated with a key Core did not leave in blocks/xor.dat)"
