@@ -167,6 +167,7 @@ class RestFollower:
             known = self._created.pop((txid, vout), None) if not cb else None
             if known is not None:
                 block.consumed.append(((txid, vout), known))
+            coin: tuple[Any, ...]
             if cb:
                 coin = (None, None, None, None)
             elif flat is not None:
