@@ -55,7 +55,10 @@ def _write(path: str, index: int, *frames: Any) -> dict[str, int]:
     for name, frame in zip(TABLES, frames):
         if not isinstance(frame, pd.DataFrame):  # cuDF
             frame = frame.to_pandas()
-        table = pa.Table.from_pandas(frame, schema=_SCHEMAS[name], preserve_index=False)
+        schema = _SCHEMAS[name]
+        if any(not f.nullable and frame[f.name].isna().any() for f in schema):  # bitcoin-etl's null weights
+            schema = pa.schema([f.with_nullable(True) for f in schema])
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
         out = Path(path) / name
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out / f"part-{index:05d}.parquet")
@@ -102,7 +105,8 @@ class ChainTables:
         return int(self.txs.npartitions)
 
     def __repr__(self) -> str:
-        span = f"heights {self.heights[0][0]}..{self.heights[-1][1]}" if self.heights else "no blocks"
+        known = [h for h in self.heights if h[0] >= 0]
+        span = f"heights {known[0][0]}..{known[-1][1]}" if known else "heights unknown until read"
         return f"<ChainTables {self.network}: {span} in {len(self.heights)} partitions>"
 
     def _delayed_parts(self) -> list[Any]:
