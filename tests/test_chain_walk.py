@@ -158,7 +158,7 @@ def test_the_walker_gives_the_reference_tables(mode, tx_lists, net):
 )
 @given(tx_lists=st.lists(transactions(), min_size=1, max_size=3))
 def test_raw_blocks_on_the_mesh_resolve_prevouts_as_the_reference(tx_lists):
-    from mesh_magics.chain.read import read_blocks
+    from mesh_magics.chain.reader import read_blocks
 
     blocks = _blocks(tx_lists)
     ref = from_blocks(blocks, "regtest")

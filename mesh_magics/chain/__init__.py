@@ -21,7 +21,7 @@ The public names (imported lazily; ``import mesh_magics.chain`` loads nothing he
 
 The layers below: :mod:`.format` (the serialization, in plain Python and compiled
 kernels), :mod:`.source` (data directory, index, REST), :mod:`.columnar` (the tables of
-a buffer of blocks), :mod:`.tables` / :mod:`.read` (the tables on the mesh).
+a buffer of blocks), :mod:`.tables` / :mod:`.reader` (the tables on the mesh).
 
 Import rule (``tests/test_layers.py``): no IPython, widgets or server packages; of the
 package only ``errors`` and ``config``.
@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from .blocklist import from_blocks
     from .etl import from_bitcoin_etl
-    from .read import read, read_blocks
+    from .reader import read, read_blocks
     from .source.rest import RestFollower
     from .tables import ChainTables, open
     from .whale import balance_history, whale_flows, whale_transactions
 
 #: public name -> the module (relative) that defines it
 _LAZY = {
-    "read": "read",
-    "read_blocks": "read",
+    "read": "reader",
+    "read_blocks": "reader",
     "open": "tables",
     "ChainTables": "tables",
     "from_blocks": "blocklist",

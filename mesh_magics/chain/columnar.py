@@ -25,7 +25,7 @@ from .format import hashing, scripts
 from .format.address import Network
 from .format.tx import parse_block
 from .format.undocols import UndoColumns, UndoError, undo_columns
-from .format.walk import BLK, IN, OUT, TX, Walk, WalkError, read_le, walk_blocks
+from .format.walk import BLK, IN, OUT, TX, Walk, WalkError, hex_reversed, read_le, walk_blocks
 from .schema import BLOCKS, INPUTS, OUTPUTS, SCHEMAS, TXS
 
 __all__ = ["BAD", "Bad", "Built", "Span", "bad_table", "build", "empty_tables", "frames"]
@@ -40,7 +40,6 @@ BAD = pa.schema(
         pa.field("reason", pa.string()),
     ]
 )
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 MAX_MONEY = 21_000_000 * 100_000_000
 _FIX = {
     "read": "copy the files again from a stopped node",
@@ -99,12 +98,16 @@ class Built:
 def _hex(digests: np.ndarray) -> pa.Array:
     """Display hex (byte-reversed) of (n, 32) digests as an Arrow string array."""
     n = len(digests)
-    d = np.ascontiguousarray(digests[:, ::-1])
-    chars = np.empty((n, 64), dtype=np.uint8)
-    chars[:, 0::2] = _HEX[d >> 4]
-    chars[:, 1::2] = _HEX[d & 15]
-    offsets = (np.arange(n + 1, dtype=np.int32) * 64).astype(np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.reshape(-1)))
+    return _hex_at(np.ascontiguousarray(digests).reshape(-1), np.arange(n, dtype=np.int64) * 32)
+
+
+def _hex_at(buf: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    """Display hex of the 32 bytes at each offset of ``buf``, as an Arrow string array."""
+    n = len(offsets)
+    chars = hex_reversed(buf, offsets)
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * 64), pa.py_buffer(chars)
+    )
 
 
 def _var(
@@ -165,7 +168,7 @@ def _hashes(buf: np.ndarray, spans: list[Span], w: Walk) -> tuple[np.ndarray, np
     txids = hashing.sha256d_parts(
         buf, offs, np.stack([four, t[:, TX.BODY_END] - t[:, TX.BODY], four], axis=1)
     )
-    values = read_le(buf, w.outputs[:, OUT.VALUE], 8, "<i8")
+    values = w.values()
     wrong = (values < 0) | (values > MAX_MONEY)
     if wrong.any():  # Core's CheckTransaction: bad-txns-vout-negative / vout-toolarge
         tx = int(w.outputs[int(np.argmax(wrong)), OUT.TX])
@@ -232,12 +235,11 @@ def _tables(buf: np.ndarray, spans: list[Span], w: Walk, heads: np.ndarray, txid
     ends = np.array([s.end for s in spans], dtype=np.int64)
     heights = np.array([s.height for s in spans], dtype=np.int64)
     n_tx = w.blocks[:, BLK.N_TX]
-    prev = buf[starts[:, None] + np.arange(4, 36)] if nb else np.zeros((0, 32), np.uint8)
     blocks = pa.Table.from_arrays(
         [
             _i64(heights),
             _hex(heads),
-            _hex(prev),
+            _hex_at(buf, starts + 4),
             _i64(read_le(buf, starts + 68, 4, "<u4")),
             _i64(n_tx),
             _i64(ends - starts),
@@ -251,12 +253,14 @@ def _tables(buf: np.ndarray, spans: list[Span], w: Walk, heads: np.ndarray, txid
     tx_index = np.arange(len(t)) - w.blocks[tx_block, BLK.FIRST_TX]
     size = t[:, TX.END] - t[:, TX.START]
     weight = np.where(t[:, TX.SEGWIT] == 1, t[:, TX.BODY_END] - t[:, TX.BODY] + 8, size) * 3 + size
-    values = read_le(buf, outs[:, OUT.VALUE], 8, "<i8")
+    values = w.values()
     first_in, n_in = t[:, TX.FIRST_IN], t[:, TX.N_IN]
     output_value = _sums(values, t[:, TX.FIRST_OUT], t[:, TX.N_OUT])
-    outpoint = buf[ins[:, IN.OUTPOINT][:, None] + np.arange(32)] if len(ins) else np.zeros((0, 32), np.uint8)
-    prev_vout = read_le(buf, ins[:, IN.OUTPOINT] + 32, 4, "<u4").astype(np.int64)
-    coinbase_in = ~outpoint.any(axis=1) & (prev_vout == 0xFFFFFFFF)
+    prev_vout = ins[:, IN.VOUT]
+    maybe = np.flatnonzero(prev_vout == 0xFFFFFFFF)  # a coinbase input: that vout and a txid of zeros
+    coinbase_in = np.zeros(len(ins), dtype=bool)
+    if len(maybe):
+        coinbase_in[maybe] = ~buf[ins[maybe, IN.OUTPOINT][:, None] + np.arange(32)].any(axis=1)
     is_coinbase = (
         (n_in == 1) & coinbase_in[np.minimum(first_in, max(len(ins) - 1, 0))] if len(ins) else n_in < 0
     )
@@ -286,9 +290,10 @@ def _tables(buf: np.ndarray, spans: list[Span], w: Walk, heads: np.ndarray, txid
         schema=TXS,
     )
     out_tx = outs[:, OUT.TX]
-    codes = scripts.classify(buf, outs[:, OUT.SCRIPT], outs[:, OUT.SCRIPT_LEN])
-    so, sd = scripts.gather(buf, outs[:, OUT.SCRIPT], outs[:, OUT.SCRIPT_LEN])
-    ao, ad, av = scripts.addresses(buf, outs[:, OUT.SCRIPT], outs[:, OUT.SCRIPT_LEN], codes, net)
+    codes = scripts.classify(w.scripts, outs[:, OUT.SCRIPT], outs[:, OUT.SCRIPT_LEN])
+    so = np.append(outs[:, OUT.SCRIPT], len(w.scripts)).astype(np.int32)
+    sd = w.scripts
+    ao, ad, av = scripts.addresses(w.scripts, outs[:, OUT.SCRIPT], outs[:, OUT.SCRIPT_LEN], codes, net)
     kinds = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(scripts.SCRIPT_TYPES)).cast(pa.string())
     outputs = pa.Table.from_arrays(
         [
@@ -303,8 +308,10 @@ def _tables(buf: np.ndarray, spans: list[Span], w: Walk, heads: np.ndarray, txid
         schema=OUTPUTS,
     )
     in_tx = ins[:, IN.TX]
-    lo, ld = scripts.gather(buf, ins[:, IN.LEAF], ins[:, IN.LEAF_LEN])
     leaf_valid = ins[:, IN.LEAF] >= 0
+    lo = np.zeros(len(ins) + 1, dtype=np.int64)
+    np.cumsum(ins[:, IN.LEAF_LEN], out=lo[1:])
+    ld = w.leaves
     if undo is not None:
         has = undo.has_coin
         p_off = undo.script_offsets[:-1].astype(np.int64)
@@ -328,9 +335,11 @@ def _tables(buf: np.ndarray, spans: list[Span], w: Walk, heads: np.ndarray, txid
             _i64(tx_height[in_tx]),
             _i64(tx_index[in_tx]),
             _i64(np.arange(len(ins)) - first_in[in_tx]),
-            _hex(outpoint),
+            pa.StringArray.from_buffers(
+                len(ins), pa.py_buffer(np.arange(len(ins) + 1, dtype=np.int32) * 64), pa.py_buffer(w.prev_hex)
+            ),
             _i64(prev_vout),
-            _i64(read_le(buf, ins[:, IN.SEQUENCE], 4, "<u4").astype(np.int64)),
+            _i64(ins[:, IN.SEQUENCE]),
             *prev_cols,
             _var(pa.binary(), lo, ld, leaf_valid),
             prev_address,

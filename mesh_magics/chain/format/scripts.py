@@ -74,56 +74,67 @@ def _classify(data, off, ln, out):
 
 
 @jit.kernel
-def _polymod_step(chk, v, gen):
-    top = chk >> 25
-    chk = ((chk & 0x1FFFFFF) << 5) ^ v
-    for k in range(5):
-        if (top >> k) & 1:
-            chk ^= gen[k]
-    return chk
+def _encode(
+    data, off, codes, checks, vers, hrp, chk_hrp, b58, b32, gtab, out, out_off, valid, five, limbs, chunk
+):
+    """Addresses of scripts (codes from _classify); checks: the 4 checksum bytes per base58 row.
 
-
-@jit.kernel
-def _encode(data, off, codes, checks, vers, hrp, b58, b32, gen, out, out_off, valid, five, digits):
-    """Addresses of scripts (codes from _classify); checks: the 4 checksum bytes per base58 row."""
+    Base58 divides the 25-byte payload (as seven 32-bit limbs) by 58**5 at a time; bech32's
+    checksum starts from the state after the network's hrp (``chk_hrp``) and steps five
+    bits at a time through the generator table ``gtab``.
+    """
     q = 0
     for i in range(off.shape[0]):
         out_off[i] = q
         code = codes[i]
         p = off[i]
         if code == 0 or code == 1:
-            # payload: version byte, the 20-byte hash, the 4-byte checksum
-            start = p + 3 if code == 0 else p + 2
-            length = 0
-            zeros = 1 if vers[code] == 0 else 0
-            leading = True
-            for j in range(25):
-                if j == 0:
-                    c = vers[code]
-                elif j <= 20:
-                    c = data[start + j - 1]
-                else:
-                    c = checks[i, j - 21]
-                if leading and j > 0:
-                    if c == 0 and zeros == j:
-                        zeros += 1
-                    else:
-                        leading = False
-                carry = int(c)
-                for k in range(length):
-                    carry += digits[k] << 8
-                    digits[k] = carry % 58
-                    carry //= 58
-                while carry:
-                    digits[length] = carry % 58
-                    length += 1
-                    carry //= 58
+            start = p + 3 if code == 0 else p + 2  # the 20-byte hash
+            zeros = 0
+            if vers[code] == 0:
+                zeros = 1
+                while zeros < 21 and data[start + zeros - 1] == 0:
+                    zeros += 1
+            limbs[0] = vers[code]
+            for k in range(5):
+                v = 0
+                for j in range(4):
+                    v = (v << 8) | data[start + 4 * k + j]
+                limbs[1 + k] = v
+            limbs[6] = (checks[i, 0] << 24) | (checks[i, 1] << 16) | (checks[i, 2] << 8) | checks[i, 3]
+            lead = 0
+            while lead < 7 and limbs[lead] == 0:
+                lead += 1
+            n = 0
+            while lead < 7:
+                rem = 0
+                for k in range(lead, 7):
+                    cur = (rem << 32) | limbs[k]
+                    limbs[k] = cur // 656356768
+                    rem = cur % 656356768
+                chunk[n] = rem
+                n += 1
+                while lead < 7 and limbs[lead] == 0:
+                    lead += 1
             for _z in range(zeros):
                 out[q] = b58[0]
                 q += 1
-            for k in range(length - 1, -1, -1):
-                out[q] = b58[digits[k]]
-                q += 1
+            started = False
+            for k in range(n - 1, -1, -1):
+                c = chunk[k]
+                d4 = c % 58
+                c //= 58
+                d3 = c % 58
+                c //= 58
+                d2 = c % 58
+                c //= 58
+                d1 = c % 58
+                d0 = c // 58
+                for d in (d0, d1, d2, d3, d4):
+                    if started or d != 0:
+                        started = True
+                        out[q] = b58[d]
+                        q += 1
             valid[i] = 1
         elif 2 <= code <= 6:
             op = data[p]
@@ -144,16 +155,16 @@ def _encode(data, off, codes, checks, vers, hrp, b58, b32, gen, out, out_off, va
             if bits:
                 five[nf] = (acc << (5 - bits)) & 31
                 nf += 1
-            chk = 1
-            for j in range(hrp.shape[0]):
-                chk = _polymod_step(chk, hrp[j] >> 5, gen)
-            chk = _polymod_step(chk, 0, gen)
-            for j in range(hrp.shape[0]):
-                chk = _polymod_step(chk, hrp[j] & 31, gen)
-            for j in range(nf):
-                chk = _polymod_step(chk, five[j], gen)
-            for _j in range(6):
-                chk = _polymod_step(chk, 0, gen)
+            chk = chk_hrp
+            total = nf + 6  # the data, then six zeros; two 5-bit values per step through gtab
+            j = 0
+            while j + 1 < total:
+                v = ((five[j] if j < nf else 0) << 5) | (five[j + 1] if j + 1 < nf else 0)
+                chk = (((chk & 0xFFFFF) << 10) ^ v) ^ gtab[chk >> 20]
+                j += 2
+            if j < total:
+                v = five[j] if j < nf else 0
+                chk = (((chk & 0x1FFFFFF) << 5) ^ v) ^ gtab[1024 + (chk >> 25)]
             chk ^= 1 if version == 0 else 0x2BC830A3
             for j in range(hrp.shape[0]):
                 out[q] = hrp[j]
@@ -171,6 +182,46 @@ def _encode(data, off, codes, checks, vers, hrp, b58, b32, gen, out, out_off, va
             valid[i] = 0
     out_off[off.shape[0]] = q
     return q
+
+
+def _hrp_state(hrp: str) -> int:
+    """The bech32 checksum state after the expanded hrp (the same for every address of a network)."""
+    chk = 1
+    for v in [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]:
+        top = chk >> 25
+        chk = ((chk & 0x1FFFFFF) << 5) ^ v
+        for k in range(5):
+            if (top >> k) & 1:
+                chk ^= int(_GEN[k])
+    return chk
+
+
+def _step_table() -> np.ndarray:
+    """What the checksum's top bits XOR in: 1024 entries for two 5-bit steps at once, then 32 for one."""
+
+    def one(chk: int, v: int) -> int:
+        top = chk >> 25
+        chk = ((chk & 0x1FFFFFF) << 5) ^ v
+        for k in range(5):
+            if (top >> k) & 1:
+                chk ^= int(_GEN[k])
+        return chk
+
+    two = [one(one(t << 20, 0), 0) for t in range(1024)]  # the top ten bits' effect over two steps
+    return np.array(two + [one(t << 25, 0) for t in range(32)], dtype=np.int64)
+
+
+_GTAB = _step_table()
+
+
+@jit.kernel
+def _preimages(data, off, codes, rows, vers, out):
+    """The 21 bytes base58check hashes for each P2PKH/P2SH row: version byte, then the script's hash."""
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        start = off[i] + (3 if codes[i] == 0 else 2)
+        out[21 * k] = vers[codes[i]]
+        out[21 * k + 1 : 21 * k + 21] = data[start : start + 20]
 
 
 @jit.kernel
@@ -238,11 +289,8 @@ def addresses(
     b58_rows = np.flatnonzero(codes <= 1)
     checks = np.zeros((n, 4), dtype=np.uint8)
     if len(b58_rows):
-        pre = np.empty((len(b58_rows), 21), dtype=np.uint8)
-        pre[:, 0] = np.where(codes[b58_rows] == 0, net.p2pkh, net.p2sh)
-        start = off[b58_rows] + np.where(codes[b58_rows] == 0, 3, 2)
-        pre[:, 1:] = buf[start[:, None] + np.arange(20)]
-        flat = pre.reshape(-1)
+        flat = np.empty(21 * len(b58_rows), dtype=np.uint8)
+        _preimages(buf, off, codes, b58_rows, np.array([net.p2pkh, net.p2sh], dtype=np.int64), flat)
         rows = np.arange(len(b58_rows), dtype=np.int64) * 21
         checks[b58_rows] = hashing.sha256d_parts(flat, rows, np.full(len(rows), 21))[:, :4]
     hrp = np.frombuffer(net.hrp.encode(), dtype=np.uint8)
@@ -251,6 +299,6 @@ def addresses(
     out_off = np.empty(n + 1, dtype=np.int64)
     valid = np.empty(n, dtype=np.uint8)
     vers = np.array([net.p2pkh, net.p2sh], dtype=np.int64)
-    total = _encode(buf, off, codes, checks, vers, hrp, _B58, _B32, _GEN, out, out_off, valid,
-                    np.zeros(80, np.int64), np.zeros(48, np.int64))  # fmt: skip
+    total = _encode(buf, off, codes, checks, vers, hrp, _hrp_state(net.hrp), _B58, _B32, _GTAB, out, out_off,
+                    valid, np.zeros(80, np.int64), np.zeros(7, np.int64), np.zeros(8, np.int64))  # fmt: skip
     return out_off.astype(np.int32), out[:total], valid.astype(bool)
