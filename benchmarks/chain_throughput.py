@@ -14,7 +14,13 @@ Generated once and cached (``--cache``).
 Timed: ``chain.read(datadir)`` building all four tables (undo included) on a real
 ``LocalCluster`` of 1 and of 2 worker processes (one thread each), best and worst of
 ``--runs`` runs after a warm-up that compiles the kernels on each worker; the tables
-stay on the workers (only row counts come back). Beside it, one process of the
+stay on the workers (only row counts come back). Twice: with dask's defaults, and
+without the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny gives its workers ("no trim"):
+that setting also fixes glibc's mmap threshold at 128 KiB, so every large array of a task
+is fresh memory, page-faulted in again each time (about a third of the CPU time here).
+Also timed in this process without dask (compiled, and the same kernels as plain
+Python), and the CPU seconds the workers spent (``tx/CPU-s``: what other load on a
+shared machine does not change). Beside it, one process of the
 pure-Python reference (:func:`~mesh_magics.chain.blocklist.from_blocks` plus
 :func:`~mesh_magics.chain.format.undo.parse_block_undo`) on the first ``--ref-txs``.
 Prints a table and writes JSON under benchmarks/results/.
@@ -244,27 +250,68 @@ def _records_bytes(datadir: Path) -> tuple[int, int]:
     return blk, rev
 
 
-def _mesh(datadir: Path, workers: int, runs: int, partition_txs: int) -> list[float]:
+def _mesh(
+    datadir: Path, workers: int, runs: int, partition_txs: int, trim: bool = True
+) -> tuple[list[float], list[float], list[int]]:
+    """Best/worst runs on a LocalCluster; ``trim=False`` lets glibc keep freed memory (see the module doc)."""
     import dask
     from distributed import Client, LocalCluster
 
     import mesh_magics.chain as chain
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      memory_limit="8GiB") as cluster, Client(cluster):  # fmt: skip
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if not trim:
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      memory_limit="8GiB") as cluster, Client(cluster) as client:  # fmt: skip
         warm = chain.read(
             datadir, start=0, end=150, partition_blocks=20
         )  # compiles the kernels on every worker
         dask.compute(*[warm[n].map_partitions(len) for n in ("blocks", "txs", "outputs", "inputs")])
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
+            before = client.run(time.process_time)
             t0 = time.perf_counter()
             tables = chain.read(datadir, partition_txs=partition_txs)
             counts = dask.compute(
                 *[tables[n].map_partitions(len).sum() for n in ("blocks", "txs", "outputs", "inputs")]
             )
             times.append(time.perf_counter() - t0)
-        return times + [list(map(int, counts))]
+            after = client.run(time.process_time)
+            cpu.append(sum(after[k] - before[k] for k in after))
+        return times, cpu, list(map(int, counts))
+
+
+def _row(engine: str, workers: int, txs: int, times: list[float], cpu: list[float], nbytes: int, share: float,
+         **extra: object) -> dict:  # fmt: skip
+    best, worst = min(times), max(times)
+    return {"engine": engine, "workers": workers, "txs": txs, "best_s": round(best, 2), "worst_s": round(worst, 2),
+            "tx_per_s": round(txs / best), "tx_per_s_worst": round(txs / worst), "tx_per_s_per_worker": round(txs / best / workers),
+            "mb_per_s": round(nbytes * share / best / 1e6, 1), "tx_per_cpu_s": round(txs / min(cpu) * 1) if min(cpu) else 0,
+            "times_s": [round(t, 2) for t in times], "cpu_s": [round(c, 2) for c in cpu], **extra}  # fmt: skip
+
+
+def _in_process(
+    datadir: Path, partition_txs: int, parts: int | None, runs: int, plain: bool = False
+) -> tuple[float, float, int]:
+    """(best seconds, best CPU seconds, txs) of reading the partitions in this process, no dask."""
+    from contextlib import nullcontext
+
+    from mesh_magics.chain.format import jit
+    from mesh_magics.chain.reader import read_partition
+    from mesh_magics.chain.source.plan import make_plan
+
+    plan = make_plan(datadir, partition_txs=partition_txs)
+    todo = plan.partitions[:parts] if parts else plan.partitions
+    with jit.python_only() if plain else nullcontext():
+        read_partition(plan.source, plan.partitions[-1]) if not plain else None  # compiled already: warm
+        best, best_cpu, n = 1e9, 1e9, 0
+        for _ in range(runs):
+            t0, c0, n = time.perf_counter(), time.process_time(), 0
+            for p in todo:
+                n += len(read_partition(plan.source, p)["txs"])
+            best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+    return best, best_cpu, n
 
 
 def _reference(datadir: Path, n_txs: int) -> tuple[float, int]:
@@ -325,33 +372,39 @@ def main() -> None:
           f"records: {blk / 1e6:.0f} MB blk + {rev / 1e6:.0f} MB rev; generated in {info['seconds']} s")  # fmt: skip
 
     rows = []
-    for w in args.workers:
-        *times, counts = _mesh(datadir, w, args.runs, args.partition_txs)
-        txs = counts[1]
-        best, worst = min(times), max(times)
-        rows.append({"engine": f"mesh, {w} worker{'s' * (w > 1)}", "workers": w, "txs": txs, "best_s": round(best, 2),
-                     "worst_s": round(worst, 2), "tx_per_s": round(txs / best), "tx_per_s_worst": round(txs / worst),
-                     "tx_per_s_per_worker": round(txs / best / w), "mb_per_s": round((blk + rev) / best / 1e6, 1),
-                     "rows": dict(zip(("blocks", "txs", "outputs", "inputs"), counts))})  # fmt: skip
+    for trim in (True, False):
+        for w in args.workers:
+            load = os.getloadavg()[0]
+            times, cpu, counts = _mesh(datadir, w, args.runs, args.partition_txs, trim)
+            name = f"mesh, {w} worker{'s' * (w > 1)}" + ("" if trim else ", no trim")
+            rows.append(_row(name, w, counts[1], times, cpu, blk + rev, 1.0, load_before=round(load, 2),
+                             rows=dict(zip(("blocks", "txs", "outputs", "inputs"), counts))))  # fmt: skip
+    secs, cpu_s1, n = _in_process(datadir, args.partition_txs, None, args.runs)
+    rows.append(_row("compiled, 1 process", 1, n, [secs], [cpu_s1], blk + rev, n / info["txs"]))
+    secs, cpu_s1, n = _in_process(datadir, args.ref_txs, 1, 1, plain=True)
+    rows.append(_row("plain Python kernels", 1, n, [secs], [cpu_s1], blk + rev, n / info["txs"]))
+    cpu0 = time.process_time()
     secs, n = _reference(datadir, args.ref_txs)
-    rows.append({"engine": "reference, 1 process", "workers": 1, "txs": n, "best_s": round(secs, 2), "worst_s": round(secs, 2),
-                 "tx_per_s": round(n / secs), "tx_per_s_worst": round(n / secs), "tx_per_s_per_worker": round(n / secs),
-                 "mb_per_s": round((blk + rev) * n / info["txs"] / secs / 1e6, 1)})  # fmt: skip
-
-    print(
-        f"\n{'engine':<22}{'txs':>11}{'best s':>9}{'worst s':>9}{'tx/s best':>12}{'tx/s worst':>12}{'per worker':>12}{'MB/s':>8}"
+    rows.append(
+        _row("reference, 1 process", 1, n, [secs], [time.process_time() - cpu0], blk + rev, n / info["txs"])
     )
+
+    head = f"{'engine':<22}{'txs':>11}{'best s':>8}{'worst s':>8}{'tx/s best':>11}{'tx/s worst':>11}"
+    print(f"\n{head}{'per worker':>11}{'MB/s':>7}{'tx/CPU-s':>10}")
     for r in rows:
-        print(f"{r['engine']:<22}{r['txs']:>11,}{r['best_s']:>9}{r['worst_s']:>9}{r['tx_per_s']:>12,}"
-              f"{r['tx_per_s_worst']:>12,}{r['tx_per_s_per_worker']:>12,}{r['mb_per_s']:>8}")  # fmt: skip
-    best_per_worker = max(r["tx_per_s_per_worker"] for r in rows if r["engine"].startswith("mesh"))
+        print(f"{r['engine']:<22}{r['txs']:>11,}{r['best_s']:>8}{r['worst_s']:>8}{r['tx_per_s']:>11,}"
+              f"{r['tx_per_s_worst']:>11,}{r['tx_per_s_per_worker']:>11,}{r['mb_per_s']:>7}{r['tx_per_cpu_s']:>10,}")  # fmt: skip
+    loads = ", ".join(str(r["load_before"]) for r in rows if "load_before" in r)
+    print(f"load average before the mesh runs: {loads} on {os.cpu_count()} CPUs (shared); tx/CPU-s counts the "
+          "workers' own CPU seconds, which other processes on the machine do not change")  # fmt: skip
+    best_per_worker = max(r["tx_per_cpu_s"] for r in rows if r["engine"].startswith("mesh"))
     era_txs, era_bytes, workers = 450e6, 260e9, 16
-    per_worker_bytes = max(r["mb_per_s"] / r["workers"] for r in rows if r["engine"].startswith("mesh")) * 1e6
+    per_worker_bytes = best_per_worker * (blk + rev) / info["txs"]
     cpu_s = era_txs / (best_per_worker * workers)
     byte_s = era_bytes / (per_worker_bytes * workers)
-    print(f"\nrunes era (840,000 on: ~450M txs, ~260 GB blk+rev) on {workers} workers at these per-worker rates: "
-          f"{cpu_s / 60:.1f} min by transactions, {byte_s / 60:.1f} min by bytes (mainnet txs are larger: the byte "
-          "figure is the likelier bound), before disk limits; ord: days")  # fmt: skip
+    print(f"\nrunes era (840,000 on: ~450M txs, ~260 GB blk+rev) on {workers} workers at {best_per_worker:,} tx per "
+          f"CPU-second each: {cpu_s / 60:.1f} min by transactions, {byte_s / 60:.1f} min by bytes at this chain's "
+          f"{(blk + rev) / info['txs']:.0f} B/tx (mainnet's ~580 B/tx makes bytes the likelier bound), before disk limits")  # fmt: skip
     out = HERE / "results" / "chain_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"chain": info, "records_bytes": {"blk": blk, "rev": rev}, "rows": rows,

@@ -14,6 +14,7 @@ resolved from the outputs of earlier blocks in the list (there is no undo data).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,17 @@ def read_partition(
     out = columnar.frames(built.tables)
     out["bad"] = columnar.frames({"bad": columnar.bad_table(bad + built.bad)})["bad"]
     return out
+
+
+def _warn_without_numba() -> None:
+    from .format import jit
+
+    if not jit.HAVE_NUMBA:
+        warnings.warn(
+            "numba is not installed: the chain tables are read by the same kernels as plain Python, "
+            "about 70 times slower; pip install numba (or mesh-magics[chain])",
+            stacklevel=3,
+        )
 
 
 def _compute_map(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
@@ -91,6 +103,7 @@ def read(datadir: str | Path, network: str | Network | None = None, start: int |
 
     if on_bad not in ("raise", "skip"):
         raise ChainError(f"on_bad must be 'raise' or 'skip', not {on_bad!r}")
+    _warn_without_numba()
     plan = make_plan(datadir, network, start=start, end=end, index=index, copy_index=copy_index, tip=tip,
                      partition_blocks=partition_blocks, partition_txs=partition_txs, run=_compute_map)  # fmt: skip
     parts = [delayed(read_partition, pure=True)(plan.source, p, on_bad, undo) for p in plan.partitions]

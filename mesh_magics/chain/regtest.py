@@ -11,8 +11,11 @@ No keys are needed for most spends. An output is locked by a :class:`Lock`, whic
 knows how to unlock it: bare ``OP_TRUE``; P2SH and P2WSH of a script such as ``OP_TRUE``;
 a P2TR **script-path** spend of one leaf under the NUMS internal key (no signature, only
 the BIP 341 tweak), e.g. ``<data> OP_DROP OP_TRUE``; and, signed with the builder's own
-ECDSA, P2PK (compressed or not) and P2PKH. Outputs can also be any script (OP_RETURN,
-addresses nobody here can spend)::
+ECDSA, P2PK (compressed or not) and P2PKH; or :meth:`Lock.custom`: any script with the
+scriptSig and witness you give. Outputs can also be any script (OP_RETURN, addresses
+nobody here can spend). :meth:`Regtest.tx` builds and unlocks a transaction from
+:class:`Utxo` s and ``(value, Lock or script)`` outputs; :meth:`Regtest.mine` validates
+blocks of them with Core (:meth:`Regtest.mine_raw` for pre-built bytes at scale)::
 
     from mesh_magics.chain.regtest import Lock, Regtest
     from mesh_magics.chain.format.build import push
@@ -75,7 +78,7 @@ class Lock:
     """An output script and how this builder unlocks it (see the module doc)."""
 
     script: bytes
-    kind: str = "none"  # op_true, p2sh, p2wsh, taproot, p2pk, p2pkh; none: not spendable here
+    kind: str = "none"  # op_true, p2sh, p2wsh, taproot, p2pk, p2pkh, custom; none: not spendable here
     inner: bytes = b""  # the redeem script, witness script or tapscript leaf
     control: bytes = b""  # a taproot control block
     items: tuple[bytes, ...] = ()  # stack items pushed before the script runs
@@ -91,6 +94,11 @@ class Lock:
     def raw(cls, script: bytes) -> Lock:
         """Any script; this builder cannot spend it."""
         return cls(script)
+
+    @classmethod
+    def custom(cls, script: bytes, script_sig: bytes = b"", witness: Sequence[bytes] = ()) -> Lock:
+        """Any script, spent with exactly this scriptSig and witness (you make them satisfy it)."""
+        return cls(script, "custom", script_sig, items=tuple(witness))
 
     @classmethod
     def p2sh(cls, redeem: bytes = OP_TRUE, items: Sequence[bytes] = ()) -> Lock:
@@ -124,6 +132,8 @@ class Lock:
         """(scriptSig, witness) spending it; ``digest`` is the legacy sighash for signed kinds."""
         if self.kind == "op_true":
             return b"", ()
+        if self.kind == "custom":
+            return self.inner, self.items
         if self.kind == "p2sh":
             return b"".join(push(i) for i in self.items) + push(self.inner), ()
         if self.kind == "p2wsh":

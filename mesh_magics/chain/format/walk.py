@@ -286,10 +286,10 @@ def walk_blocks(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Walk:
     if status:
         raise WalkError(int(b), int(pos), _REASONS[int(status)])
     w = Walk(
-        np.zeros((len(starts), BLK.WIDTH), dtype=np.int64),
-        np.zeros((n_tx, TX.WIDTH), dtype=np.int64),
-        np.zeros((n_in, IN.WIDTH), dtype=np.int64),
-        np.zeros((n_out, OUT.WIDTH), dtype=np.int64),
+        np.empty((len(starts), BLK.WIDTH), dtype=np.int64),  # the fill pass sets every cell
+        np.empty((n_tx, TX.WIDTH), dtype=np.int64),
+        np.empty((n_in, IN.WIDTH), dtype=np.int64),
+        np.empty((n_out, OUT.WIDTH), dtype=np.int64),
         np.empty(n_spk, dtype=np.uint8),
         np.empty(n_leaf, dtype=np.uint8),
         np.empty(64 * n_in, dtype=np.uint8),

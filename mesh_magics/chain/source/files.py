@@ -106,7 +106,8 @@ def _read(
 ) -> tuple[np.ndarray, list[int]]:
     """One buffer holding every run (plus ``extra`` zero bytes); the buffer offset of each run."""
     total = sum(b - a for _, a, b, _ in runs)
-    buf = np.zeros(total + extra, dtype=np.uint8)
+    buf = np.empty(total + extra, dtype=np.uint8)  # every byte but the extra ones is read into
+    buf[total:] = 0
     where, q = [], 0
     for f, a, b, _ in runs:
         view = buf[q : q + b - a]

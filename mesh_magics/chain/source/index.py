@@ -75,7 +75,13 @@ def _entry(key: bytes, value: bytes) -> IndexEntry:
 
 
 def _open(path: Path) -> object:
-    import plyvel
+    try:
+        import plyvel
+    except ImportError:
+        raise ChainError(
+            "reading blocks/index needs plyvel (pip install plyvel, or mesh-magics[chain]); "
+            "or pass index=False to plan from the block files alone"
+        ) from None
 
     try:
         return plyvel.DB(str(path), create_if_missing=False, compression=None)
