@@ -354,10 +354,13 @@ class Regtest:
         self.tip = self.blocks[best]
 
     def _rejected(self, height: int, h: bytes, why: str) -> ChainError:
-        log = "\n  ".join(
-            line for line in self._log.lines if "rror" in line or "nvalid" in line or "fail" in line
-        )
-        return ChainError(f"Core rejected block {height} ({h[::-1].hex()}): {why}\n  {log}")
+        """Core's own reason (from its log) for rejecting a block, or the validation state."""
+        for line in self._log.lines:
+            if "validation error:" in line:
+                why = line.split("validation error:", 1)[1].strip()
+                break
+        self._log.lines.clear()
+        return ChainError(f"Core rejected block {height} ({h[::-1].hex()}): {why}")
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
