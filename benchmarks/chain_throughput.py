@@ -17,10 +17,12 @@ Timed: ``chain.read(datadir)`` building all four tables (undo included) on a rea
 stay on the workers (only row counts come back). Twice: with dask's defaults, and
 without the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny gives its workers ("no trim"):
 that setting also fixes glibc's mmap threshold at 128 KiB, so every large array of a task
-is fresh memory, page-faulted in again each time (about a third of the CPU time here).
-Also timed in this process without dask (compiled, and the same kernels as plain
-Python), and the CPU seconds the workers spent (``tx/CPU-s``: what other load on a
-shared machine does not change). Beside it, one process of the
+is fresh memory, page-faulted in again each time.
+Also timed: one task on the 1-worker mesh reading every partition in turn, counting its
+thread's CPU seconds ("worker thread CPU": the per-worker cost, which other load on a
+shared machine does not change); this process without dask (compiled, and the same
+kernels as plain Python); and the CPU seconds the workers' processes spent
+(``tx/CPU-s``). Beside it, one process of the
 pure-Python reference (:func:`~mesh_magics.chain.blocklist.from_blocks` plus
 :func:`~mesh_magics.chain.format.undo.parse_block_undo`) on the first ``--ref-txs``.
 Prints a table and writes JSON under benchmarks/results/.
@@ -252,7 +254,7 @@ def _records_bytes(datadir: Path) -> tuple[int, int]:
 
 def _mesh(
     datadir: Path, workers: int, runs: int, partition_txs: int, trim: bool = True
-) -> tuple[list[float], list[float], list[int]]:
+) -> tuple[list[float], list[float], list[int], list[float]]:
     """Best/worst runs on a LocalCluster; ``trim=False`` lets glibc keep freed memory (see the module doc)."""
     import dask
     from distributed import Client, LocalCluster
@@ -279,7 +281,25 @@ def _mesh(
             times.append(time.perf_counter() - t0)
             after = client.run(time.process_time)
             cpu.append(sum(after[k] - before[k] for k in after))
-        return times, cpu, list(map(int, counts))
+        thread = []
+        if workers == 1:  # what a worker's thread spends per transaction, whatever else the machine runs
+            from mesh_magics.chain.source.plan import make_plan
+
+            plan = make_plan(datadir, partition_txs=partition_txs)
+            for _ in range(runs):
+                n, spent = client.submit(_thread_cpu, plan.source, plan.partitions, pure=False).result()
+                thread.append(spent)
+        return times, cpu, list(map(int, counts)), thread
+
+
+def _thread_cpu(source: object, parts: list) -> tuple[int, float]:
+    """(txs, thread CPU seconds) of reading ``parts`` one after the other in this worker's thread."""
+    from mesh_magics.chain.reader import read_partition
+
+    c0, n = time.thread_time(), 0
+    for p in parts:
+        n += len(read_partition(source, p)["txs"])
+    return n, time.thread_time() - c0
 
 
 def _row(engine: str, workers: int, txs: int, times: list[float], cpu: list[float], nbytes: int, share: float,
@@ -375,10 +395,13 @@ def main() -> None:
     for trim in (True, False):
         for w in args.workers:
             load = os.getloadavg()[0]
-            times, cpu, counts = _mesh(datadir, w, args.runs, args.partition_txs, trim)
+            times, cpu, counts, thread = _mesh(datadir, w, args.runs, args.partition_txs, trim)
             name = f"mesh, {w} worker{'s' * (w > 1)}" + ("" if trim else ", no trim")
             rows.append(_row(name, w, counts[1], times, cpu, blk + rev, 1.0, load_before=round(load, 2),
                              rows=dict(zip(("blocks", "txs", "outputs", "inputs"), counts))))  # fmt: skip
+            if thread:
+                rows.append(_row("worker thread CPU" + ("" if trim else ", no trim"), 1, counts[1], thread, thread,
+                                 blk + rev, 1.0))  # fmt: skip
     secs, cpu_s1, n = _in_process(datadir, args.partition_txs, None, args.runs)
     rows.append(_row("compiled, 1 process", 1, n, [secs], [cpu_s1], blk + rev, n / info["txs"]))
     secs, cpu_s1, n = _in_process(datadir, args.ref_txs, 1, 1, plain=True)
@@ -397,19 +420,23 @@ def main() -> None:
     loads = ", ".join(str(r["load_before"]) for r in rows if "load_before" in r)
     print(f"load average before the mesh runs: {loads} on {os.cpu_count()} CPUs (shared); tx/CPU-s counts the "
           "workers' own CPU seconds, which other processes on the machine do not change")  # fmt: skip
-    best_per_worker = max(r["tx_per_cpu_s"] for r in rows if r["engine"].startswith("mesh"))
+    best_per_worker = next(r["tx_per_cpu_s"] for r in rows if r["engine"] == "worker thread CPU")
+    untrimmed = next(r["tx_per_cpu_s"] for r in rows if r["engine"] == "worker thread CPU, no trim")
     era_txs, era_bytes, workers = 450e6, 260e9, 16
     per_worker_bytes = best_per_worker * (blk + rev) / info["txs"]
     cpu_s = era_txs / (best_per_worker * workers)
     byte_s = era_bytes / (per_worker_bytes * workers)
     print(f"\nrunes era (840,000 on: ~450M txs, ~260 GB blk+rev) on {workers} workers at {best_per_worker:,} tx per "
-          f"CPU-second each: {cpu_s / 60:.1f} min by transactions, {byte_s / 60:.1f} min by bytes at this chain's "
-          f"{(blk + rev) / info['txs']:.0f} B/tx (mainnet's ~580 B/tx makes bytes the likelier bound), before disk limits")  # fmt: skip
+          f"CPU-second each (dask's defaults): {cpu_s / 60:.1f} min by transactions, {byte_s / 60:.1f} min by bytes "
+          f"at this chain's {(blk + rev) / info['txs']:.0f} B/tx (mainnet's ~580 B/tx makes bytes the likelier bound); "
+          f"without the malloc trim ({untrimmed:,} tx/CPU-s): {era_txs / (untrimmed * workers) / 60:.1f} min by "
+          "transactions; before disk limits")  # fmt: skip
     out = HERE / "results" / "chain_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"chain": info, "records_bytes": {"blk": blk, "rev": rev}, "rows": rows,
                                "extrapolation": {"txs": era_txs, "bytes": era_bytes, "workers": workers,
-                                                 "minutes_by_txs": round(cpu_s / 60, 1), "minutes_by_bytes": round(byte_s / 60, 1)},
+                                                 "minutes_by_txs": round(cpu_s / 60, 1), "minutes_by_bytes": round(byte_s / 60, 1),
+                                                 "minutes_by_txs_no_trim": round(era_txs / (untrimmed * workers) / 60, 1)},
                                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}},
                               indent=1))  # fmt: skip
     print(f"wrote {out}")
