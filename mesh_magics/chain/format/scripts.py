@@ -1,12 +1,11 @@
-"""Scripts in bulk: their type, their address, and the bytes of many scripts as one column.
+"""Scripts in bulk: their type and their address.
 
 Compiled forms of :func:`.address.script_type` and :func:`.address.address` over
 ``(offset, length)`` ranges of a buffer, with the same answers (the tests compare
 them): :func:`classify` gives a code per script (an index into :data:`SCRIPT_TYPES`),
 :func:`addresses` the address strings as Arrow-style ``(offsets, data, valid)`` buffers
-(base58check's checksums come from :mod:`.hashing`). :func:`gather` copies ranges into
-one contiguous buffer with int32 offsets, the layout of an Arrow binary column. Without
-numba these are loops over the reference functions.
+(base58check's checksums come from :mod:`.hashing`). Without numba these are loops over
+the reference functions.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import numpy as np
 from . import hashing, jit
 from .address import Network, address, script_type
 
-__all__ = ["SCRIPT_TYPES", "addresses", "classify", "gather"]
+__all__ = ["SCRIPT_TYPES", "addresses", "classify"]
 
 #: script type names, indexed by the codes of :func:`classify`
 SCRIPT_TYPES = (
@@ -222,40 +221,6 @@ def _preimages(data, off, codes, rows, vers, out):
         start = off[i] + (3 if codes[i] == 0 else 2)
         out[21 * k] = vers[codes[i]]
         out[21 * k + 1 : 21 * k + 21] = data[start : start + 20]
-
-
-@jit.kernel
-def _gather(data, off, ln, out, out_off):
-    q = 0
-    for i in range(off.shape[0]):
-        out_off[i] = q
-        n = ln[i]
-        p = off[i]
-        if p >= 0:
-            for j in range(n):
-                out[q + j] = data[p + j]
-            q += n
-    out_off[off.shape[0]] = q
-    return q
-
-
-def gather(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(int32 offsets, data)`` of the ranges ``buf[off[i] : off[i] + ln[i]]`` (``off[i] < 0``: empty)."""
-    off = np.ascontiguousarray(off, dtype=np.int64)
-    ln = np.where(off >= 0, np.ascontiguousarray(ln, dtype=np.int64), 0)
-    total = int(ln.sum())
-    out = np.empty(total, dtype=np.uint8)
-    out_off = np.empty(len(off) + 1, dtype=np.int64)
-    if jit.active():
-        jit.run(_gather, buf, off, ln, out, out_off)
-    else:  # slicing beats a per-byte loop in plain Python
-        out_off[0] = 0
-        np.cumsum(ln, out=out_off[1:])
-        mv = buf.data
-        out[:] = np.frombuffer(b"".join(mv[o : o + n] for o, n in zip(off.tolist(), ln.tolist())), np.uint8)
-    if total >= 2**31:
-        raise OverflowError("more than 2 GiB of scripts in one partition: make partitions smaller")
-    return out_off.astype(np.int32), out
 
 
 def classify(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> np.ndarray:
