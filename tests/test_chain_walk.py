@@ -41,6 +41,7 @@ from mesh_magics.chain.format.undo import (
 )
 from mesh_magics.chain.format.undocols import UndoError, undo_columns
 from mesh_magics.chain.format.walk import walk_blocks
+from mesh_magics.errors import ChainError
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["numba", "python"] if jit.HAVE_NUMBA else ["python"]
@@ -341,3 +342,23 @@ def test_compact_sizes_of_every_width(mode):
     for name in ("blocks", "outputs"):
         pd.testing.assert_frame_equal(got[name], getattr(ref, name))
     pd.testing.assert_frame_equal(got["inputs"].drop(columns=PREV), ref.inputs.drop(columns=PREV))
+
+
+@pytest.mark.parametrize("net", ["mainnet", "testnet3", "testnet4", "signet", "regtest"])
+def test_the_network_is_told_by_the_first_records_magic(tmp_path, net):
+    from mesh_magics.chain.format.address import NETWORKS
+    from mesh_magics.chain.source.plan import NET_DIRS, locate
+
+    blocks = tmp_path / NET_DIRS[net] / "blocks" if NET_DIRS[net] else tmp_path / "blocks"
+    blocks.mkdir(parents=True)
+    key = bytes.fromhex("0102030405060708")
+    (blocks / "xor.dat").write_bytes(key)
+    magic = NETWORKS[net].magic
+    (blocks / "blk00000.dat").write_bytes(
+        bytes(b ^ key[i] for i, b in enumerate(magic + b"\x50\x00\x00\x00"))
+    )
+    src = locate(tmp_path)
+    assert src.network.name == net and src.blocks_dir == blocks and src.key == key
+    other = "regtest" if net != "regtest" else "mainnet"
+    with pytest.raises(ChainError, match=f"are {net}'s, not {other}'s: pass network='{net}'"):
+        locate(blocks, other)

@@ -36,8 +36,9 @@ __all__ = [
 
 #: Core's MAX_BLOCK_SERIALIZED_SIZE
 MAX_BLOCK_SIZE = 4_000_000
-#: an undo record holds at most ~ one compressed coin per 41 block bytes; bound it loosely
-MAX_UNDO_SIZE = 2 * MAX_BLOCK_SIZE
+#: an undo record has a coin per input (at most ~97k), each up to a 10,000-byte script:
+#: no bound below that is safe, so this one only catches a size field read from garbage
+MAX_UNDO_SIZE = 1 << 30
 _ZERO_KEY = bytes(8)
 
 
