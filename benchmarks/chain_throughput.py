@@ -14,13 +14,12 @@ Generated once and cached (``--cache``).
 Timed: ``chain.read(datadir)`` building all four tables (undo included) on a real
 ``LocalCluster`` of 1 and of 2 worker processes (one thread each), best and worst of
 ``--runs`` runs after a warm-up that compiles the kernels on each worker; the tables
-stay on the workers (only row counts come back). Twice: with dask's defaults, and
-without the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny gives its workers ("no trim"):
-that setting also fixes glibc's mmap threshold at 128 KiB, so every large array of a task
-is fresh memory, page-faulted in again each time.
+stay on the workers (only row counts come back). ``--no-trim`` starts the workers without
+the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny gives them (which also fixes glibc's
+mmap threshold at 128 KiB, so a task's large arrays are fresh, page-faulted memory).
 Also timed: one task on the 1-worker mesh reading every partition in turn, counting its
-thread's CPU seconds ("worker thread CPU": the per-worker cost, which other load on a
-shared machine does not change); this process without dask (compiled, and the same
+thread's CPU seconds ("worker thread CPU": the per-worker cost, less sensitive than
+seconds to other load on a shared machine); this process without dask (compiled, and the same
 kernels as plain Python); and the CPU seconds the workers' processes spent
 (``tx/CPU-s``). Beside it, one process of the
 pure-Python reference (:func:`~mesh_magics.chain.blocklist.from_blocks` plus
@@ -374,6 +373,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--partition-txs", type=int, default=125_000)
     ap.add_argument("--ref-txs", type=int, default=60_000)
+    ap.add_argument(
+        "--no-trim", action="store_true", help="workers without dask's MALLOC_TRIM_THRESHOLD_=65536"
+    )
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "mesh-chain-bench")
     args = ap.parse_args()
 
@@ -392,16 +394,14 @@ def main() -> None:
           f"records: {blk / 1e6:.0f} MB blk + {rev / 1e6:.0f} MB rev; generated in {info['seconds']} s")  # fmt: skip
 
     rows = []
-    for trim in (True, False):
-        for w in args.workers:
-            load = os.getloadavg()[0]
-            times, cpu, counts, thread = _mesh(datadir, w, args.runs, args.partition_txs, trim)
-            name = f"mesh, {w} worker{'s' * (w > 1)}" + ("" if trim else ", no trim")
-            rows.append(_row(name, w, counts[1], times, cpu, blk + rev, 1.0, load_before=round(load, 2),
-                             rows=dict(zip(("blocks", "txs", "outputs", "inputs"), counts))))  # fmt: skip
-            if thread:
-                rows.append(_row("worker thread CPU" + ("" if trim else ", no trim"), 1, counts[1], thread, thread,
-                                 blk + rev, 1.0))  # fmt: skip
+    for w in args.workers:
+        load = os.getloadavg()[0]
+        times, cpu, counts, thread = _mesh(datadir, w, args.runs, args.partition_txs, not args.no_trim)
+        name = f"mesh, {w} worker{'s' * (w > 1)}"
+        rows.append(_row(name, w, counts[1], times, cpu, blk + rev, 1.0, load_before=round(load, 2),
+                         rows=dict(zip(("blocks", "txs", "outputs", "inputs"), counts))))  # fmt: skip
+        if thread:
+            rows.append(_row("worker thread CPU", 1, counts[1], thread, thread, blk + rev, 1.0))
     secs, cpu_s1, n = _in_process(datadir, args.partition_txs, None, args.runs)
     rows.append(_row("compiled, 1 process", 1, n, [secs], [cpu_s1], blk + rev, n / info["txs"]))
     secs, cpu_s1, n = _in_process(datadir, args.ref_txs, 1, 1, plain=True)
@@ -419,9 +419,8 @@ def main() -> None:
               f"{r['tx_per_s_worst']:>11,}{r['tx_per_s_per_worker']:>11,}{r['mb_per_s']:>7}{r['tx_per_cpu_s']:>10,}")  # fmt: skip
     loads = ", ".join(str(r["load_before"]) for r in rows if "load_before" in r)
     print(f"load average before the mesh runs: {loads} on {os.cpu_count()} CPUs (shared); tx/CPU-s counts the "
-          "workers' own CPU seconds, which other processes on the machine do not change")  # fmt: skip
+          "workers' own CPU seconds, less sensitive than seconds to other load on the machine")  # fmt: skip
     best_per_worker = next(r["tx_per_cpu_s"] for r in rows if r["engine"] == "worker thread CPU")
-    untrimmed = next(r["tx_per_cpu_s"] for r in rows if r["engine"] == "worker thread CPU, no trim")
     era_txs, era_bytes, workers = 450e6, 260e9, 16
     per_worker_bytes = best_per_worker * (blk + rev) / info["txs"]
     cpu_s = era_txs / (best_per_worker * workers)
@@ -429,14 +428,12 @@ def main() -> None:
     print(f"\nrunes era (840,000 on: ~450M txs, ~260 GB blk+rev) on {workers} workers at {best_per_worker:,} tx per "
           f"CPU-second each (dask's defaults): {cpu_s / 60:.1f} min by transactions, {byte_s / 60:.1f} min by bytes "
           f"at this chain's {(blk + rev) / info['txs']:.0f} B/tx (mainnet's ~580 B/tx makes bytes the likelier bound); "
-          f"without the malloc trim ({untrimmed:,} tx/CPU-s): {era_txs / (untrimmed * workers) / 60:.1f} min by "
-          "transactions; before disk limits")  # fmt: skip
+          "before disk limits")  # fmt: skip
     out = HERE / "results" / "chain_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"chain": info, "records_bytes": {"blk": blk, "rev": rev}, "rows": rows,
                                "extrapolation": {"txs": era_txs, "bytes": era_bytes, "workers": workers,
-                                                 "minutes_by_txs": round(cpu_s / 60, 1), "minutes_by_bytes": round(byte_s / 60, 1),
-                                                 "minutes_by_txs_no_trim": round(era_txs / (untrimmed * workers) / 60, 1)},
+                                                 "minutes_by_txs": round(cpu_s / 60, 1), "minutes_by_bytes": round(byte_s / 60, 1)},
                                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}},
                               indent=1))  # fmt: skip
     print(f"wrote {out}")
