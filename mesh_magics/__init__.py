@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import errors, runes
+    from . import chain, errors, runes
     from .core.mesh import Mesh
     from .core.run import MeshRun
     from .session import connect, current, up
@@ -34,12 +34,14 @@ _LAZY = {
     "MeshRun": "core.run",
     "errors": None,
     "runes": None,
+    "chain": None,
 }
 
 __all__ = [
     "Mesh",
     "MeshRun",
     "__version__",
+    "chain",
     "connect",
     "current",
     "errors",

@@ -100,6 +100,7 @@ def test_public_api_is_guarded():
             "Mesh",
             "MeshRun",
             "__version__",
+            "chain",
             "connect",
             "current",
             "errors",

@@ -234,6 +234,9 @@ def test_every_layer_keeps_its_import_rule():
         ("mesh_magics/runes/protocol/runestone.py", "import numpy", "must not import numpy"),
         ("mesh_magics/runes/decode/scan.py", "from ..whale import queries", "may import only"),
         ("mesh_magics/runes/whale/queries.py", "from ..io import etl", "may import only"),
+        ("mesh_magics/chain/format/walk.py", "import pandas", "must not import pandas"),
+        ("mesh_magics/chain/reader.py", "import IPython", "must not import IPython"),
+        ("mesh_magics/chain/whale.py", "from ..runes import tables", "may import only"),
     ],
 )
 def test_a_planted_import_is_caught(module, planted, complaint):

@@ -5,7 +5,7 @@ For small inputs and tests: the block lists of ord's ledger scenarios
 ``{"height", "block": bytes | hex}``), in height order. Prevouts are resolved from the
 outputs of the blocks given (there is no undo data here): an input spending an output
 created earlier in the list gets its ``prev_value``, ``prev_script``, ``prev_height`` and
-``prev_is_coinbase``; others keep them null. Read with the reference parser
+``prev_is_coinbase`` (and ``prev_address``); others keep them null. Read with the reference parser
 (:mod:`.format.tx`), one process, no Dask: the mesh readers of a node's files produce the
 same tables, partitioned.
 """
@@ -106,7 +106,7 @@ def from_blocks(blocks: Iterable[Any], network_name: str | Network = "mainnet") 
                     in_value += prev_out[0]
                 row: tuple[Any, ...] = (height, tx_index, vin, key[0], key[1], txin.sequence)
                 row += prev_out if prev_out is not None else (None, None, None, None)
-                row += (leaf_script(txin.witness),)
+                row += (leaf_script(txin.witness), None if prev_out is None else address(prev_out[1], net))
                 for col, value in zip(i, row):
                     i[col].append(value)
             out_value = 0

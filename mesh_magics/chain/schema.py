@@ -16,14 +16,16 @@ txs       height, tx_index, txid, size, vsize, weight, n_in, n_out, output_value
           input_value*, fee*, is_coinbase
 outputs   height, tx_index, vout, value, script, script_type, address*
 inputs    height, tx_index, vin, prev_txid, prev_vout, sequence, prev_value*,
-          prev_script*, prev_height*, prev_is_coinbase*, leaf_script*
+          prev_script*, prev_height*, prev_is_coinbase*, leaf_script*, prev_address*
 ========  ======================================================================
 
 (* nullable: a block list of raw transactions has no header, so no hashes.) ``leaf_script`` is the tapscript a script-path spend reveals, taken from the
 witness as BIP 341 says and rust-bitcoin's ``Witness::tapscript`` does: the second-to-last
 element, or the third-to-last when there are at least three and the last starts with
 ``0x50`` (an annex); null with fewer than two elements. It does not say the prevout is
-P2TR: ``prev_script`` does. Coinbase inputs have ``prev_txid`` of zeros and ``prev_vout``
+P2TR: ``prev_script`` does. ``prev_address`` is the address of ``prev_script`` (the
+spender's address, what whale flows and balances group by), null where the script has
+none or is not known. Coinbase inputs have ``prev_txid`` of zeros and ``prev_vout``
 4294967295.
 """
 
@@ -86,6 +88,7 @@ INPUTS = pa.schema(
         pa.field("prev_height", _I64),
         pa.field("prev_is_coinbase", _BOOL),
         pa.field("leaf_script", _BIN),
+        pa.field("prev_address", _STR),
     ]
 )
 #: table name -> schema

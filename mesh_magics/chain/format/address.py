@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 from ...errors import ChainError
 
-__all__ = ["NETWORKS", "Network", "address", "base58check", "network", "script_type", "segwit_address"]
+__all__ = [
+    "NETWORKS",
+    "Network",
+    "address",
+    "address_script",
+    "base58check",
+    "network",
+    "script_type",
+    "segwit_address",
+]
 
 
 @dataclass(frozen=True)
@@ -166,4 +175,56 @@ def address(script: bytes, net: Network | str = "mainnet") -> str | None:
         wp = _witness_program(script)
         assert wp is not None
         return segwit_address(n.hrp, wp[0], wp[1])
+    return None
+
+
+def _bech32_decode(text: str) -> tuple[str, int, bytes, int] | None:
+    """(hrp, witness version, program, checksum constant) of a bech32/bech32m string, or None."""
+    if text.lower() != text and text.upper() != text:
+        return None
+    text = text.lower()
+    pos = text.rfind("1")
+    if pos < 1 or pos + 7 > len(text) or any(c not in _BECH32 for c in text[pos + 1 :]):
+        return None
+    hrp, data = text[:pos], [_BECH32.index(c) for c in text[pos + 1 :]]
+    const = _polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + data)
+    if not data[:-6]:
+        return None
+    acc = bits = 0
+    program = bytearray()
+    for v in data[1:-6]:
+        acc = (acc << 5) | v
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            program.append((acc >> bits) & 0xFF)
+    if bits >= 5 or (acc & ((1 << bits) - 1)):
+        return None
+    return hrp, data[0], bytes(program), const
+
+
+def address_script(text: str, net: Network | str = "mainnet") -> bytes | None:
+    """The output script an address stands for in ``net`` (the inverse of :func:`address`), None if it is not one."""
+    n = network(net)
+    decoded = _bech32_decode(text)
+    if decoded is not None:
+        hrp, version, program, const = decoded
+        if hrp != n.hrp or version > 16 or not 2 <= len(program) <= 40:
+            return None
+        if const != (1 if version == 0 else 0x2BC830A3) or (version == 0 and len(program) not in (20, 32)):
+            return None
+        return bytes((0 if version == 0 else 0x50 + version, len(program))) + program
+    if not text or any(c not in _B58 for c in text):
+        return None
+    num = 0
+    for c in text:
+        num = num * 58 + _B58.index(c)
+    body = num.to_bytes((num.bit_length() + 7) // 8, "big")
+    data = bytes(len(text) - len(text.lstrip("1"))) + body
+    if len(data) != 25 or hashlib.sha256(hashlib.sha256(data[:21]).digest()).digest()[:4] != data[21:]:
+        return None
+    if data[0] == n.p2pkh:
+        return b"\x76\xa9\x14" + data[1:21] + b"\x88\xac"
+    if data[0] == n.p2sh:
+        return b"\xa9\x14" + data[1:21] + b"\x87"
     return None
