@@ -1,0 +1,28 @@
+"""The Runes ledger with ord's exact rules: from chain tables to runes, balances, transfers.
+
+=================  ==============================================================
+module             what it holds
+=================  ==============================================================
+:mod:`.rules`      ord's rule helpers: activation, names, commitment, mint terms,
+                   the genesis rune
+:mod:`.reference`  the reference ledger: ord's ``rune_updater`` in plain Python, one
+                   transaction at a time (the oracle)
+:mod:`.flows`      sender attribution (first in, first out) for ``transfers``
+:mod:`.tables`     the result tables and :class:`LedgerResult`
+:mod:`.blocks`     :func:`index_blocks`: block lists in memory, by the reference
+=================  ==============================================================
+
+Import rule (``tests/test_layers.py``): numpy, pandas, pyarrow, dask and distributed;
+:mod:`mesh_magics.errors`, :mod:`mesh_magics.runes.protocol`, ``.tables`` and ``.decode``,
+and of the chain package :mod:`mesh_magics.chain.format` plus the in-memory tables
+(:mod:`mesh_magics.chain.schema`, :mod:`mesh_magics.chain.blocklist`), which
+:func:`index_blocks` builds its input with.
+"""
+
+from __future__ import annotations
+
+from .blocks import index_blocks
+from .reference import Ledger, run_reference
+from .tables import LedgerResult
+
+__all__ = ["Ledger", "LedgerResult", "index_blocks", "run_reference"]

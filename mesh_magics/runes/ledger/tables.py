@@ -1,0 +1,213 @@
+"""The ledger's result tables, built from rows, and :class:`LedgerResult`.
+
+=============  ==========================================================================
+table          columns (one row per ...)
+=============  ==========================================================================
+``runes``      rune: :data:`RUNES_LEDGER_COLUMNS` (the canonical ``rune_id, name,
+               divisibility, supply, symbol`` first), ordered by rune id
+``balances``   unspent outpoint and rune with a non-zero amount: ``txid, vout, rune_id,
+               amount, address``, ordered by where the outpoint was created, then rune id
+``transfers``  movement of units: the canonical transfers columns (whale-suite.md), ordered
+               by block, transaction, rune id; see :mod:`.flows` for the sender attribution
+``events``     ord's index events: ``block_height, block_time, tx_index, txid, event
+               (etched | minted | transferred | burned), rune_id, amount, vout, address``
+=============  ==========================================================================
+
+Amounts (``supply``, ``premine``, ``burned``, ``terms_amount``, ``terms_cap``, transfer,
+balance and event amounts) are exact: each column is ``int64`` (``Int64`` where it has
+nulls) when every value fits, else Python ints in an ``object`` column;
+``attrs["amount_repr"]`` of each frame says which its amount column (``supply`` for
+``runes``) uses, as :func:`mesh_magics.runes.tables.amount_repr` reads it. Term heights and
+offsets are u64 and follow the same rule. ``timestamp`` and ``block_time`` are UTC.
+``etched`` events carry the premine as their amount; ``transferred`` events the output
+(``vout``) and its address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..protocol.names import format_spaced_rune, rune_name
+from ..tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
+from .rules import RuneEntry
+
+__all__ = [
+    "BALANCES_COLUMNS",
+    "EVENTS_COLUMNS",
+    "RUNES_LEDGER_COLUMNS",
+    "LedgerResult",
+    "balances_frame",
+    "events_frame",
+    "exact_column",
+    "runes_frame",
+    "transfers_frame",
+]
+
+RUNES_LEDGER_COLUMNS = [
+    "rune_id", "name", "divisibility", "supply", "symbol", "rune", "premine", "mints", "burned", "number",
+    "etching_txid", "block", "timestamp", "turbo", "terms_amount", "terms_cap", "terms_height_start",
+    "terms_height_end", "terms_offset_start", "terms_offset_end",
+]  # fmt: skip
+BALANCES_COLUMNS = ["txid", "vout", "rune_id", "amount", "address"]
+EVENTS_COLUMNS = [
+    "block_height",
+    "block_time",
+    "tx_index",
+    "txid",
+    "event",
+    "rune_id",
+    "amount",
+    "vout",
+    "address",
+]
+_EVENT_ORDER = {"minted": 0, "etched": 1, "transferred": 2, "burned": 3}
+
+
+def exact_column(values: Sequence[int | None], repr_: str = "auto") -> Any:
+    """An exact integer column: ``int64`` / ``Int64`` when every value fits and ``repr_`` is
+    ``"auto"`` or ``"int64"``, else an ``object`` array of Python ints (None for nulls)."""
+    fits = all(v is None or v <= INT64_MAX for v in values)
+    if repr_ == "exact" or not fits:
+        out = pd.array(list(values), dtype=EXACT_AMOUNT_DTYPE)
+        return out
+    if any(v is None for v in values):
+        return pd.array(list(values), dtype="Int64")
+    return pd.array(list(values), dtype="int64")
+
+
+def _repr_of(column: Any) -> str:
+    return "exact" if str(column.dtype) == EXACT_AMOUNT_DTYPE else "int64"
+
+
+def _utc(seconds: Sequence[int]) -> Any:
+    return pd.to_datetime(pd.array(list(seconds), dtype="int64"), unit="s", utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+
+
+def _str(values: Iterable[Any]) -> Any:
+    return pd.array(list(values), dtype="string")
+
+
+def runes_frame(entries: Iterable[RuneEntry]) -> pd.DataFrame:
+    """The ``runes`` table of rune entries (ordered by rune id)."""
+    es = sorted(entries, key=lambda e: e.id)
+    terms = [e.terms for e in es]
+    amount = [t.amount if t else None for t in terms]
+    supply = [e.premine + e.mints * (t.amount or 0 if t else 0) for e, t in zip(es, terms)]
+    df = pd.DataFrame(
+        {
+            "rune_id": _str(f"{e.block}:{e.tx}" for e in es),
+            "name": _str(format_spaced_rune(e.rune, e.spacers) for e in es),
+            "divisibility": pd.array([e.divisibility for e in es], dtype="int64"),
+            "supply": exact_column(supply),
+            "symbol": _str(e.symbol for e in es),
+            "rune": _str(rune_name(e.rune) for e in es),
+            "premine": exact_column([e.premine for e in es]),
+            "mints": exact_column([e.mints for e in es]),
+            "burned": exact_column([e.burned for e in es]),
+            "number": pd.array([e.number for e in es], dtype="int64"),
+            "etching_txid": _str(e.etching for e in es),
+            "block": pd.array([e.block for e in es], dtype="int64"),
+            "timestamp": _utc([e.timestamp for e in es]),
+            "turbo": pd.array([e.turbo for e in es], dtype="bool"),
+            "terms_amount": exact_column(amount),
+            "terms_cap": exact_column([t.cap if t else None for t in terms]),
+            "terms_height_start": exact_column([t.height[0] if t else None for t in terms]),
+            "terms_height_end": exact_column([t.height[1] if t else None for t in terms]),
+            "terms_offset_start": exact_column([t.offset[0] if t else None for t in terms]),
+            "terms_offset_end": exact_column([t.offset[1] if t else None for t in terms]),
+        }
+    )
+    df.attrs["amount_repr"] = _repr_of(df["supply"])
+    return df
+
+
+def balances_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+    """``rows``: ``(height, tx_index, vout, txid, rune block, rune tx, amount, address)``."""
+    rs = sorted(rows, key=lambda r: r[:3] + (r[4], r[5]))
+    df = pd.DataFrame(
+        {
+            "txid": _str(r[3] for r in rs),
+            "vout": pd.array([r[2] for r in rs], dtype="int64"),
+            "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
+            "amount": exact_column([r[6] for r in rs]),
+            "address": _str(r[7] for r in rs),
+        }
+    )
+    df.attrs["amount_repr"] = _repr_of(df["amount"])
+    return df
+
+
+def transfers_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]) -> pd.DataFrame:
+    """``rows``: ``(height, tx_index, txid, rune block, rune tx, operation, sender, receiver, amount)``
+    in ledger order (kept: the sort is stable on block, transaction and rune id)."""
+    order = sorted(range(len(rows)), key=lambda k: (rows[k][0], rows[k][1], rows[k][3], rows[k][4]))
+    rs = [rows[k] for k in order]
+    df = pd.DataFrame(
+        {
+            "block_height": pd.array([r[0] for r in rs], dtype="int64"),
+            "block_time": _utc([block_times[r[0]] for r in rs]),
+            "txid": _str(r[2] for r in rs),
+            "rune_id": _str(f"{r[3]}:{r[4]}" for r in rs),
+            "operation": _str(r[5] for r in rs),
+            "sender": _str(r[6] for r in rs),
+            "receiver": _str(r[7] for r in rs),
+            "amount": exact_column([r[8] for r in rs]),
+        }
+    )
+    assert list(df.columns) == list(TRANSFERS_COLUMNS)
+    df.attrs["amount_repr"] = _repr_of(df["amount"])
+    return df
+
+
+def events_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]) -> pd.DataFrame:
+    """``rows``: ``(height, tx_index, txid, event, rune block, rune tx, amount, vout, address)``."""
+
+    def key(r: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (r[0], r[1], _EVENT_ORDER[r[3]], -1 if r[7] is None else r[7], r[4], r[5])
+
+    rs = sorted(rows, key=key)
+    df = pd.DataFrame(
+        {
+            "block_height": pd.array([r[0] for r in rs], dtype="int64"),
+            "block_time": _utc([block_times[r[0]] for r in rs]),
+            "tx_index": pd.array([r[1] for r in rs], dtype="int64"),
+            "txid": _str(r[2] for r in rs),
+            "event": _str(r[3] for r in rs),
+            "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
+            "amount": exact_column([r[6] for r in rs]),
+            "vout": pd.array([r[7] for r in rs], dtype="Int64"),
+            "address": _str(r[8] for r in rs),
+        }
+    )
+    df.attrs["amount_repr"] = _repr_of(df["amount"])
+    return df
+
+
+@dataclass
+class LedgerResult:
+    """What a ledger run gives: the four tables (see the module doc), the network, the
+    last block indexed, and (from :func:`~.mesh.index_chain`) the state a later call
+    continues from. Tables are pandas from :func:`~.blocks.index_blocks`; from
+    ``index_chain`` ``runes`` is pandas and the others are dask DataFrames."""
+
+    runes: Any
+    balances: Any
+    transfers: Any
+    events: Any
+    network: str
+    height: int | None
+    state: Any = None
+
+    def compute(self) -> LedgerResult:
+        """The same result with every table in memory (pandas)."""
+        balances, transfers, events = (
+            t.compute() if hasattr(t, "npartitions") else t
+            for t in (self.balances, self.transfers, self.events)
+        )
+        return LedgerResult(self.runes, balances, transfers, events, self.network, self.height, self.state)
