@@ -316,6 +316,13 @@ class Ledger:
         )
 
 
+def _pylist(column: Any) -> list[Any]:
+    """A column's values as Python objects, nulls as None (whatever the pandas dtype)."""
+    import pyarrow as pa
+
+    return pa.array(column, from_pandas=True).to_pylist()
+
+
 def _tx_rows(frames: Any) -> Iterator[tuple[int, int, list[tuple[Any, ...]]]]:
     """``(height, time, [(tx_index, txid, scripts, addresses, inputs), ...])`` per block."""
     txs, outputs, inputs, blocks = frames.txs, frames.outputs, frames.inputs, frames.blocks
@@ -326,17 +333,14 @@ def _tx_rows(frames: Any) -> Iterator[tuple[int, int, list[tuple[Any, ...]]]]:
             f"the chain tables disagree: txs counts {int(n_out.sum())} outputs and {int(n_in.sum())} inputs, "
             f"the outputs and inputs tables have {len(outputs)} and {len(inputs)} rows"
         )
-    t_height = txs["height"].tolist()
-    t_index = txs["tx_index"].tolist()
-    t_txid = txs["txid"].tolist()
-    scripts = outputs["script"].tolist()
-    addresses = outputs["address"].tolist()
-    o_height, o_index = outputs["height"].tolist(), outputs["tx_index"].tolist()
+    t_height, t_index, t_txid = (_pylist(txs[c]) for c in ("height", "tx_index", "txid"))
+    scripts, addresses = _pylist(outputs["script"]), _pylist(outputs["address"])
+    o_height, o_index = _pylist(outputs["height"]), _pylist(outputs["tx_index"])
     i_cols = [
-        inputs[c].tolist() for c in ("prev_txid", "prev_vout", "leaf_script", "prev_script", "prev_height")
+        _pylist(inputs[c]) for c in ("prev_txid", "prev_vout", "leaf_script", "prev_script", "prev_height")
     ]
-    i_height, i_index = inputs["height"].tolist(), inputs["tx_index"].tolist()
-    times = dict(zip(blocks["height"].tolist(), blocks["time"].tolist()))
+    i_height, i_index = _pylist(inputs["height"]), _pylist(inputs["tx_index"])
+    times = dict(zip(_pylist(blocks["height"]), _pylist(blocks["time"])))
     o = i = 0
     k = 0
     n = len(t_txid)
