@@ -10,6 +10,13 @@ module             what it holds
 :mod:`.flows`      sender attribution (first in, first out) for ``transfers``
 :mod:`.tables`     the result tables and :class:`LedgerResult`
 :mod:`.blocks`     :func:`index_blocks`: block lists in memory, by the reference
+:mod:`.mesh`       :func:`index_chain`: the ledger on the mesh, and its state
+:mod:`.prepare`    per height range: decode, local etching checks, the spend map
+:mod:`.groupby`    first etching per name, mint validity by rank below the cap
+:mod:`.replay`     the balance replay per range and rune partition
+:mod:`.resolve`    txids and addresses for the replay's positions
+:mod:`.testchain`  block lists in ord's test-harness shapes (tests, benchmarks)
+:mod:`.synthchain` random chains with mainnet-like runes activity
 =================  ==============================================================
 
 Import rule (``tests/test_layers.py``): numpy, pandas, pyarrow, dask and distributed;
@@ -22,7 +29,8 @@ and of the chain package :mod:`mesh_magics.chain.format` plus the in-memory tabl
 from __future__ import annotations
 
 from .blocks import index_blocks
+from .mesh import LedgerState, index_chain
 from .reference import Ledger, run_reference
 from .tables import LedgerResult
 
-__all__ = ["Ledger", "LedgerResult", "index_blocks", "run_reference"]
+__all__ = ["Ledger", "LedgerResult", "LedgerState", "index_blocks", "index_chain", "run_reference"]

@@ -27,32 +27,32 @@ operation but a null sender or receiver.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-__all__ = ["INPUT", "MINT", "PREMINE", "pair_flows"]
+__all__ = ["INPUT", "MINT", "PREMINE", "aggregate", "pair_flows", "steps"]
 
 #: source kinds
 INPUT, MINT, PREMINE = 0, 1, 2
 _OPERATION = {INPUT: "send", MINT: "mint", PREMINE: "etching"}
 
-Flow = tuple[str, "str | None", "str | None", int]
+Flow = tuple[str, Any, Any, int]
 
 
-def pair_flows(
-    sources: Sequence[tuple[int, str | None, int]], sinks: Sequence[tuple[str | None, int, bool]]
-) -> list[Flow]:
-    """The rows ``(operation, sender, receiver, amount)`` of one transaction and rune.
+def steps(sources: Sequence[tuple[int, Any, int]], sinks: Sequence[tuple[Any, int, bool]]) -> list[Flow]:
+    """The FIFO steps ``(operation, sender, receiver, amount)`` of one transaction and rune.
 
-    ``sources``: ``(kind, address, amount)`` in the order of the module doc; ``sinks``:
-    ``(address, amount, is_burn)``. Zero amounts are skipped. Source and sink totals must
-    be equal (the ledger conserves units); a difference is a bug, reported as such.
+    ``sources``: ``(kind, label, amount)`` in the order of the module doc; ``sinks``:
+    ``(label, amount, is_burn)``. Labels are opaque (addresses, or positions the mesh ledger
+    names later). Zero amounts are skipped. Source and sink totals must be equal (the
+    ledger conserves units); a difference is a bug, reported as such.
     """
-    rows: dict[tuple[str, str | None, str | None], int] = {}
+    out: list[Flow] = []
     i = j = 0
     src_left = sink_left = 0
     kind: int = INPUT
-    sender: str | None = None
-    receiver: str | None = None
+    sender: Any = None
+    receiver: Any = None
     burn = False
     n_src, n_sink = len(sources), len(sinks)
     while True:
@@ -67,10 +67,24 @@ def pair_flows(
         take = src_left if src_left < sink_left else sink_left
         src_left -= take
         sink_left -= take
-        key = ("burn", None if kind != INPUT else sender, None) if burn else (
-            _OPERATION[kind], sender if kind == INPUT else None, receiver
-        )  # fmt: skip
-        rows[key] = rows.get(key, 0) + take
+        who = sender if kind == INPUT else None
+        out.append(("burn", who, None, take) if burn else (_OPERATION[kind], who, receiver, take))
     if src_left or sink_left or any(s[2] for s in sources[i:]) or any(s[1] for s in sinks[j:]):
         raise AssertionError(f"rune units not conserved: sources {sources!r}, sinks {sinks!r}")
+    return out
+
+
+def aggregate(flows: Iterable[Flow]) -> list[Flow]:
+    """Steps with the same ``(operation, sender, receiver)`` summed, in order of first appearance."""
+    rows: dict[tuple[str, Any, Any], int] = {}
+    for op, sender, receiver, amount in flows:
+        key = (op, sender, receiver)
+        rows[key] = rows.get(key, 0) + amount
     return [(op, s, r, amount) for (op, s, r), amount in rows.items()]
+
+
+def pair_flows(
+    sources: Sequence[tuple[int, str | None, int]], sinks: Sequence[tuple[str | None, int, bool]]
+) -> list[Flow]:
+    """The transfers rows of one transaction and rune: :func:`steps`, then :func:`aggregate`."""
+    return aggregate(steps(sources, sinks))

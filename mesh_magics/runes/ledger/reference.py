@@ -54,6 +54,7 @@ from .rules import (
     genesis_entry,
     is_op_return,
     is_p2tr,
+    new_entry,
     pushes_commitment,
     reserved_rune,
 )
@@ -296,19 +297,7 @@ class Ledger:
         return False
 
     def _create_entry(self, txid: str, artifact: Runestone | Cenotaph, rune_id: RuneId, rune: int) -> None:
-        number = len(self.entries)
-        if isinstance(artifact, Cenotaph) or artifact.etching is None:
-            entry = RuneEntry(
-                block=rune_id[0], tx=rune_id[1], rune=rune, spacers=0, divisibility=0, symbol=None,
-                premine=0, terms=None, turbo=False, number=number, etching=txid, timestamp=self.time,
-            )  # fmt: skip
-        else:
-            e = artifact.etching
-            entry = RuneEntry(
-                block=rune_id[0], tx=rune_id[1], rune=rune, spacers=e.spacers or 0,
-                divisibility=e.divisibility or 0, symbol=e.symbol, premine=e.premine or 0,
-                terms=e.terms, turbo=e.turbo, number=number, etching=txid, timestamp=self.time,
-            )  # fmt: skip
+        entry = new_entry(artifact, rune_id, rune, len(self.entries), txid, self.time)
         self.entries[rune_id] = entry
         self.names[rune] = rune_id
         self.rows.events.append(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..protocol.names import RESERVED_RUNE, U64_MAX, minimum_rune_at_height
-from ..protocol.runestone import Terms
+from ..protocol.runestone import Cenotaph, Runestone, Terms
 from ..protocol.script import ScriptError, instructions
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "genesis_entry",
     "is_op_return",
     "is_p2tr",
+    "new_entry",
     "pushes_commitment",
     "reserved_rune",
 ]
@@ -173,4 +174,28 @@ def genesis_entry() -> RuneEntry:
     return RuneEntry(
         block=1, tx=0, rune=GENESIS_RUNE, spacers=128, divisibility=0, symbol="\u29c9", premine=0,
         terms=terms, turbo=True, number=0, etching="00" * 32, timestamp=0,
+    )  # fmt: skip
+
+
+def new_entry(
+    artifact: Runestone | Cenotaph,
+    rune_id: tuple[int, int],
+    rune: int,
+    number: int,
+    txid: str,
+    timestamp: int,
+) -> RuneEntry:
+    """ord's ``create_rune_entry``: a runestone's etching fields (absent = 0 / None), or for a
+    cenotaph premine 0, no terms, divisibility 0, spacers 0, no symbol, turbo off."""
+    block, tx = rune_id
+    if isinstance(artifact, Cenotaph) or artifact.etching is None:
+        return RuneEntry(
+            block=block, tx=tx, rune=rune, spacers=0, divisibility=0, symbol=None, premine=0, terms=None,
+            turbo=False, number=number, etching=txid, timestamp=timestamp,
+        )  # fmt: skip
+    e = artifact.etching
+    return RuneEntry(
+        block=block, tx=tx, rune=rune, spacers=e.spacers or 0, divisibility=e.divisibility or 0,
+        symbol=e.symbol, premine=e.premine or 0, terms=e.terms, turbo=e.turbo, number=number, etching=txid,
+        timestamp=timestamp,
     )  # fmt: skip

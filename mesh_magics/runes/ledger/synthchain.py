@@ -183,9 +183,15 @@ class _Gen:
             start = rng.choice((None, None, self.b.height + rng.randrange(5)))
             end = rng.choice((None, None, self.b.height + rng.randrange(5, 60)))
             offset = (rng.choice((None, None, 1)), rng.choice((None, None, rng.randrange(3, 80))))
-            terms = Terms(rng.choice((1, 10, 1000, 10**8)), rng.choice((None, 1, 5, 50, 10**6)), (start, end), offset)
+            terms = Terms(
+                rng.choice((1, 10, 1000, 10**8)), rng.choice((None, 1, 5, 50, 10**6)), (start, end), offset
+            )
         premine = rng.choice((None, 0, 1000, 10**9, MAX // 2))
-        if terms is not None and premine is not None and premine + (terms.cap or 0) * terms.amount > MAX:
+        if (
+            terms is not None
+            and premine is not None
+            and premine + (terms.cap or 0) * (terms.amount or 0) > MAX
+        ):
             premine = None
         name = None if rune is None else rune_name(rune)
         e = etching(name, premine, terms, divisibility=rng.choice((None, 0, 2, 8)),

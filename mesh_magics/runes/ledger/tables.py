@@ -127,7 +127,7 @@ def runes_frame(entries: Iterable[RuneEntry]) -> pd.DataFrame:
     return df
 
 
-def balances_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+def balances_frame(rows: Iterable[tuple[Any, ...]], repr_: str = "auto") -> pd.DataFrame:
     """``rows``: ``(height, tx_index, vout, txid, rune block, rune tx, amount, address)``."""
     rs = sorted(rows, key=lambda r: r[:3] + (r[4], r[5]))
     df = pd.DataFrame(
@@ -135,7 +135,7 @@ def balances_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
             "txid": _str(r[3] for r in rs),
             "vout": pd.array([r[2] for r in rs], dtype="int64"),
             "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
-            "amount": exact_column([r[6] for r in rs]),
+            "amount": exact_column([r[6] for r in rs], repr_),
             "address": _str(r[7] for r in rs),
         }
     )
@@ -143,7 +143,9 @@ def balances_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
     return df
 
 
-def transfers_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]) -> pd.DataFrame:
+def transfers_frame(
+    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto"
+) -> pd.DataFrame:
     """``rows``: ``(height, tx_index, txid, rune block, rune tx, operation, sender, receiver, amount)``
     in ledger order (kept: the sort is stable on block, transaction and rune id)."""
     order = sorted(range(len(rows)), key=lambda k: (rows[k][0], rows[k][1], rows[k][3], rows[k][4]))
@@ -157,7 +159,7 @@ def transfers_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]
             "operation": _str(r[5] for r in rs),
             "sender": _str(r[6] for r in rs),
             "receiver": _str(r[7] for r in rs),
-            "amount": exact_column([r[8] for r in rs]),
+            "amount": exact_column([r[8] for r in rs], repr_),
         }
     )
     assert list(df.columns) == list(TRANSFERS_COLUMNS)
@@ -165,7 +167,9 @@ def transfers_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]
     return df
 
 
-def events_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]) -> pd.DataFrame:
+def events_frame(
+    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto"
+) -> pd.DataFrame:
     """``rows``: ``(height, tx_index, txid, event, rune block, rune tx, amount, vout, address)``."""
 
     def key(r: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -180,7 +184,7 @@ def events_frame(rows: Sequence[tuple[Any, ...]], block_times: dict[int, int]) -
             "txid": _str(r[2] for r in rs),
             "event": _str(r[3] for r in rs),
             "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
-            "amount": exact_column([r[6] for r in rs]),
+            "amount": exact_column([r[6] for r in rs], repr_),
             "vout": pd.array([r[7] for r in rs], dtype="Int64"),
             "address": _str(r[8] for r in rs),
         }

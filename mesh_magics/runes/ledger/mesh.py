@@ -1,0 +1,332 @@
+"""``index_chain``: the Runes ledger on the mesh, over the chain tables as dask DataFrames.
+
+The stages (chain-notes §6.2), each a set of tasks on the workers; only small summaries
+(etching candidates, per-rune mint counts, burn totals) come to the client:
+
+1. **prepare**, per height range, in parallel (:mod:`.prepare`): decode the runestones,
+   check each etching against its own transaction, build the range's spend map;
+2. **group-bys** (:mod:`.groupby`): the first valid etching of each name wins (numbers in
+   block order); a mint counts if its rank among the window-valid attempts on its rune is
+   below the cap; the ranks are taken per range on the workers, after per-rune offsets;
+3. **replay**, sequential in height but partitioned by rune across workers
+   (:mod:`.replay`): per rune partition, a chain of tasks from one range to the next
+   carrying the live rune-bearing outpoints; each replays only the transactions that
+   touch its runes (:func:`~.replay.probe` finds the spends of carried outpoints);
+4. **resolve**, next to each range's text (:mod:`.resolve`): txids and addresses.
+
+The result's ``transfers`` and ``events`` (dask, one partition per height range, in block
+order) cover the heights indexed by *this* call; ``runes`` (pandas) and ``balances`` (dask,
+one partition per rune partition) are the whole ledger after it. ``result.state`` (a
+:class:`LedgerState`, its live sets held on the cluster) lets a later call index only newer
+blocks: ``index_chain(tables, state=result.state)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...errors import LedgerError
+from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, valid_mints
+from .prepare import prepare_range
+from .replay import empty_live, probe, replay_range
+from .resolve import Resolved, resolve_range
+from .rules import RuneEntry, first_rune_height, genesis_entry
+from .tables import LedgerResult, balances_frame, events_frame, runes_frame, transfers_frame
+
+__all__ = ["LedgerState", "chain_frames_to_dask", "index_chain"]
+
+RuneId = tuple[int, int]
+_TABLES = ("blocks", "txs", "outputs", "inputs")
+
+
+@dataclasses.dataclass
+class LedgerState:
+    """Where a ledger stopped: rune entries and names, and per rune partition the live
+    rune-bearing outpoints (futures on the cluster); ``next_height`` is the first block
+    not indexed yet."""
+
+    network: str
+    next_height: int | None
+    entries: dict[RuneId, RuneEntry]
+    names: dict[int, RuneId]
+    live: list[Any]
+    partitions: int
+
+    def copy_entries(self) -> tuple[dict[RuneId, RuneEntry], dict[int, RuneId]]:
+        return {k: dataclasses.replace(e) for k, e in self.entries.items()}, dict(self.names)
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        raise LedgerError(
+            "index_chain runs on a Dask cluster: start a distributed Client (or a mesh) first, or pass client=; "
+            "index_blocks is the in-process ledger"
+        ) from None
+
+
+def chain_frames_to_dask(tables: Any, blocks_per_partition: int = 1000) -> dict[str, Any]:
+    """Pandas chain tables as dask DataFrames, partitioned by height ranges of that many blocks."""
+    import dask
+    import dask.dataframe as dd
+
+    out = {}
+    heights = _get(tables, "blocks")["height"]
+    lo, hi = (int(heights.min()), int(heights.max())) if len(heights) else (0, -1)
+    edges = list(range(lo, hi + 1, blocks_per_partition)) or [0]
+    for name in _TABLES:
+        df = _get(tables, name)
+        parts = [df[(df["height"] >= a) & (df["height"] < a + blocks_per_partition)] for a in edges]
+        with dask.config.set({"dataframe.convert-string": False}):
+            out[name] = dd.from_map(_same, [p.reset_index(drop=True) for p in parts], meta=df.iloc[:0],
+                                    enforce_metadata=False)  # fmt: skip
+    return out
+
+
+def _same(part: pd.DataFrame) -> pd.DataFrame:
+    return part
+
+
+def _get(tables: Any, name: str) -> Any:
+    return tables[name] if isinstance(tables, dict) else getattr(tables, name)
+
+
+def _bounds(part: pd.DataFrame) -> tuple[int, int, int]:
+    h = part["height"]
+    return (int(h.min()), int(h.max()), len(h)) if len(h) else (0, -1, 0)
+
+
+def _select(lo: int, hi: int, *parts: pd.DataFrame) -> pd.DataFrame:
+    frames = [p[(p["height"] >= lo) & (p["height"] <= hi)] for p in parts]
+    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0].reset_index(drop=True)
+
+
+def _ranges(
+    client: Any, tables: dict[str, Any], start: int, end: int | None
+) -> tuple[list[tuple[int, int]], dict]:
+    """Height ranges (one per group of overlapping txs partitions), and per table its
+    partitions' futures with their bounds."""
+    parts: dict[str, list[tuple[Any, tuple[int, int, int]]]] = {}
+    for name in _TABLES:
+        ddf = tables[name]
+        futures = client.compute(ddf.to_delayed(optimize_graph=True))
+        bounds = client.gather(client.map(_bounds, futures, pure=False))
+        parts[name] = [(f, b) for f, b in zip(futures, bounds) if b[2]]
+    spans = sorted((b[0], b[1]) for _, b in parts["txs"])
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    ranges = []
+    for lo, hi in merged:
+        lo, hi = max(lo, start), hi if end is None else min(hi, end)
+        if lo <= hi:
+            ranges.append((lo, hi))
+    for (_, hi), (lo, _) in zip(ranges, ranges[1:]):
+        if lo != hi + 1:
+            raise LedgerError(
+                f"the chain tables have no block between {hi} and {lo}: give every block in order"
+            )
+    return ranges, parts
+
+
+def index_chain(
+    tables: Any,
+    network: str = "mainnet",
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    state: LedgerState | LedgerResult | None = None,
+    rune_partitions: int | None = None,
+    blocks_per_partition: int = 1000,
+    client: Any = None,
+) -> LedgerResult:
+    """The ledger of ``tables`` from ``start`` to ``end`` (inclusive), on the mesh.
+
+    ``tables``: the four chain tables (:mod:`mesh_magics.chain.schema` columns) as dask
+    DataFrames partitioned by height range, in a dict or an object with ``blocks``,
+    ``txs``, ``outputs``, ``inputs`` attributes; pandas tables are split into partitions
+    of ``blocks_per_partition`` blocks first. ``state``: a previous result (or its
+    ``state``) to continue from; ``start`` then defaults to (and must be) the first block
+    it has not indexed. ``rune_partitions``: how many rune partitions the replay runs in
+    (default: the number of workers). Needs a distributed Client (``client`` or the
+    current one). See the module doc for what the result holds.
+    """
+    from ...chain.format.address import network as chain_network
+
+    client = _client(client)
+    net = chain_network(network).name
+    if isinstance(state, LedgerResult):
+        state = state.state
+    if state is not None and not isinstance(state, LedgerState):
+        raise LedgerError(f"state: give a previous index_chain result or its .state, not {type(state).__name__}")
+    if state is not None and state.network != net:
+        raise LedgerError(f"the state is of {state.network}, not {net}")
+    first_height = first_rune_height(net)
+    if state is None:
+        entries: dict[RuneId, RuneEntry] = {}
+        if net == "mainnet":
+            g = genesis_entry()
+            entries[g.id] = g
+        names = {e.rune: e.id for e in entries.values()}
+        n = rune_partitions or max(1, len(client.scheduler_info()["workers"]))
+        live = [client.scatter(empty_live()) for _ in range(n)]
+        next_height = None
+    else:
+        entries, names = state.copy_entries()
+        n, live, next_height = state.partitions, list(state.live), state.next_height
+        if rune_partitions not in (None, n):
+            raise LedgerError(
+                f"the state has {n} rune partitions; continue with rune_partitions={n} (or None)"
+            )
+        if start is not None and next_height is not None and start != next_height:
+            raise LedgerError(
+                f"the state ends before block {next_height}: continue from there, not from {start}"
+            )
+        start = next_height
+    if not isinstance(tables, dict) and not hasattr(tables, "txs"):
+        raise LedgerError(
+            "tables: give the chain tables as a dict or an object with blocks, txs, outputs, inputs"
+        )
+    frames = {name: _get(tables, name) for name in _TABLES}
+    if isinstance(frames["txs"], pd.DataFrame):
+        frames = chain_frames_to_dask(frames, blocks_per_partition)
+    ranges, parts = _ranges(client, frames, max(start or 0, first_height), end)
+    if ranges and next_height is not None and ranges[0][0] != next_height:
+        raise LedgerError(f"the tables start at block {ranges[0][0]}, the state continues from {next_height}")
+    return _run(client, net, first_height, ranges, parts, entries, names, live, n, next_height)
+
+
+def _range_future(client: Any, parts: dict, name: str, lo: int, hi: int) -> Any:
+    chosen = [f for f, b in parts[name] if b[0] <= hi and b[1] >= lo]
+    return client.submit(_select, lo, hi, *chosen, pure=False)
+
+
+def _run(
+    client: Any, net: str, first_height: int, ranges: Sequence[tuple[int, int]], parts: dict,
+    entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int, previous: int | None,
+) -> LedgerResult:  # fmt: skip
+    submit = client.submit
+    # 1. prepare, per range
+    prepared = []
+    for lo, hi in ranges:
+        tables = [
+            _range_future(client, parts, name, lo, hi) for name in ("txs", "outputs", "inputs", "blocks")
+        ]
+        prepared.append(submit(prepare_range, *tables, lo, hi, net, first_height, pure=False))
+    del parts
+    core = [submit(operator.attrgetter("core"), p) for p in prepared]
+    cross = [submit(operator.attrgetter("cross"), p) for p in prepared]
+    text = [submit(operator.attrgetter("text"), p) for p in prepared]
+    summaries = client.gather([submit(_summary, p) for p in prepared])
+    # 2. group-bys: etchings on the client (few), mints ranked per range on the workers
+    times = {h: t for _, ts in summaries for h, t in ts.items()}
+    created = settle_etchings([c for cands, _ in summaries for c in cands], entries, names, times)
+    by_range: list[list[tuple[int, RuneId, int]]] = [[] for _ in ranges]
+    local = {(c[0], c[1]): c[2] for cands, _ in summaries for c in cands}
+    starts = [lo for lo, _ in ranges]
+    for e in created:
+        k = int(np.searchsorted(starts, e.block, side="right")) - 1
+        by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
+    mintable = client.scatter({k: e for k, e in entries.items() if e.terms is not None}, broadcast=True)
+    in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
+    counts = client.gather([submit(range_counts, w) for w in in_window])
+    offsets, final_mints = mint_offsets(counts, entries)
+    for rid, mints in final_mints.items():
+        entries[rid].mints = mints
+    seeds = [
+        submit(valid_mints, w, off, mintable, made, n) for w, off, made in zip(in_window, offsets, by_range)
+    ]
+    del prepared
+    # 3. replay per rune partition, range after range; 4. resolve next to each range's text
+    resolved: list[list[Any]] = [[] for _ in ranges]
+    burned: list[Any] = []
+    for r in range(n):
+        state = live[r]
+        for k in range(len(ranges)):
+            hits = submit(probe, cross[k], state)
+            out = submit(replay_range, core[k], state, hits, submit(operator.getitem, seeds[k], r))
+            res = submit(resolve_range, out, text[k], state)
+            burned.append(submit(operator.attrgetter("burned"), out))
+            resolved[k].append(res)
+            state = submit(operator.attrgetter("live"), res)
+        live[r] = state
+    for totals in client.gather(burned):
+        for rid, amount in totals.items():
+            entries[rid].burned += amount
+    # each table int64 if all its amounts fit, else exact, as the reference decides per table
+    flat = [res for rs in resolved for res in rs]
+    t_fit = all(client.gather([submit(operator.attrgetter("transfers_fit"), res) for res in flat]))
+    e_fit = all(client.gather([submit(operator.attrgetter("events_fit"), res) for res in flat]))
+    b_fit = all(client.gather([submit(_live_fits, s) for s in live]))
+    t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
+    times_f = [submit(operator.attrgetter("times"), t) for t in text]
+    transfers = [submit(_transfers_part, tf, t_repr, *rs) for tf, rs in zip(times_f, resolved)]
+    events = [submit(_events_part, tf, e_repr, *rs) for tf, rs in zip(times_f, resolved)]
+    balances = [submit(_balances_part, s, b_repr) for s in live]
+    height = ranges[-1][1] if ranges else (None if previous is None else previous - 1)
+    next_height = None if height is None else height + 1
+    new_state = LedgerState(net, next_height, {k: dataclasses.replace(e) for k, e in entries.items()}, dict(names),
+                            live, n)  # fmt: skip
+    return LedgerResult(
+        runes=runes_frame(entries.values()),
+        balances=_frame(balances, balances_frame([], b_repr)),
+        transfers=_frame(transfers, transfers_frame([], {}, t_repr)),
+        events=_frame(events, events_frame([], {}, e_repr)),
+        network=net,
+        height=height,
+        state=new_state,
+    )
+
+
+def _frame(futures: list[Any], meta: pd.DataFrame) -> Any:
+    """A dask DataFrame of partition futures; exact (object) amounts stay ints: dask's
+    ``dataframe.convert-string`` is off while the collection is made."""
+    import dask
+    import dask.dataframe as dd
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        if not futures:
+            return dd.from_pandas(meta, npartitions=1, sort=False)
+        return dd.from_delayed(futures, meta=meta, verify_meta=False)
+
+
+def _summary(p: Any) -> tuple[list[tuple[Any, ...]], dict[int, int]]:
+    heights = {c[0] for c in p.etchings}
+    return p.etchings, {h: t for h, t in p.text.times.items() if h in heights}
+
+
+def _live_fits(live: pd.DataFrame) -> bool:
+    return all(a <= 2**63 - 1 for bal in live["balances"] for _, a in bal)
+
+
+def _transfers_part(times: dict[int, int], repr_: str, *parts: Resolved) -> pd.DataFrame:
+    return transfers_frame([row for p in parts for row in p.transfers], times, repr_)
+
+
+def _events_part(times: dict[int, int], repr_: str, *parts: Resolved) -> pd.DataFrame:
+    return events_frame([row for p in parts for row in p.events], times, repr_)
+
+
+def _balances_part(live: pd.DataFrame, repr_: str) -> pd.DataFrame:
+    rows = [
+        (h, t, v, txid, rid[0], rid[1], amount, address)
+        for h, t, v, txid, address, bal in zip(
+            live["height"], live["tx_index"], live["vout"], live["txid"], live["address"], live["balances"]
+        )  # fmt: skip
+        for rid, amount in bal
+    ]
+    return balances_frame(rows, repr_)

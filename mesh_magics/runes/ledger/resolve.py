@@ -1,0 +1,93 @@
+"""Names for the replay's positions, on the worker that holds the range's text.
+
+:func:`resolve_range` turns one :class:`~.replay.ReplayOut` into rows of the result tables
+(txids, heights, addresses instead of local positions; the transfers steps summed per
+transaction, rune, operation, sender and receiver exactly as the reference does, see
+:mod:`.flows`) and into the next live set: the incoming one without what the range spent,
+plus the rune-bearing outputs the range left unspent, each with its txid, prefix and
+address, so the next range can match spends on them and name their senders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .flows import aggregate
+from .prepare import Text
+from .replay import LIVE_COLUMNS, Ref, ReplayOut
+from .tables import INT64_MAX
+
+__all__ = ["Resolved", "resolve_range"]
+
+
+class Resolved:
+    """One range and rune partition: table rows (tuples, see :mod:`.tables`) and the new live set."""
+
+    __slots__ = ("events", "events_fit", "live", "transfers", "transfers_fit")
+
+    def __init__(
+        self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], live: pd.DataFrame
+    ) -> None:
+        self.transfers = transfers
+        self.events = events
+        self.live = live
+        self.transfers_fit = all(r[-1] <= INT64_MAX for r in transfers)
+        self.events_fit = all(r[6] <= INT64_MAX for r in events)
+
+
+def resolve_range(out: ReplayOut, text: Text, live: pd.DataFrame) -> Resolved:
+    refs = sorted({int(x) for s in out.steps for x in s[4:6] if isinstance(x, Ref)} |
+                  {e[6] for e in out.events if e[6] >= 0} | {n[2] for n in out.new})  # fmt: skip
+    names = dict(zip(refs, text.address.take(pa.array(refs, pa.int64())).to_pylist())) if refs else {}
+    txids: dict[int, str] = {}
+
+    def txid(t: int) -> str:
+        v = txids.get(t)
+        if v is None:
+            v = txids[t] = text.txid[t].as_py()
+        return v
+
+    def name(label: Any) -> Any:
+        return names[int(label)] if isinstance(label, Ref) else label
+
+    height, tx_index = text.height, text.tx_index
+    transfers: list[tuple[Any, ...]] = []
+    group: list[tuple[str, Any, Any, int]] = []
+    key: tuple[int, int, int] | None = None
+
+    def flush() -> None:
+        if key is not None and group:
+            t, b, x = key
+            head = (int(height[t]), int(tx_index[t]), txid(t), b, x)
+            transfers.extend(head + row for row in aggregate(group))
+
+    for t, b, x, op, sender, receiver, amount in out.steps:
+        if (t, b, x) != key:
+            flush()
+            key, group = (t, b, x), []
+        group.append((op, name(sender), name(receiver), amount))
+    flush()
+    events = [
+        (int(height[t]), int(tx_index[t]), txid(t), ev, b, x, amount, None if vout < 0 else vout,
+         names[row] if row >= 0 else None)
+        for t, ev, b, x, amount, vout, row in out.events
+    ]  # fmt: skip
+    kept = live.drop(index=live.index[out.spent]) if len(out.spent) else live
+    new = pd.DataFrame(
+        {
+            "height": np.array([height[n[0]] for n in out.new], dtype=np.int64),
+            "tx_index": np.array([tx_index[n[0]] for n in out.new], dtype=np.int64),
+            "vout": np.array([n[1] for n in out.new], dtype=np.int64),
+            "pfx": np.array([text.pfx[n[0]] for n in out.new], dtype=np.int64),
+            "txid": pd.Series([txid(n[0]) for n in out.new], dtype=object),
+            "address": pd.Series([names[n[2]] for n in out.new], dtype=object),
+            "balances": pd.Series([n[3] for n in out.new], dtype=object),
+        },
+        columns=LIVE_COLUMNS,
+    )
+    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    return Resolved(transfers, events, merged.reset_index(drop=True))
