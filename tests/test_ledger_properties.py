@@ -37,7 +37,9 @@ def _transfer_balances(result) -> dict:
 def test_received_minus_sent_is_what_the_outpoints_hold(seed):
     result = _chain(seed)
     held: dict = defaultdict(int)
-    for rune, address, amount in zip(result.balances.rune_id, result.balances.address, result.balances.amount):
+    for rune, address, amount in zip(
+        result.balances.rune_id, result.balances.address, result.balances.amount
+    ):
         if isinstance(address, str):
             held[(rune, address)] += int(amount)
     assert _transfer_balances(result) == dict(held)
@@ -81,7 +83,9 @@ def test_the_generator_exercises_every_kind_of_event():
 def test_the_whale_queries_run_on_the_transfers():
     result = _chain(3)
     held: dict = defaultdict(int)
-    for rune, address, amount in zip(result.balances.rune_id, result.balances.address, result.balances.amount):
+    for rune, address, amount in zip(
+        result.balances.rune_id, result.balances.address, result.balances.amount
+    ):
         if isinstance(address, str):
             held[(rune, address)] += int(amount)
     top = top_holders(result.transfers, n=1000)

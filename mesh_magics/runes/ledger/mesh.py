@@ -172,7 +172,9 @@ def index_chain(
     if isinstance(state, LedgerResult):
         state = state.state
     if state is not None and not isinstance(state, LedgerState):
-        raise LedgerError(f"state: give a previous index_chain result or its .state, not {type(state).__name__}")
+        raise LedgerError(
+            f"state: give a previous index_chain result or its .state, not {type(state).__name__}"
+        )
     if state is not None and state.network != net:
         raise LedgerError(f"the state is of {state.network}, not {net}")
     first_height = first_rune_height(net)
@@ -241,7 +243,8 @@ def _run(
     for e in created:
         k = int(np.searchsorted(starts, e.block, side="right")) - 1
         by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
-    mintable = client.scatter({k: e for k, e in entries.items() if e.terms is not None}, broadcast=True)
+    # (a dict given to scatter would be scattered item by item: wrap it in a list)
+    mintable = client.scatter([{k: e for k, e in entries.items() if e.terms is not None}], broadcast=True)[0]
     in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
     counts = client.gather([submit(range_counts, w) for w in in_window])
     offsets, final_mints = mint_offsets(counts, entries)

@@ -49,9 +49,12 @@ class _Gen:
         self.b = ChainBuilder(start_height=start_height)
         self.kinds, self.weights = list(mix), list(mix.values())
         self.pool: list[tuple[str, int]] = []  # spendable outputs, newest last (spent ones skipped)
+        self.runic: list[tuple[str, int]] = []  # outputs that probably hold runes, newest last
         self.spent: set[tuple[str, int]] = set()
+        self.took_runic = False
         self.runes: list[tuple[int, int]] = []  # ids that reveals may have created
         self.hot: list[tuple[int, int]] = []
+        self.mintable: list[tuple[int, int]] = []  # ids revealed with a cap (the ledger decides the rest)
         self.tips: dict[tuple[int, int], tuple[str, int]] = {}  # hot rune -> the outpoint its chain is at
         self.commits: list[tuple[int, tuple[str, int], int | None]] = []  # (height, outpoint, rune)
         self.names: list[int] = []
@@ -66,26 +69,31 @@ class _Gen:
             return b"\x51"  # OP_TRUE: no address
         return p2tr(("o", self.n)) if r < 0.3 else p2wpkh(("o", self.n))
 
-    def take(self, k: int = 1, recent: bool = True) -> list[tuple[str, int]]:
+    def take(self, k: int = 1, recent: bool = True, runic: float = 0.0) -> list[tuple[str, int]]:
+        """``k`` unspent outputs, each from the runic pool with probability ``runic``."""
         out: list[tuple[str, int]] = []
-        while len(out) < k and self.pool:
-            n = len(self.pool)
+        self.took_runic = False
+        while len(out) < k and (self.pool or self.runic):
+            from_runic = bool(self.runic) and (self.rng.random() < runic or not self.pool)
+            pool = self.runic if from_runic else self.pool
+            n = len(pool)
             i = n - 1 - int(self.rng.expovariate(1 / 8)) % n if recent else self.rng.randrange(n)
-            self.pool[i], self.pool[-1] = self.pool[-1], self.pool[i]
-            outpoint = self.pool.pop()
+            pool[i], pool[-1] = pool[-1], pool[i]
+            outpoint = pool.pop()
             if outpoint not in self.spent:
                 self.spent.add(outpoint)
                 out.append(outpoint)
+                self.took_runic |= from_runic
         return out
 
     def outputs(self, k: int) -> list[bytes]:
         return [b"\x6a\x01\x00" if self.rng.random() < 0.05 else self.fresh() for _ in range(k)]
 
-    def add(self, txid: str, scripts: list[bytes], has_runestone: bool) -> None:
-        n = len(scripts) + has_runestone
-        for vout in range(n):
-            if vout < len(scripts) and scripts[vout][:1] != b"\x6a":
-                self.pool.append((txid, vout))
+    def add(self, txid: str, scripts: list[bytes], runic: bool) -> None:
+        pool = self.runic if runic else self.pool
+        for vout, script in enumerate(scripts):
+            if script[:1] != b"\x6a":
+                pool.append((txid, vout))
 
     def amount(self) -> int:
         r = self.rng.random()
@@ -101,23 +109,30 @@ class _Gen:
     def edicts(self, n_out: int, k: int) -> list[tuple[tuple[int, int], int, int]]:
         return [(self.some_rune(), self.amount(), self.rng.randrange(n_out + 1)) for _ in range(k)]
 
-    def tx(self, inputs: list[Any], scripts: list[bytes], stone: Any = None) -> str:
+    def tx(
+        self, inputs: list[Any], scripts: list[bytes], stone: Any = None, runic: bool | None = None
+    ) -> str:
+        """Add a transaction (the runestone last); its outputs join the runic pool if it
+        spent a runic output (or ``runic``)."""
         txid = self.b.tx(inputs, scripts, stone)
-        self.add(txid, scripts, stone is not None)
+        self.add(txid, scripts, self.took_runic if runic is None else runic)
         return txid
 
     # -- transaction kinds -------------------------------------------------------------
     def mint(self) -> None:
         scripts = self.outputs(self.rng.choice((1, 1, 1, 2)))
         pointer = self.rng.randrange(len(scripts) + 1) if self.rng.random() < 0.2 else None
-        self.tx(self.take(1, recent=False), scripts, runestone(mint=self.some_rune(), pointer=pointer))
+        rid = (
+            self.rng.choice(self.mintable) if self.mintable and self.rng.random() < 0.85 else self.some_rune()
+        )
+        self.tx(self.take(1, recent=False), scripts, runestone(mint=rid, pointer=pointer), True)
 
     def transfer(self) -> None:
         scripts = self.outputs(self.rng.choice((1, 2, 2, 3, 4)))
         stone = runestone(self.edicts(len(scripts) + 1, self.rng.choice((1, 1, 2, 3))))
         if self.rng.random() < 0.15:
             stone = stone._replace(pointer=self.rng.randrange(len(scripts) + 1))
-        self.tx(self.take(self.rng.choice((1, 1, 2, 3))), scripts, stone)
+        self.tx(self.take(self.rng.choice((1, 1, 2, 3)), runic=0.9), scripts, stone)
 
     def hot_transfer(self) -> None:
         if not self.hot:
@@ -128,28 +143,32 @@ class _Gen:
             return self.transfer()
         self.spent.add(tip)
         scripts = [self.fresh(), self.fresh()]
-        txid = self.tx([tip], scripts, runestone([(rid, self.rng.choice((1, 10, 1000)), 1)]))
+        txid = self.tx([tip], scripts, runestone([(rid, self.rng.choice((1, 10, 1000)), 1)]), True)
         self.tips[rid] = (txid, 0)  # the rest stays on output 0 (the default output)
 
     def plain(self) -> None:
         scripts = self.outputs(self.rng.choice((1, 2, 3)))
-        self.tx(self.take(self.rng.choice((1, 2))), scripts)
+        self.tx(self.take(self.rng.choice((1, 2)), runic=0.7), scripts)
 
     def btc(self) -> None:
         self.tx(self.take(1, recent=False), self.outputs(2))
 
     def burn(self) -> None:
-        self.tx(self.take(1), [b"\x6a"], runestone(self.edicts(1, 1)) if self.rng.random() < 0.5 else None)
+        self.tx(
+            self.take(1, runic=0.9),
+            [b"\x6a"],
+            runestone(self.edicts(1, 1)) if self.rng.random() < 0.5 else None,
+        )
 
     def cenotaph(self) -> None:
         flaw = self.rng.choice(_FLAWS)(self.some_rune())
-        self.tx(self.take(self.rng.choice((1, 2))), self.outputs(1), flaw)
+        self.tx(self.take(self.rng.choice((1, 2)), runic=0.8), self.outputs(1), flaw)
 
     def two_runestones(self) -> None:
         scripts = self.outputs(2)
         first = encipher([126, 0]) if self.rng.random() < 0.5 else encipher(runestone(self.edicts(4, 1)))
         scripts.insert(1, first)  # the first runestone output decides; the one appended is ignored
-        self.tx(self.take(1), scripts, runestone(self.edicts(4, 2)))
+        self.tx(self.take(1, runic=0.8), scripts, runestone(self.edicts(4, 2)))
 
     def commit(self) -> None:
         r = self.rng.random()
@@ -206,9 +225,11 @@ class _Gen:
             stone = encipher([2, 1, 4, rune, 126, 0])  # a cenotaph etching
         witness = commit_witness(b"" if rune is None else commitment(rune), self.n)
         scripts = [self.fresh() for _ in range(n_out)]
-        txid = self.tx([(outpoint[0], outpoint[1], witness)], scripts, stone)
+        txid = self.tx([(outpoint[0], outpoint[1], witness)], scripts, stone, True)
         rid = (block, tx_index)
         self.runes.append(rid)
+        if terms is not None and terms.cap and not isinstance(stone, bytes):
+            self.mintable.append(rid)
         if len(self.hot) < self.n_hot and premine and stone is not None and not isinstance(stone, bytes):
             self.hot.append(rid)
             self.tips[rid] = (txid, 0)
@@ -240,7 +261,7 @@ def random_chain(
         g.pool.append(coinbase)
         g.reveals()
         for kind in g.rng.choices(g.kinds, g.weights, k=txs_per_block):
-            if not g.pool:
+            if not g.pool and not g.runic:
                 break
             dispatch[kind]()
     return g.b.blocks
