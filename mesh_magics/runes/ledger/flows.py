@@ -47,12 +47,19 @@ def steps(sources: Sequence[tuple[int, Any, int]], sinks: Sequence[tuple[Any, in
     names later). Zero amounts are skipped. Source and sink totals must be equal (the
     ledger conserves units); a difference is a bug, reported as such.
     """
+    if len(sources) == 1 and len(sinks) == 1:  # the common case: one outpoint (or mint) to one output
+        (kind, sender, amount), (receiver, total, burn) = sources[0], sinks[0]
+        if amount != total:
+            raise AssertionError(f"rune units not conserved: sources {sources!r}, sinks {sinks!r}")
+        if not amount:
+            return []
+        who = sender if kind == INPUT else None
+        return [("burn", who, None, amount) if burn else (_OPERATION[kind], who, receiver, amount)]
     out: list[Flow] = []
     i = j = 0
     src_left = sink_left = 0
-    kind: int = INPUT
-    sender: Any = None
-    receiver: Any = None
+    kind = INPUT
+    sender = receiver = None
     burn = False
     n_src, n_sink = len(sources), len(sinks)
     while True:

@@ -216,28 +216,28 @@ def prepare_range(
             objects.append(decipher([script, *([b""] * (count - 1))]))
         art_obj[k] = j
     # -- etchings that pass their transaction's own checks; mint attempts
+    # per distinct artifact: its mint id, and whether it etches (most are mints and transfers)
+    mint_b = np.array([-1 if o.mint is None or o.mint[0] > _I64_MAX else o.mint[0] for o in objects], np.int64)
+    mint_t = np.array([0 if o.mint is None else o.mint[1] for o in objects], np.int64)
+    etches = np.array([o.etching is not None for o in objects], bool)
+    has_mint = mint_b[art_obj] >= 0
+    minting = art_tx[has_mint]
+    mints = pd.DataFrame({"tx": minting, "height": height[minting], "tx_index": tx_index[minting],
+                          "block": mint_b[art_obj[has_mint]], "rune_tx": mint_t[art_obj[has_mint]]}, dtype="int64")  # fmt: skip
     etchings: list[tuple[Any, ...]] = []
-    mint_rows: list[tuple[int, int, int, int, int]] = []
-    for t, j in zip(art_tx.tolist(), art_obj.tolist()):
+    witness: list[pa.Array] | None = None  # the inputs' leaf_script, prev_script, prev_height, when needed
+    for t, j in zip(art_tx[etches[art_obj]].tolist(), art_obj[etches[art_obj]].tolist()):
         art = objects[j]
         h, ti = int(height[t]), int(tx_index[t])
-        if art.mint is not None and art.mint[0] <= _I64_MAX:  # a larger block can name no rune
-            mint_rows.append((t, h, ti, art.mint[0], art.mint[1]))
-        if isinstance(art, Cenotaph):
-            if art.etching is None:
-                continue  # a cenotaph without a name etches nothing
-            named = art.etching
-        elif art.etching is None:
-            continue
-        else:
-            named = art.etching.rune
-        if named is None:
+        named = art.etching if isinstance(art, Cenotaph) else art.etching.rune  # (etching: not None here)
+        if named is None:  # (a cenotaph's etching is always a name)
             etchings.append((h, ti, t, reserved_rune(h, ti), "reserved", art, txid[t].as_py()))
         elif can_etch_name(named, h, network):
-            status = _commit_status(inputs, int(in_start[t]), int(in_start[t + 1]), named, h)
+            if witness is None:
+                witness = [_arrow(inputs[c]) for c in ("leaf_script", "prev_script", "prev_height")]
+            status = _commit_status(witness, int(in_start[t]), int(in_start[t + 1]), named, h)
             if status != "no":
                 etchings.append((h, ti, t, named, status, art, txid[t].as_py()))
-    mints = pd.DataFrame(mint_rows, columns=["tx", "height", "tx_index", "block", "rune_tx"], dtype="int64")
     spender, spender_vin, cross = _spends(txs, inputs, txid, pfx, height, out_start, n_out, owner_i, in_start,
                                           lo, hi, first_height, len(scripts))  # fmt: skip
     core = Core(
@@ -248,12 +248,12 @@ def prepare_range(
     return Prepared(core, cross, text, etchings, mints)
 
 
-def _commit_status(inputs: pd.DataFrame, a: int, b: int, rune: int, height: int) -> str:
+def _commit_status(witness: list[pa.Array], a: int, b: int, rune: int, height: int) -> str:
     """``ok``, ``no`` or ``unknown`` (a matching push whose prevout the tables lack), as
-    :meth:`~.reference.Ledger._commits` decides, in input order."""
+    :meth:`~.reference.Ledger._commits` decides, in input order (``witness``: the inputs'
+    leaf_script, prev_script and prev_height; rows ``a:b`` are the transaction's)."""
     wanted = commitment(rune)
-    part = inputs.iloc[a:b]
-    cols = [_arrow(part[c]).to_pylist() for c in ("leaf_script", "prev_script", "prev_height")]
+    cols = [col.slice(a, b - a).to_pylist() for col in witness]
     for leaf, prev_script, prev_height in zip(*cols):
         if not pushes_commitment(leaf, wanted):
             continue

@@ -119,8 +119,9 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         pending.setdefault(t, []).append((vin, addresses[row], balances[row]))
     heap = sorted(set(pending) | set(seeds.mints) | set(seeds.etched))
     queued = set(heap)
-    out_start, opret, first = core.out_start, core.opret, core.first
-    spender, spender_vin = core.spender, core.spender_vin
+    out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()
+    spender, spender_vin = core.spender.tolist(), core.spender_vin.tolist()
+    artifacts = dict(zip(core.art_tx.tolist(), [core.art_objects[j] for j in core.art_obj.tolist()]))
     while heap:
         t = heapq.heappop(heap)
         queued.discard(t)
@@ -138,12 +139,12 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
             unallocated[rid] = unallocated.get(rid, 0) + amount
             sources.setdefault(rid, []).append((MINT, None, amount))
             out.events.append((t, "minted", *rid, amount, -1, -1))
-        art = core.artifact(t)
+        art = artifacts.get(t)
         etch = seeds.etched.get(t)
-        base, n_out = int(out_start[t]), int(out_start[t + 1] - out_start[t])
+        base = out_start[t]
+        n_out = out_start[t + 1] - base
         allocated: dict[int, dict[RuneId, int]] = {}
-
-        if isinstance(art, Runestone):
+        if isinstance(art, Runestone) and (etch is not None or art.edicts):
             if etch is not None:
                 unallocated[etch[0]] = unallocated.get(etch[0], 0) + etch[1]
                 sources.setdefault(etch[0], []).append((PREMINE, None, etch[1]))
@@ -183,7 +184,7 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         else:
             target = art.pointer if isinstance(art, Runestone) else None
             if target is None and first[t] >= 0:
-                target = int(first[t])
+                target = first[t]
             for rid, bal in unallocated.items():
                 if bal > 0:
                     if target is None:

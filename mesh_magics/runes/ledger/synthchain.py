@@ -21,13 +21,18 @@ from ..protocol.runestone import Terms
 from .rules import commitment
 from .testchain import ChainBuilder, commit_witness, encipher, etching, p2tr, p2wpkh, runestone
 
-__all__ = ["DEFAULT_MIX", "random_chain"]
+__all__ = ["DEFAULT_MIX", "MAINNET_MIX", "random_chain"]
 
 MAX = 2**128 - 1
 #: transaction kinds and their weights
-DEFAULT_MIX = {
+DEFAULT_MIX: dict[str, float] = {
     "mint": 40, "transfer": 30, "hot": 12, "plain": 8, "commit": 3, "cenotaph": 3, "two_runestones": 1,
     "burn": 1, "btc": 2,
+}  # fmt: skip
+#: a runes-era block: half the transactions plain BTC payments, most of the rest mints and transfers
+MAINNET_MIX: dict[str, float] = {
+    "btc": 40, "mint": 30, "transfer": 14, "hot": 9, "plain": 3, "commit": 1.5, "cenotaph": 1, "burn": 0.5,
+    "two_runestones": 0.5,
 }  # fmt: skip
 _FLAWS: list[Callable[[tuple[int, int]], bytes]] = [
     lambda m: encipher([20, m[0], 20, m[1], 0, 1, 1, 5, 99]),  # EdictOutput (with a mint)
@@ -44,8 +49,9 @@ _FLAWS: list[Callable[[tuple[int, int]], bytes]] = [
 
 
 class _Gen:
-    def __init__(self, seed: int, start_height: int, mix: dict[str, int], hot: int) -> None:
+    def __init__(self, seed: int, start_height: int, mix: dict[str, float], hot: int, profile: str) -> None:
         self.rng = random.Random(seed)
+        self.profile = profile
         self.b = ChainBuilder(start_height=start_height)
         self.kinds, self.weights = list(mix), list(mix.values())
         self.pool: list[tuple[str, int]] = []  # spendable outputs, newest last (spent ones skipped)
@@ -198,7 +204,11 @@ class _Gen:
     def reveal(self, outpoint: tuple[str, int], rune: int | None) -> None:
         rng = self.rng
         terms = None
-        if rng.random() < 0.8:
+        if self.profile == "mainnet":  # open mints with big caps, as most runes-era etchings
+            if rng.random() < 0.9:
+                terms = Terms(rng.choice((1, 1000, 10**8)), rng.choice((10**5, 10**6, 21_000_000)),
+                              (None, rng.choice((None, self.b.height + 10**5))), (None, None))  # fmt: skip
+        elif rng.random() < 0.8:
             start = rng.choice((None, None, self.b.height + rng.randrange(5)))
             end = rng.choice((None, None, self.b.height + rng.randrange(5, 60)))
             offset = (rng.choice((None, None, 1)), rng.choice((None, None, rng.randrange(3, 80))))
@@ -241,16 +251,18 @@ def random_chain(
     txs_per_block: int = 20,
     *,
     start_height: int = 0,
-    mix: dict[str, int] | None = None,
+    mix: dict[str, float] | None = None,
     hot: int = 3,
+    profile: str = "varied",
     time_of: Callable[[int], int] | None = None,
 ) -> list[dict[str, Any]]:
     """``n_blocks`` blocks of about ``txs_per_block`` transactions each (plus the coinbase),
     as ``{"height", "time", "txs"}``. Heights from ``start_height`` (regtest: runes from 0).
     ``mix``: weights of the transaction kinds (:data:`DEFAULT_MIX`); ``hot``: how many runes
-    get long transfer chains. ``time_of(height)``: header times (default: one block every
+    get long transfer chains; ``profile``: ``"varied"`` (every kind of terms, short windows,
+    small caps: the tests) or ``"mainnet"`` (mostly open mints with big caps). ``time_of(height)``: header times (default: one block every
     10 minutes from 2024-04-20)."""
-    g = _Gen(seed, start_height, mix or DEFAULT_MIX, hot)
+    g = _Gen(seed, start_height, mix or DEFAULT_MIX, hot, profile)
     g.b._time_of = time_of or (lambda h: 1713571200 + 600 * (h - start_height))
     dispatch = {
         "mint": g.mint, "transfer": g.transfer, "hot": g.hot_transfer, "plain": g.plain, "commit": g.commit,
