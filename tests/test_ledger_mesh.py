@@ -71,7 +71,10 @@ def test_partitions_of_the_tables_need_not_line_up(dask_client):
     tables = chain_frames_to_dask(frames, 4)
     tables["outputs"] = dd.from_pandas(frames.outputs, npartitions=7, sort=False)  # rows split anywhere
     tables["inputs"] = dd.from_pandas(frames.inputs, npartitions=3, sort=False)
-    assert_same_ledger(index_chain(tables, "regtest", rune_partitions=2), index_blocks(blocks, "regtest"))
+    ref = index_blocks(blocks, "regtest")
+    assert_same_ledger(index_chain(tables, "regtest", rune_partitions=2), ref)
+    # and two height ranges at a time: the state goes from one window to the next
+    assert_same_ledger(index_chain(tables, "regtest", rune_partitions=2, window=2), ref)
 
 
 def test_a_second_call_indexes_only_the_new_blocks(dask_client):
@@ -126,3 +129,37 @@ def test_index_chain_needs_a_cluster():
         pass
     with pytest.raises(LedgerError, match="Client"):
         index_chain(from_blocks([], "regtest"), "regtest")
+
+
+def test_errors_raised_on_the_workers_name_block_and_transaction(dask_client):
+    blocks = random_chain(42, n_blocks=8, txs_per_block=5)
+    frames = from_blocks(blocks, "regtest")
+    txs = frames.txs.copy()
+    rows = txs.index[txs["height"] == 4]
+    txs.loc[rows[1:3], "tx_index"] = txs.loc[rows[1:3], "tx_index"].to_numpy()[::-1]  # two swapped
+    tables = {"blocks": frames.blocks, "txs": txs, "outputs": frames.outputs, "inputs": frames.inputs}
+    with pytest.raises(LedgerError, match=r"block 4, transaction [12]"):
+        index_chain(tables, "regtest", blocks_per_partition=3)
+
+
+def test_a_corrupt_state_that_overflows_u128_is_an_error(dask_client):
+    from mesh_magics.runes.ledger.prepare import hex_prefix64
+
+    MAX = 2**128 - 1
+    b = ChainBuilder()
+    rid, txid = b.etch(runestone(etching=etching("AAAAAAAAAAAAA", MAX)))
+    coinbase = b.block()
+    b.block()
+    b.tx([(txid, 0), coinbase], 1)
+    frames = from_blocks(b.blocks, "regtest")
+    first = index_chain(frames, "regtest", end=b.height - 1, rune_partitions=1)
+    # the state claims the coinbase output holds MAX units too
+    live = first.state.live[0].result()
+    import pyarrow as pa
+
+    extra = pd.DataFrame({"height": [b.height - 1], "tx_index": [0], "vout": [0],
+                          "pfx": hex_prefix64(pa.array([coinbase[0]])), "txid": [coinbase[0]],
+                          "address": [None], "balances": [((rid, MAX),)]})  # fmt: skip
+    first.state.live[0] = dask_client.scatter(pd.concat([live, extra.astype(live.dtypes)], ignore_index=True))
+    with pytest.raises(LedgerError, match=rf"block {b.height}, transaction 1: .*overflows u128"):
+        index_chain(frames, "regtest", state=first)

@@ -35,7 +35,7 @@ from ...errors import LedgerError
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, valid_mints
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
-from .resolve import Resolved, resolve_range
+from .resolve import Resolved, merge_live, resolve_range
 from .rules import RuneEntry, first_rune_height, genesis_entry
 from .tables import LedgerResult, balances_frame, events_frame, runes_frame, transfers_frame
 
@@ -102,9 +102,10 @@ def _get(tables: Any, name: str) -> Any:
     return tables[name] if isinstance(tables, dict) else getattr(tables, name)
 
 
-def _bounds(part: pd.DataFrame) -> tuple[int, int, int]:
-    h = part["height"]
-    return (int(h.min()), int(h.max()), len(h)) if len(h) else (0, -1, 0)
+def _bounds(heights: pd.Series) -> pd.DataFrame:
+    n = len(heights)
+    lo, hi = (int(heights.min()), int(heights.max())) if n else (0, -1)
+    return pd.DataFrame({"lo": [lo], "hi": [hi], "n": [n]})
 
 
 def _select(lo: int, hi: int, *parts: pd.DataFrame) -> pd.DataFrame:
@@ -112,20 +113,22 @@ def _select(lo: int, hi: int, *parts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0].reset_index(drop=True)
 
 
+Bounds = dict[str, list[tuple[int, int, int]]]  # table -> (partition, lo, hi) of its non-empty partitions
+
+
 def _ranges(
     client: Any, tables: dict[str, Any], start: int, end: int | None
-) -> tuple[list[tuple[int, int]], dict]:
-    """Height ranges (one per group of overlapping txs partitions), and per table its
-    partitions' futures with their bounds."""
-    parts: dict[str, list[tuple[Any, tuple[int, int, int]]]] = {}
-    for name in _TABLES:
-        ddf = tables[name]
-        futures = client.compute(ddf.to_delayed(optimize_graph=True))
-        bounds = client.gather(client.map(_bounds, futures, pure=False))
-        parts[name] = [(f, b) for f, b in zip(futures, bounds) if b[2]]
-    spans = sorted((b[0], b[1]) for _, b in parts["txs"])
+) -> tuple[list[tuple[int, int]], Bounds]:
+    """Height ranges (one per group of overlapping txs partitions) and the tables'
+    partition bounds, from their ``height`` columns only (nothing else is read here)."""
+    meta = pd.DataFrame({"lo": [0], "hi": [0], "n": [0]}).iloc[:0]
+    found = client.compute([tables[name]["height"].map_partitions(_bounds, meta=meta) for name in _TABLES])
+    bounds: Bounds = {}
+    for name, frame in zip(_TABLES, client.gather(found)):
+        rows = zip(range(len(frame)), frame["lo"].tolist(), frame["hi"].tolist(), frame["n"].tolist())
+        bounds[name] = [(i, lo, hi) for i, lo, hi, count in rows if count]
     merged: list[list[int]] = []
-    for lo, hi in spans:
+    for lo, hi in sorted((lo, hi) for _, lo, hi in bounds["txs"]):
         if merged and lo <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], hi)
         else:
@@ -140,7 +143,17 @@ def _ranges(
             raise LedgerError(
                 f"the chain tables have no block between {hi} and {lo}: give every block in order"
             )
-    return ranges, parts
+    return ranges, bounds
+
+
+def _load(client: Any, tables: dict[str, Any], bounds: Bounds, lo: int, hi: int) -> dict[str, list]:
+    """Futures of the partitions of each table that hold heights ``lo..hi`` (read on the workers)."""
+    out = {}
+    for name in _TABLES:
+        chosen = [i for i, a, b in bounds[name] if a <= hi and b >= lo]
+        parts = client.compute([tables[name].partitions[i] for i in chosen])
+        out[name] = [(f, next((a, b) for j, a, b in bounds[name] if j == i)) for f, i in zip(parts, chosen)]
+    return out
 
 
 def index_chain(
@@ -153,6 +166,8 @@ def index_chain(
     rune_partitions: int | None = None,
     blocks_per_partition: int = 1000,
     client: Any = None,
+    window: int | None = None,
+    timings: dict[str, float] | None = None,
 ) -> LedgerResult:
     """The ledger of ``tables`` from ``start`` to ``end`` (inclusive), on the mesh.
 
@@ -163,7 +178,12 @@ def index_chain(
     ``state``) to continue from; ``start`` then defaults to (and must be) the first block
     it has not indexed. ``rune_partitions``: how many rune partitions the replay runs in
     (default: the number of workers). Needs a distributed Client (``client`` or the
-    current one). See the module doc for what the result holds.
+    current one). ``window``: how many height ranges are read and prepared at a time
+    (default: all; the replay carries its state from one window to the next, so a window
+    bounds the cluster memory the chain takes). See the module doc for what the result
+    holds. ``timings``: a dict that
+    gets the seconds of each stage (``read``, ``prepare``, ``group-by``, ``replay``,
+    ``tables``); the stages then wait for each other instead of overlapping.
     """
     from ...chain.format.address import network as chain_network
 
@@ -185,7 +205,8 @@ def index_chain(
             entries[g.id] = g
         names = {e.rune: e.id for e in entries.values()}
         n = rune_partitions or max(1, len(client.scheduler_info()["workers"]))
-        live = [client.scatter(empty_live()) for _ in range(n)]
+        workers = sorted(client.scheduler_info()["workers"])
+        live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]]) for r in range(n)]
         next_height = None
     else:
         entries, names = state.copy_entries()
@@ -206,21 +227,35 @@ def index_chain(
     frames = {name: _get(tables, name) for name in _TABLES}
     if isinstance(frames["txs"], pd.DataFrame):
         frames = chain_frames_to_dask(frames, blocks_per_partition)
-    ranges, parts = _ranges(client, frames, max(start or 0, first_height), end)
+    clock = _Clock(client, timings)
+    ranges, bounds = _ranges(client, frames, max(start or 0, first_height), end)
     if ranges and next_height is not None and ranges[0][0] != next_height:
         raise LedgerError(f"the tables start at block {ranges[0][0]}, the state continues from {next_height}")
-    return _run(client, net, first_height, ranges, parts, entries, names, live, n, next_height)
+    window = window or max(1, len(ranges))
+    resolved: list[list[Any]] = []
+    text: list[Any] = []
+    for w in range(0, len(ranges), window):
+        chunk = ranges[w : w + window]
+        parts = _load(client, frames, bounds, chunk[0][0], chunk[-1][1])
+        clock.mark("read", [f for ps in parts.values() for f, _ in ps])
+        res, txt = _window(client, net, first_height, chunk, parts, entries, names, live, n, clock)
+        resolved += res
+        text += txt
+    height = ranges[-1][1] if ranges else (None if next_height is None else next_height - 1)
+    return _assemble(client, net, entries, names, live, n, resolved, text, height, clock)
 
 
 def _range_future(client: Any, parts: dict, name: str, lo: int, hi: int) -> Any:
-    chosen = [f for f, b in parts[name] if b[0] <= hi and b[1] >= lo]
+    chosen = [f for f, (a, b) in parts[name] if a <= hi and b >= lo]
     return client.submit(_select, lo, hi, *chosen, pure=False)
 
 
-def _run(
+def _window(
     client: Any, net: str, first_height: int, ranges: Sequence[tuple[int, int]], parts: dict,
-    entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int, previous: int | None,
-) -> LedgerResult:  # fmt: skip
+    entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int, clock: _Clock,
+) -> tuple[list[list[Any]], list[Any]]:  # fmt: skip
+    """Index one window of height ranges: ``entries``, ``names`` and ``live`` are updated;
+    returns per range its Resolved futures (one per rune partition) and its text future."""
     submit = client.submit
     # 1. prepare, per range
     prepared = []
@@ -233,6 +268,7 @@ def _run(
     core = [submit(operator.attrgetter("core"), p) for p in prepared]
     cross = [submit(operator.attrgetter("cross"), p) for p in prepared]
     text = [submit(operator.attrgetter("text"), p) for p in prepared]
+    clock.mark("prepare", core + cross + text)
     summaries = client.gather([submit(_summary, p) for p in prepared])
     # 2. group-bys: etchings on the client (few), mints ranked per range on the workers
     times = {h: t for _, ts in summaries for h, t in ts.items()}
@@ -253,37 +289,61 @@ def _run(
     seeds = [
         submit(valid_mints, w, off, mintable, made, n) for w, off, made in zip(in_window, offsets, by_range)
     ]
+    clock.mark("group-by", seeds)
     del prepared
-    # 3. replay per rune partition, range after range; 4. resolve next to each range's text
+    # 3. replay per rune partition, range after range, where the partition's live set is kept;
+    # 4. resolve next to each range's text
+    workers = sorted(client.scheduler_info()["workers"])
     resolved: list[list[Any]] = [[] for _ in ranges]
     burned: list[Any] = []
     for r in range(n):
+        home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True}
         state = live[r]
         for k in range(len(ranges)):
-            hits = submit(probe, cross[k], state)
-            out = submit(replay_range, core[k], state, hits, submit(operator.getitem, seeds[k], r))
-            res = submit(resolve_range, out, text[k], state)
-            burned.append(submit(operator.attrgetter("burned"), out))
+            hits = submit(probe, cross[k], state, **home)
+            out = submit(replay_range, core[k], state, hits, submit(operator.getitem, seeds[k], r), **home)
+            res = submit(resolve_range, out, text[k])
+            burned.append(submit(operator.attrgetter("burned"), out, **home))
             resolved[k].append(res)
-            state = submit(operator.attrgetter("live"), res)
+            spent, new = (
+                submit(operator.attrgetter("spent"), out, **home),
+                submit(operator.attrgetter("new"), res),
+            )
+            state = submit(merge_live, state, spent, new, **home)
         live[r] = state
+    clock.mark("replay", [res for rs in resolved for res in rs])
     for totals in client.gather(burned):
         for rid, amount in totals.items():
             entries[rid].burned += amount
+    return resolved, text
+
+
+def _assemble(
+    client: Any, net: str, entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int,
+    resolved: list[list[Any]], text: list[Any], height: int | None, clock: _Clock,
+) -> LedgerResult:  # fmt: skip
+    submit = client.submit
     # each table int64 if all its amounts fit, else exact, as the reference decides per table
     flat = [res for rs in resolved for res in rs]
-    t_fit = all(client.gather([submit(operator.attrgetter("transfers_fit"), res) for res in flat]))
-    e_fit = all(client.gather([submit(operator.attrgetter("events_fit"), res) for res in flat]))
-    b_fit = all(client.gather([submit(_live_fits, s) for s in live]))
+    fits = client.gather(
+        [submit(operator.attrgetter("transfers_fit"), res) for res in flat]
+        + [submit(operator.attrgetter("events_fit"), res) for res in flat]
+        + [submit(_live_fits, s) for s in live]
+    )
+    t_fit, e_fit, b_fit = (
+        all(fits[: len(flat)]),
+        all(fits[len(flat) : 2 * len(flat)]),
+        all(fits[2 * len(flat) :]),
+    )
     t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
     times_f = [submit(operator.attrgetter("times"), t) for t in text]
     transfers = [submit(_transfers_part, tf, t_repr, *rs) for tf, rs in zip(times_f, resolved)]
     events = [submit(_events_part, tf, e_repr, *rs) for tf, rs in zip(times_f, resolved)]
     balances = [submit(_balances_part, s, b_repr) for s in live]
-    height = ranges[-1][1] if ranges else (None if previous is None else previous - 1)
+    clock.mark("tables", transfers + events + balances)
     next_height = None if height is None else height + 1
     new_state = LedgerState(net, next_height, {k: dataclasses.replace(e) for k, e in entries.items()}, dict(names),
-                            live, n)  # fmt: skip
+                            list(live), n)  # fmt: skip
     return LedgerResult(
         runes=runes_frame(entries.values()),
         balances=_frame(balances, balances_frame([], b_repr)),
@@ -293,6 +353,26 @@ def _run(
         height=height,
         state=new_state,
     )
+
+
+class _Clock:
+    """Stage times for ``timings`` (a no-op without it)."""
+
+    def __init__(self, client: Any, timings: dict[str, float] | None) -> None:
+        import time
+
+        self.client, self.timings, self.now = client, timings, time.perf_counter
+        self.last = self.now()
+
+    def mark(self, stage: str, futures: list[Any]) -> None:
+        if self.timings is None:
+            return
+        from distributed import wait
+
+        wait(futures)
+        t = self.now()
+        self.timings[stage] = self.timings.get(stage, 0.0) + t - self.last
+        self.last = t
 
 
 def _frame(futures: list[Any], meta: pd.DataFrame) -> Any:

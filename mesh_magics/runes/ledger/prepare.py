@@ -91,7 +91,15 @@ class Core:
     spender_vin: np.ndarray  # int32[n_out]
     art_tx: np.ndarray  # int32[n_art]: local tx of each artifact (ascending)
     art_obj: np.ndarray  # int32[n_art]: index into art_objects
-    art_objects: list[Any]  # distinct Runestone / Cenotaph objects
+    #: distinct artifacts, as plain tuples (cheap to ship): (is_cenotaph, pointer or None,
+    #: edicts as (block, tx, amount, output) tuples); etchings and mints reach the replay as seeds
+    art_objects: list[tuple[bool, int | None, tuple[tuple[int, int, int, int], ...]]]
+    block_start: np.ndarray  # int64[n_blocks + 1]: local index of each block's first tx (heights lo..hi)
+
+    def where(self, t: int) -> str:
+        """``block H, transaction I`` of local transaction ``t`` (for error messages)."""
+        b = int(np.searchsorted(self.block_start, t, side="right")) - 1
+        return f"block {self.lo + b}, transaction {t - int(self.block_start[b])}"
 
     def artifact(self, t: int) -> Any:
         k = int(np.searchsorted(self.art_tx, t))
@@ -217,7 +225,9 @@ def prepare_range(
         art_obj[k] = j
     # -- etchings that pass their transaction's own checks; mint attempts
     # per distinct artifact: its mint id, and whether it etches (most are mints and transfers)
-    mint_b = np.array([-1 if o.mint is None or o.mint[0] > _I64_MAX else o.mint[0] for o in objects], np.int64)
+    mint_b = np.array(
+        [-1 if o.mint is None or o.mint[0] > _I64_MAX else o.mint[0] for o in objects], np.int64
+    )
     mint_t = np.array([0 if o.mint is None else o.mint[1] for o in objects], np.int64)
     etches = np.array([o.etching is not None for o in objects], bool)
     has_mint = mint_b[art_obj] >= 0
@@ -240,9 +250,15 @@ def prepare_range(
                 etchings.append((h, ti, t, named, status, art, txid[t].as_py()))
     spender, spender_vin, cross = _spends(txs, inputs, txid, pfx, height, out_start, n_out, owner_i, in_start,
                                           lo, hi, first_height, len(scripts))  # fmt: skip
+    block_start = np.searchsorted(height, np.arange(lo, hi + 2))
+    compact = [
+        (True, None, ()) if isinstance(o, Cenotaph) else (False, o.pointer, tuple(tuple(e) for e in o.edicts))
+        for o in objects
+    ]
     core = Core(
-        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), art_obj, objects
-    )
+        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), art_obj, compact,
+        block_start,
+    )  # fmt: skip
     times = dict(zip(_ints(blocks["height"]).tolist(), _ints(blocks["time"]).tolist()))
     text = Text(height, tx_index, txid, pfx, _arrow(outputs["address"]), times)
     return Prepared(core, cross, text, etchings, mints)
@@ -279,21 +295,24 @@ def _spends(
     live = ~coinbase[owner_i] & (height[owner_i] >= first_height)
     live &= (prev_height >= first_height) | (prev_height < 0)  # no rune exists before activation
     prev_txid = _arrow(inputs["prev_txid"]).cast(pa.large_string())
-    local = np.flatnonzero(live & (prev_height >= lo) & (prev_height <= hi))
+    inside = (prev_height >= lo) & (prev_height <= hi)
+    unknown = prev_height < 0  # looked for in the range too, then among the carried outpoints
+    local = np.flatnonzero(live & (inside | unknown))
+    matched = np.zeros(len(prev_height), bool)
     if len(local):
         want = prev_txid.take(pa.array(local))
-        want_pfx = hex_prefix64(want)
         index = pd.Index(pfx)
-        found = index.get_indexer(want_pfx) if index.is_unique else _exact_lookup(txid, want)
+        found = index.get_indexer(hex_prefix64(want)) if index.is_unique else _exact_lookup(txid, want)
         ok = found >= 0
         ok[ok] &= pc.equal(want.filter(pa.array(ok)), txid.take(pa.array(found[ok]))).to_numpy(
             zero_copy_only=False
         )
-        ok[ok] &= prev_vout[local[ok]] < n_out[found[ok]]
+        ok[ok] &= (prev_vout[local[ok]] < n_out[found[ok]]) & (found[ok] < owner_i[local[ok]])
         rows = out_start[found[ok]] + prev_vout[local[ok]]
         spender[rows] = owner_i[local[ok]]
         spender_vin[rows] = vin[local[ok]]
-    far = np.flatnonzero(live & ~((prev_height >= lo) & (prev_height <= hi)))
+        matched[local[ok]] = True
+    far = np.flatnonzero(live & ~inside & ~matched)
     far_txid = prev_txid.take(pa.array(far))
     cross = Cross(prev_height[far], hex_prefix64(far_txid), prev_vout[far], far_txid, owner_i[far].astype(np.int32),
                   vin[far])  # fmt: skip

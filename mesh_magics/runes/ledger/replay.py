@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..protocol.runestone import Cenotaph, Runestone
+from ...errors import LedgerError
+from ..protocol.names import U128_MAX
 from .flows import INPUT, MINT, PREMINE, steps
 from .groupby import Seeds
 from .prepare import Core, Cross
@@ -131,7 +132,12 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         sources: dict[RuneId, list[tuple[int, Any, int]]] = {}
         for _vin, label, held_in in spends:
             for rid, amount in held_in:
-                unallocated[rid] = unallocated.get(rid, 0) + amount
+                total = unallocated.get(rid, 0) + amount
+                if total > U128_MAX:
+                    raise LedgerError(
+                        f"{core.where(t)}: a rune balance overflows u128; the input state is corrupt"
+                    )
+                unallocated[rid] = total
                 sources.setdefault(rid, []).append((INPUT, label, amount))
         mint = seeds.mints.get(t)
         if mint is not None:
@@ -144,45 +150,45 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         base = out_start[t]
         n_out = out_start[t + 1] - base
         allocated: dict[int, dict[RuneId, int]] = {}
-        if isinstance(art, Runestone) and (etch is not None or art.edicts):
+        if art is not None and not art[0] and (etch is not None or art[2]):
             if etch is not None:
                 unallocated[etch[0]] = unallocated.get(etch[0], 0) + etch[1]
                 sources.setdefault(etch[0], []).append((PREMINE, None, etch[1]))
-            for edict in art.edicts:
-                rid = (edict.block, edict.tx)
+            for e_block, e_tx, e_amount, e_output in art[2]:
+                rid = (e_block, e_tx)
                 if rid == (0, 0):
                     if etch is None:
                         continue  # nothing etched here, or a rune of another partition
                     rid = etch[0]
                 if rid not in unallocated:
                     continue
-                if edict.output == n_out:
+                if e_output == n_out:
                     dest = [v for v in range(n_out) if not opret[base + v]]
                     if not dest:
                         continue
-                    if edict.amount == 0:
+                    if e_amount == 0:
                         share, rem = divmod(unallocated[rid], len(dest))
                         for k, v in enumerate(dest):
                             _allocate(unallocated, allocated, rid, share + (k < rem), v)
                     else:
                         for v in dest:
-                            _allocate(unallocated, allocated, rid, min(edict.amount, unallocated[rid]), v)
+                            _allocate(unallocated, allocated, rid, min(e_amount, unallocated[rid]), v)
                 else:
                     bal = unallocated[rid]
                     _allocate(
                         unallocated,
                         allocated,
                         rid,
-                        bal if edict.amount == 0 else min(edict.amount, bal),
-                        edict.output,
+                        bal if e_amount == 0 else min(e_amount, bal),
+                        e_output,
                     )
         if etch is not None:
-            out.events.append((t, "etched", *etch[0], etch[1] if isinstance(art, Runestone) else 0, -1, -1))
+            out.events.append((t, "etched", *etch[0], etch[1], -1, -1))  # (a cenotaph's premine: 0)
         leftover: dict[RuneId, int] = {}
-        if isinstance(art, Cenotaph):
+        if art is not None and art[0]:  # a cenotaph
             leftover = {rid: bal for rid, bal in unallocated.items()}
         else:
-            target = art.pointer if isinstance(art, Runestone) else None
+            target = None if art is None else art[1]
             if target is None and first[t] >= 0:
                 target = first[t]
             for rid, bal in unallocated.items():

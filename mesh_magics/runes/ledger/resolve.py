@@ -3,9 +3,10 @@
 :func:`resolve_range` turns one :class:`~.replay.ReplayOut` into rows of the result tables
 (txids, heights, addresses instead of local positions; the transfers steps summed per
 transaction, rune, operation, sender and receiver exactly as the reference does, see
-:mod:`.flows`) and into the next live set: the incoming one without what the range spent,
-plus the rune-bearing outputs the range left unspent, each with its txid, prefix and
-address, so the next range can match spends on them and name their senders.
+:mod:`.flows`) and into the range's new live outpoints: the rune-bearing outputs it left unspent, each
+with its txid, prefix and address, so the next range can match spends on them and name
+their senders. :func:`merge_live` folds them into the partition's live set, on the worker
+that keeps it (live sets never travel between workers, only what a range adds or spends).
 """
 
 from __future__ import annotations
@@ -21,25 +22,26 @@ from .prepare import Text
 from .replay import LIVE_COLUMNS, Ref, ReplayOut
 from .tables import INT64_MAX
 
-__all__ = ["Resolved", "resolve_range"]
+__all__ = ["Resolved", "merge_live", "resolve_range"]
 
 
 class Resolved:
-    """One range and rune partition: table rows (tuples, see :mod:`.tables`) and the new live set."""
+    """One range and rune partition: table rows (tuples, see :mod:`.tables`) and the range's
+    new live outpoints, named (:data:`~.replay.LIVE_COLUMNS`)."""
 
-    __slots__ = ("events", "events_fit", "live", "transfers", "transfers_fit")
+    __slots__ = ("events", "events_fit", "new", "transfers", "transfers_fit")
 
     def __init__(
-        self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], live: pd.DataFrame
+        self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], new: pd.DataFrame
     ) -> None:
         self.transfers = transfers
         self.events = events
-        self.live = live
+        self.new = new
         self.transfers_fit = all(r[-1] <= INT64_MAX for r in transfers)
         self.events_fit = all(r[6] <= INT64_MAX for r in events)
 
 
-def resolve_range(out: ReplayOut, text: Text, live: pd.DataFrame) -> Resolved:
+def resolve_range(out: ReplayOut, text: Text) -> Resolved:
     refs = sorted({int(x) for s in out.steps for x in s[4:6] if isinstance(x, Ref)} |
                   {e[6] for e in out.events if e[6] >= 0} | {n[2] for n in out.new})  # fmt: skip
     names = dict(zip(refs, text.address.take(pa.array(refs, pa.int64())).to_pylist())) if refs else {}
@@ -76,7 +78,6 @@ def resolve_range(out: ReplayOut, text: Text, live: pd.DataFrame) -> Resolved:
          names[row] if row >= 0 else None)
         for t, ev, b, x, amount, vout, row in out.events
     ]  # fmt: skip
-    kept = live.drop(index=live.index[out.spent]) if len(out.spent) else live
     new = pd.DataFrame(
         {
             "height": np.array([height[n[0]] for n in out.new], dtype=np.int64),
@@ -89,5 +90,13 @@ def resolve_range(out: ReplayOut, text: Text, live: pd.DataFrame) -> Resolved:
         },
         columns=LIVE_COLUMNS,
     )
-    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
-    return Resolved(transfers, events, merged.reset_index(drop=True))
+    return Resolved(transfers, events, new)
+
+
+def merge_live(live: pd.DataFrame, spent: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
+    """The next live set: ``live`` without the rows the range spent, plus the range's new
+    rune-bearing outputs (runs where the partition's live set is kept)."""
+    kept = live.drop(index=live.index[spent]) if len(spent) else live
+    if new.empty:
+        return kept.reset_index(drop=True)
+    return pd.concat([kept, new], ignore_index=True) if len(kept) else new

@@ -27,9 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..protocol.names import format_spaced_rune, rune_name
 from ..tables import EXACT_AMOUNT_DTYPE, INT64_MAX, TRANSFERS_COLUMNS
@@ -127,16 +131,37 @@ def runes_frame(entries: Iterable[RuneEntry]) -> pd.DataFrame:
     return df
 
 
-def balances_frame(rows: Iterable[tuple[Any, ...]], repr_: str = "auto") -> pd.DataFrame:
+def _columns(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
+    return [list(map(itemgetter(i), rows)) for i in range(n)]
+
+
+def _take(column: list[Any], order: np.ndarray) -> list[Any]:
+    return [column[k] for k in order.tolist()]
+
+
+def _ids(block: np.ndarray, tx: np.ndarray) -> Any:
+    """``BLOCK:TX`` strings, in Arrow's kernels."""
+    text = pc.binary_join_element_wise(pa.array(block).cast(pa.string()), pa.array(tx).cast(pa.string()), ":")
+    return pd.array(text, dtype="string") if len(block) else pd.array([], dtype="string")
+
+
+def _times(heights: np.ndarray, block_times: dict[int, int]) -> Any:
+    unique, inverse = np.unique(heights, return_inverse=True)
+    seconds = np.array([block_times[h] for h in unique.tolist()], dtype=np.int64)[inverse]
+    return _utc(seconds.tolist())
+
+
+def balances_frame(rows: Sequence[tuple[Any, ...]], repr_: str = "auto") -> pd.DataFrame:
     """``rows``: ``(height, tx_index, vout, txid, rune block, rune tx, amount, address)``."""
-    rs = sorted(rows, key=lambda r: r[:3] + (r[4], r[5]))
+    h, t, v, txid, b, x, amount, address = _columns(list(rows), 8)
+    order = np.lexsort(tuple(np.array(c, dtype=np.int64) for c in (x, b, v, t, h)))
     df = pd.DataFrame(
         {
-            "txid": _str(r[3] for r in rs),
-            "vout": pd.array([r[2] for r in rs], dtype="int64"),
-            "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
-            "amount": exact_column([r[6] for r in rs], repr_),
-            "address": _str(r[7] for r in rs),
+            "txid": _str(_take(txid, order)),
+            "vout": pd.array(np.array(v, dtype=np.int64)[order], dtype="int64"),
+            "rune_id": _ids(np.array(b, dtype=np.int64)[order], np.array(x, dtype=np.int64)[order]),
+            "amount": exact_column(_take(amount, order), repr_),
+            "address": _str(_take(address, order)),
         }
     )
     df.attrs["amount_repr"] = _repr_of(df["amount"])
@@ -148,18 +173,20 @@ def transfers_frame(
 ) -> pd.DataFrame:
     """``rows``: ``(height, tx_index, txid, rune block, rune tx, operation, sender, receiver, amount)``
     in ledger order (kept: the sort is stable on block, transaction and rune id)."""
-    order = sorted(range(len(rows)), key=lambda k: (rows[k][0], rows[k][1], rows[k][3], rows[k][4]))
-    rs = [rows[k] for k in order]
+    h, t, txid, b, x, op, sender, receiver, amount = _columns(rows, 9)
+    keys = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
+    order = np.lexsort(keys[::-1])
+    h_, b_, x_ = keys[0][order], keys[2][order], keys[3][order]
     df = pd.DataFrame(
         {
-            "block_height": pd.array([r[0] for r in rs], dtype="int64"),
-            "block_time": _utc([block_times[r[0]] for r in rs]),
-            "txid": _str(r[2] for r in rs),
-            "rune_id": _str(f"{r[3]}:{r[4]}" for r in rs),
-            "operation": _str(r[5] for r in rs),
-            "sender": _str(r[6] for r in rs),
-            "receiver": _str(r[7] for r in rs),
-            "amount": exact_column([r[8] for r in rs], repr_),
+            "block_height": pd.array(h_, dtype="int64"),
+            "block_time": _times(h_, block_times),
+            "txid": _str(_take(txid, order)),
+            "rune_id": _ids(b_, x_),
+            "operation": _str(_take(op, order)),
+            "sender": _str(_take(sender, order)),
+            "receiver": _str(_take(receiver, order)),
+            "amount": exact_column(_take(amount, order), repr_),
         }
     )
     assert list(df.columns) == list(TRANSFERS_COLUMNS)
@@ -171,22 +198,23 @@ def events_frame(
     rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto"
 ) -> pd.DataFrame:
     """``rows``: ``(height, tx_index, txid, event, rune block, rune tx, amount, vout, address)``."""
-
-    def key(r: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (r[0], r[1], _EVENT_ORDER[r[3]], -1 if r[7] is None else r[7], r[4], r[5])
-
-    rs = sorted(rows, key=key)
+    h, t, txid, ev, b, x, amount, vout, address = _columns(rows, 9)
+    kind = np.array([_EVENT_ORDER[e] for e in ev], dtype=np.int64)
+    vouts = np.array([-1 if o is None else o for o in vout], dtype=np.int64)
+    keys = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
+    order = np.lexsort((keys[3], keys[2], vouts, kind, keys[1], keys[0]))
+    h_ = keys[0][order]
     df = pd.DataFrame(
         {
-            "block_height": pd.array([r[0] for r in rs], dtype="int64"),
-            "block_time": _utc([block_times[r[0]] for r in rs]),
-            "tx_index": pd.array([r[1] for r in rs], dtype="int64"),
-            "txid": _str(r[2] for r in rs),
-            "event": _str(r[3] for r in rs),
-            "rune_id": _str(f"{r[4]}:{r[5]}" for r in rs),
-            "amount": exact_column([r[6] for r in rs], repr_),
-            "vout": pd.array([r[7] for r in rs], dtype="Int64"),
-            "address": _str(r[8] for r in rs),
+            "block_height": pd.array(h_, dtype="int64"),
+            "block_time": _times(h_, block_times),
+            "tx_index": pd.array(keys[1][order], dtype="int64"),
+            "txid": _str(_take(txid, order)),
+            "event": _str(_take(ev, order)),
+            "rune_id": _ids(keys[2][order], keys[3][order]),
+            "amount": exact_column(_take(amount, order), repr_),
+            "vout": pd.array(_take(vout, order), dtype="Int64"),
+            "address": _str(_take(address, order)),
         }
     )
     df.attrs["amount_repr"] = _repr_of(df["amount"])
