@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...errors import LedgerError
@@ -33,6 +34,7 @@ __all__ = [
     "partition_of",
     "range_counts",
     "settle_etchings",
+    "terms_frame",
     "valid_mints",
 ]
 
@@ -62,30 +64,32 @@ def settle_etchings(
     return created
 
 
-def _terms_frame(entries: dict[RuneId, RuneEntry]) -> pd.DataFrame:
-    """The mintable entries: id, start and end (-1: none; u64 heights clipped into int64), cap, amount."""
+def terms_frame(entries: dict[RuneId, RuneEntry]) -> pd.DataFrame:
+    """The mintable entries, once per window: id, ``start`` and ``end`` (-1: none; u64
+    heights clipped into int64), ``cap`` (clipped: a rank never reaches 2**63) and the
+    exact ``amount`` of one mint (Python ints)."""
     big = 2**63 - 1
     rows = []
     for e in entries.values():
         if e.terms is None or e.cap() == 0:
             continue
         start, end = e.start(), e.end()
-        rows.append(
-            (e.block, e.tx, -1 if start is None else min(start, big), -1 if end is None else min(end, big))
-        )
-    return pd.DataFrame(rows, columns=["block", "rune_tx", "start", "end"], dtype="int64")
+        rows.append((e.block, e.tx, -1 if start is None else min(start, big), -1 if end is None else min(end, big),
+                     min(e.cap(), big)))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["block", "rune_tx", "start", "end", "cap"], dtype="int64")
+    amounts = [e.terms.amount or 0 for e in entries.values() if e.terms is not None and e.cap() != 0]
+    frame["amount"] = pd.Series(amounts, dtype=object)
+    return frame
 
 
-def mints_in_window(mints: pd.DataFrame, entries: dict[RuneId, RuneEntry]) -> pd.DataFrame:
+def mints_in_window(mints: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
     """The attempts of one range whose rune exists, was etched before them, has a cap and is
-    open at their height (the cap itself is checked by rank, :func:`valid_mints`)."""
-    terms = _terms_frame(entries)
+    open at their height (the cap itself is checked by rank, :func:`valid_mints`);
+    ``terms``: :func:`terms_frame`."""
     m = mints.merge(terms, on=["block", "rune_tx"], how="inner", sort=False)
     before = (m["block"] < m["height"]) | ((m["block"] == m["height"]) & (m["rune_tx"] < m["tx_index"]))
     open_ = ((m["start"] < 0) | (m["height"] >= m["start"])) & ((m["end"] < 0) | (m["height"] < m["end"]))
-    return m.loc[before & open_, ["tx", "height", "tx_index", "block", "rune_tx"]].sort_values(
-        "tx", kind="stable"
-    )
+    return m.loc[before & open_, ["tx", "block", "rune_tx", "cap", "amount"]].sort_values("tx", kind="stable")
 
 
 def range_counts(in_window: pd.DataFrame) -> dict[RuneId, int]:
@@ -126,21 +130,24 @@ def partition_of(rune_id: RuneId, n: int) -> int:
 
 
 def valid_mints(
-    in_window: pd.DataFrame, offsets: dict[RuneId, int], entries: dict[RuneId, RuneEntry],
-    created: list[tuple[int, RuneId, int]], n_partitions: int,
+    in_window: pd.DataFrame, offsets: dict[RuneId, int], created: list[tuple[int, RuneId, int]],
+    n_partitions: int,
 ) -> list[Seeds]:  # fmt: skip
     """The seeds of one range per rune partition: mints ranked below their cap, and the
     range's new runes (``created``: ``(local tx, rune id, premine)``)."""
     seeds = [Seeds() for _ in range(n_partitions)]
     if len(in_window):
-        rank = in_window.groupby(["block", "rune_tx"], sort=False).cumcount().to_numpy()
-        blocks, txs = in_window["block"].to_numpy(), in_window["rune_tx"].to_numpy()
-        for t, b, x, k in zip(in_window["tx"].tolist(), blocks.tolist(), txs.tolist(), rank.tolist()):
-            rid = (b, x)
-            entry = entries[rid]
-            if offsets[rid] + k < entry.cap():
-                assert entry.terms is not None
-                seeds[partition_of(rid, n_partitions)].mints[t] = (rid, entry.terms.amount or 0)
+        keys = ["block", "rune_tx"]
+        rank = in_window.groupby(keys, sort=False).cumcount().to_numpy()
+        before = pd.DataFrame(
+            [(b, x, k) for (b, x), k in offsets.items()], columns=[*keys, "offset"], dtype="int64"
+        )
+        offset = in_window[keys].merge(before, on=keys, how="left")["offset"].to_numpy()
+        ok = np.flatnonzero(offset + rank < in_window["cap"].to_numpy())
+        rows = zip(in_window["tx"].to_numpy()[ok].tolist(), in_window["block"].to_numpy()[ok].tolist(),
+                   in_window["rune_tx"].to_numpy()[ok].tolist(), in_window["amount"].to_numpy()[ok].tolist())  # fmt: skip
+        for t, b, x, amount in rows:
+            seeds[(b * 1_000_003 + x) % n_partitions].mints[t] = ((b, x), amount)
     for t, rid, premine in created:
         seeds[partition_of(rid, n_partitions)].etched[t] = (rid, premine)
     return seeds

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import LedgerError
-from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, valid_mints
+from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
 from .resolve import Resolved, merge_live, resolve_range
@@ -279,16 +279,14 @@ def _window(
     for e in created:
         k = int(np.searchsorted(starts, e.block, side="right")) - 1
         by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
-    # (a dict given to scatter would be scattered item by item: wrap it in a list)
-    mintable = client.scatter([{k: e for k, e in entries.items() if e.terms is not None}], broadcast=True)[0]
+    # (in a list: scatter would split a collection given as such)
+    mintable = client.scatter([terms_frame(entries)], broadcast=True)[0]
     in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
     counts = client.gather([submit(range_counts, w) for w in in_window])
     offsets, final_mints = mint_offsets(counts, entries)
     for rid, mints in final_mints.items():
         entries[rid].mints = mints
-    seeds = [
-        submit(valid_mints, w, off, mintable, made, n) for w, off, made in zip(in_window, offsets, by_range)
-    ]
+    seeds = [submit(valid_mints, w, off, made, n) for w, off, made in zip(in_window, offsets, by_range)]
     clock.mark("group-by", seeds)
     del prepared
     # 3. replay per rune partition, range after range, where the partition's live set is kept;
