@@ -95,6 +95,23 @@ def test_a_second_call_indexes_only_the_new_blocks(dask_client):
         index_chain(frames, "regtest", start=10, state=first)
 
 
+def test_a_saved_state_continues_in_a_later_session(dask_client, tmp_path):
+    from mesh_magics.runes.ledger import LedgerState
+
+    blocks = random_chain(32, n_blocks=30, txs_per_block=20)
+    frames = from_blocks(blocks, "regtest")
+    first = index_chain(frames, "regtest", end=17, blocks_per_partition=5, rune_partitions=2)
+    first.state.save(tmp_path / "state")
+    loaded = LedgerState.load(tmp_path / "state")
+    assert loaded.next_height == 18 and loaded.partitions == 2
+    later = index_chain(frames, "regtest", state=loaded, blocks_per_partition=5)
+    full = index_blocks(blocks, "regtest")
+    pd.testing.assert_frame_equal(later.runes, full.runes)
+    assert _rows(later.balances.compute()) == _rows(full.balances)
+    with pytest.raises(LedgerError, match="no ledger state"):
+        LedgerState.load(tmp_path / "nothing")
+
+
 def test_mainnet_genesis_rune_on_the_mesh(dask_client):
     b = ChainBuilder(start_height=839_990)
     for _ in range(14):

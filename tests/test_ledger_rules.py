@@ -4,6 +4,7 @@ test-harness shapes (mesh_magics.runes.ledger.testchain) and checks what the ref
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mesh_magics.errors import LedgerError
@@ -385,3 +386,17 @@ def test_bad_input_names_block_and_transaction():
     b2.etch(runestone(etching=etching(NAME, 1)))
     with pytest.raises(LedgerError, match=r"block 5, transaction 1 .*input 0.*commitment"):
         index_blocks(b2.blocks[1:], "regtest")
+
+
+def test_raw_blocks_give_the_same_ledger_as_block_lists():
+    from mesh_magics.runes.ledger.synthchain import random_chain
+    from mesh_magics.runes.ledger.testchain import raw_blocks
+
+    blocks = random_chain(5, n_blocks=15, txs_per_block=10)
+    a, b = index_blocks(blocks, "regtest"), index_blocks(raw_blocks(blocks), "regtest")
+    for name in ("runes", "balances", "transfers", "events"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    hexed = index_blocks(
+        [{"height": h, "block": raw.hex()} for h, raw in enumerate(raw_blocks(blocks))], "regtest"
+    )
+    pd.testing.assert_frame_equal(hexed.transfers, a.transfers)

@@ -10,7 +10,8 @@ module             what it holds
 :mod:`.flows`      sender attribution (first in, first out) for ``transfers``
 :mod:`.tables`     the result tables and :class:`LedgerResult`
 :mod:`.blocks`     :func:`index_blocks`: block lists in memory, by the reference
-:mod:`.mesh`       :func:`index_chain`: the ledger on the mesh, and its state
+:mod:`.mesh`       :func:`index_chain`: the ledger on the mesh
+:mod:`.state`      :class:`LedgerState`: where a mesh ledger stopped; save, load
 :mod:`.prepare`    per height range: decode, local etching checks, the spend map
 :mod:`.groupby`    first etching per name, mint validity by rank below the cap
 :mod:`.replay`     the balance replay per range and rune partition
@@ -29,8 +30,9 @@ and of the chain package :mod:`mesh_magics.chain.format` plus the in-memory tabl
 from __future__ import annotations
 
 from .blocks import index_blocks
-from .mesh import LedgerState, index_chain
+from .mesh import index_chain
 from .reference import Ledger, run_reference
+from .state import LedgerState
 from .tables import LedgerResult
 
 __all__ = ["Ledger", "LedgerResult", "LedgerState", "index_blocks", "index_chain", "run_reference"]

@@ -18,7 +18,8 @@ The result's ``transfers`` and ``events`` (dask, one partition per height range,
 order) cover the heights indexed by *this* call; ``runes`` (pandas) and ``balances`` (dask,
 one partition per rune partition) are the whole ledger after it. ``result.state`` (a
 :class:`LedgerState`, its live sets held on the cluster) lets a later call index only newer
-blocks: ``index_chain(tables, state=result.state)``.
+blocks: ``index_chain(tables, state=result.state)``; it can be saved and loaded
+(:meth:`LedgerState.save`, :meth:`LedgerState.load`, :mod:`.state`).
 """
 
 from __future__ import annotations
@@ -37,29 +38,13 @@ from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
 from .resolve import Resolved, merge_live, resolve_range
 from .rules import RuneEntry, first_rune_height, genesis_entry
+from .state import LedgerState
 from .tables import LedgerResult, balances_frame, events_frame, runes_frame, transfers_frame
 
 __all__ = ["LedgerState", "chain_frames_to_dask", "index_chain"]
 
 RuneId = tuple[int, int]
 _TABLES = ("blocks", "txs", "outputs", "inputs")
-
-
-@dataclasses.dataclass
-class LedgerState:
-    """Where a ledger stopped: rune entries and names, and per rune partition the live
-    rune-bearing outpoints (futures on the cluster); ``next_height`` is the first block
-    not indexed yet."""
-
-    network: str
-    next_height: int | None
-    entries: dict[RuneId, RuneEntry]
-    names: dict[int, RuneId]
-    live: list[Any]
-    partitions: int
-
-    def copy_entries(self) -> tuple[dict[RuneId, RuneEntry], dict[int, RuneId]]:
-        return {k: dataclasses.replace(e) for k, e in self.entries.items()}, dict(self.names)
 
 
 def _client(client: Any) -> Any:

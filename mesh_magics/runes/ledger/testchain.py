@@ -36,6 +36,7 @@ __all__ = [
     "etching",
     "p2tr",
     "p2wpkh",
+    "raw_blocks",
     "runestone",
     "serialize_tx",
 ]
@@ -255,3 +256,26 @@ def runestone(
 ) -> Runestone:
     """A Runestone from ``((block, tx), amount, output)`` edicts."""
     return Runestone(tuple(Edict(b, t, a, o) for (b, t), a, o in edicts), etching, mint, pointer)
+
+
+def raw_blocks(blocks: Sequence[dict[str, Any]], bits: int = 0x207FFFFF) -> list[bytes]:
+    """The serialized blocks of a block list: an 80-byte header (version 4, the previous
+    block's hash, the merkle root of its transactions, its ``time``, ``bits``, nonce 0;
+    no proof of work) and the transactions."""
+    from ...chain.format.tx import double_sha256, merkle_root
+
+    out, prev = [], bytes(32)
+    for block in blocks:
+        txs = [bytes.fromhex(t) for t in block["txs"]]
+        txids = [bytes.fromhex(serialize_txid(t))[::-1] for t in txs]
+        header = struct.pack("<i32s32sIII", 4, prev, merkle_root(txids), int(block["time"]), bits, 0)
+        prev = double_sha256(header)
+        out.append(header + _cs(len(txs)) + b"".join(txs))
+    return out
+
+
+def serialize_txid(raw: bytes) -> str:
+    """The txid (display hex) of a serialized transaction."""
+    from ...chain.format.tx import parse_tx
+
+    return parse_tx(raw)[0].txid_hex
