@@ -101,12 +101,6 @@ class Core:
         b = int(np.searchsorted(self.block_start, t, side="right")) - 1
         return f"block {self.lo + b}, transaction {t - int(self.block_start[b])}"
 
-    def artifact(self, t: int) -> Any:
-        k = int(np.searchsorted(self.art_tx, t))
-        if k < len(self.art_tx) and self.art_tx[k] == t:
-            return self.art_objects[self.art_obj[k]]
-        return None
-
 
 @dataclass
 class Cross:

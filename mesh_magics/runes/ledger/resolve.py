@@ -42,39 +42,32 @@ class Resolved:
 
 
 def resolve_range(out: ReplayOut, text: Text) -> Resolved:
+    """Rows and new live outpoints of one replay, named from the range's text (module doc)."""
     refs = sorted({int(x) for s in out.steps for x in s[4:6] if isinstance(x, Ref)} |
                   {e[6] for e in out.events if e[6] >= 0} | {n[2] for n in out.new})  # fmt: skip
     names = dict(zip(refs, text.address.take(pa.array(refs, pa.int64())).to_pylist())) if refs else {}
-    txids: dict[int, str] = {}
-
-    def txid(t: int) -> str:
-        v = txids.get(t)
-        if v is None:
-            v = txids[t] = text.txid[t].as_py()
-        return v
+    ts = sorted({s[0] for s in out.steps} | {e[0] for e in out.events} | {n[0] for n in out.new})
+    txids = dict(zip(ts, text.txid.take(pa.array(ts, pa.int64())).to_pylist())) if ts else {}
+    txid = txids.__getitem__
 
     def name(label: Any) -> Any:
         return names[int(label)] if isinstance(label, Ref) else label
 
-    height, tx_index = text.height, text.tx_index
+    height, tx_index = text.height.tolist(), text.tx_index.tolist()
     transfers: list[tuple[Any, ...]] = []
-    group: list[tuple[str, Any, Any, int]] = []
-    key: tuple[int, int, int] | None = None
-
-    def flush() -> None:
-        if key is not None and group:
-            t, b, x = key
-            head = (int(height[t]), int(tx_index[t]), txid(t), b, x)
-            transfers.extend(head + row for row in aggregate(group))
-
-    for t, b, x, op, sender, receiver, amount in out.steps:
-        if (t, b, x) != key:
-            flush()
-            key, group = (t, b, x), []
-        group.append((op, name(sender), name(receiver), amount))
-    flush()
+    steps = out.steps
+    i, n = 0, len(steps)
+    while i < n:  # the steps of one (transaction, rune) are consecutive: name them, then sum them
+        t, b, x = steps[i][:3]
+        j = i + 1
+        while j < n and steps[j][0] == t and steps[j][1] == b and steps[j][2] == x:
+            j += 1
+        head = (height[t], tx_index[t], txid(t), b, x)
+        group = [(s[3], name(s[4]), name(s[5]), s[6]) for s in steps[i:j]]
+        transfers.extend(head + row for row in (group if j == i + 1 else aggregate(group)))
+        i = j
     events = [
-        (int(height[t]), int(tx_index[t]), txid(t), ev, b, x, amount, None if vout < 0 else vout,
+        (height[t], tx_index[t], txid(t), ev, b, x, amount, None if vout < 0 else vout,
          names[row] if row >= 0 else None)
         for t, ev, b, x, amount, vout, row in out.events
     ]  # fmt: skip
