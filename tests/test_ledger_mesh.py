@@ -180,3 +180,30 @@ def test_a_corrupt_state_that_overflows_u128_is_an_error(dask_client):
     first.state.live[0] = dask_client.scatter(pd.concat([live, extra.astype(live.dtypes)], ignore_index=True))
     with pytest.raises(LedgerError, match=rf"block {b.height}, transaction 1: .*overflows u128"):
         index_chain(frames, "regtest", state=first)
+
+
+def test_the_six_whale_queries_run_on_the_mesh_transfers(dask_client):
+    from mesh_magics.runes import (
+        concentration,
+        daily_activity,
+        top_holders,
+        whale_flows,
+        whale_netflow,
+        whale_transfers,
+    )
+
+    blocks = random_chain(51, n_blocks=30, txs_per_block=25, time_of=lambda h: 1713571200 + 1800 * h)
+    ref = index_blocks(blocks, "regtest")
+    mesh = index_chain(from_blocks(blocks, "regtest"), "regtest", blocks_per_partition=6, rune_partitions=2)
+    assert hasattr(mesh.transfers, "npartitions")  # dask, never gathered
+    for query in (
+        lambda t, r: whale_transfers(t, r, min_share=0.0001),
+        lambda t, r: top_holders(t, n=5),
+        lambda t, r: concentration(t, top=3),
+        lambda t, r: whale_netflow(t, freq="1h", top=3),
+        lambda t, r: whale_flows(t, r, min_share=0.0001, top=20),
+        lambda t, r: daily_activity(t),
+    ):
+        got, want = query(mesh.transfers, mesh.runes), query(ref.transfers, ref.runes)
+        assert len(want) > 0
+        pd.testing.assert_frame_equal(got, want)

@@ -20,25 +20,28 @@ import pyarrow as pa
 from .flows import aggregate
 from .prepare import Text
 from .replay import LIVE_COLUMNS, Ref, ReplayOut
-from .tables import INT64_MAX
+from .tables import INT64_MAX, events_frame, transfers_frame
 
 __all__ = ["Resolved", "merge_live", "resolve_range"]
 
 
 class Resolved:
-    """One range and rune partition: table rows (tuples, see :mod:`.tables`) and the range's
-    new live outpoints, named (:data:`~.replay.LIVE_COLUMNS`)."""
+    """One range and rune partition: its transfers and events (frames of :mod:`.tables`
+    built with their sort keys and exact amounts, merged per range by
+    :func:`~.tables.merge_parts`) and its new live outpoints, named
+    (:data:`~.replay.LIVE_COLUMNS`)."""
 
     __slots__ = ("events", "events_fit", "new", "transfers", "transfers_fit")
 
     def __init__(
-        self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], new: pd.DataFrame
-    ) -> None:
-        self.transfers = transfers
-        self.events = events
-        self.new = new
+        self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], new: pd.DataFrame,
+        times: dict[int, int],
+    ) -> None:  # fmt: skip
         self.transfers_fit = all(r[-1] <= INT64_MAX for r in transfers)
         self.events_fit = all(r[6] <= INT64_MAX for r in events)
+        self.transfers = transfers_frame(transfers, times, "exact", keys=True)
+        self.events = events_frame(events, times, "exact", keys=True)
+        self.new = new
 
 
 def resolve_range(out: ReplayOut, text: Text) -> Resolved:
@@ -83,7 +86,7 @@ def resolve_range(out: ReplayOut, text: Text) -> Resolved:
         },
         columns=LIVE_COLUMNS,
     )
-    return Resolved(transfers, events, new)
+    return Resolved(transfers, events, new, text.times)
 
 
 def merge_live(live: pd.DataFrame, spent: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,7 @@ __all__ = [
     "balances_frame",
     "events_frame",
     "exact_column",
+    "merge_parts",
     "runes_frame",
     "transfers_frame",
 ]
@@ -169,14 +170,15 @@ def balances_frame(rows: Sequence[tuple[Any, ...]], repr_: str = "auto") -> pd.D
 
 
 def transfers_frame(
-    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto"
+    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto", keys: bool = False
 ) -> pd.DataFrame:
     """``rows``: ``(height, tx_index, txid, rune block, rune tx, operation, sender, receiver, amount)``
-    in ledger order (kept: the sort is stable on block, transaction and rune id)."""
+    in ledger order (kept: the sort is stable on block, transaction and rune id). ``keys``:
+    keep the sort keys as columns ``_t``, ``_b``, ``_x`` (for :func:`merge_parts`)."""
     h, t, txid, b, x, op, sender, receiver, amount = _columns(rows, 9)
-    keys = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
-    order = np.lexsort(keys[::-1])
-    h_, b_, x_ = keys[0][order], keys[2][order], keys[3][order]
+    keys_ = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
+    order = np.lexsort(keys_[::-1])
+    h_, b_, x_ = keys_[0][order], keys_[2][order], keys_[3][order]
     df = pd.DataFrame(
         {
             "block_height": pd.array(h_, dtype="int64"),
@@ -190,33 +192,52 @@ def transfers_frame(
         }
     )
     assert list(df.columns) == list(TRANSFERS_COLUMNS)
+    if keys:
+        df["_t"], df["_b"], df["_x"] = keys_[1][order], b_, x_
     df.attrs["amount_repr"] = _repr_of(df["amount"])
     return df
 
 
 def events_frame(
-    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto"
+    rows: Sequence[tuple[Any, ...]], block_times: dict[int, int], repr_: str = "auto", keys: bool = False
 ) -> pd.DataFrame:
-    """``rows``: ``(height, tx_index, txid, event, rune block, rune tx, amount, vout, address)``."""
+    """``rows``: ``(height, tx_index, txid, event, rune block, rune tx, amount, vout, address)``.
+    ``keys``: keep the sort keys as columns ``_k``, ``_v``, ``_b``, ``_x``."""
     h, t, txid, ev, b, x, amount, vout, address = _columns(rows, 9)
     kind = np.array([_EVENT_ORDER[e] for e in ev], dtype=np.int64)
     vouts = np.array([-1 if o is None else o for o in vout], dtype=np.int64)
-    keys = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
-    order = np.lexsort((keys[3], keys[2], vouts, kind, keys[1], keys[0]))
-    h_ = keys[0][order]
+    ks = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
+    order = np.lexsort((ks[3], ks[2], vouts, kind, ks[1], ks[0]))
+    h_ = ks[0][order]
     df = pd.DataFrame(
         {
             "block_height": pd.array(h_, dtype="int64"),
             "block_time": _times(h_, block_times),
-            "tx_index": pd.array(keys[1][order], dtype="int64"),
+            "tx_index": pd.array(ks[1][order], dtype="int64"),
             "txid": _str(_take(txid, order)),
             "event": _str(_take(ev, order)),
-            "rune_id": _ids(keys[2][order], keys[3][order]),
+            "rune_id": _ids(ks[2][order], ks[3][order]),
             "amount": exact_column(_take(amount, order), repr_),
             "vout": pd.array(_take(vout, order), dtype="Int64"),
             "address": _str(_take(address, order)),
         }
     )
+    if keys:
+        df["_k"], df["_v"], df["_b"], df["_x"] = kind[order], vouts[order], ks[2][order], ks[3][order]
+    df.attrs["amount_repr"] = _repr_of(df["amount"])
+    return df
+
+
+def merge_parts(parts: Sequence[pd.DataFrame], by: list[str], repr_: str) -> pd.DataFrame:
+    """Frames built with ``keys=True`` as one, in order (stable on ``by``, then the hidden
+    keys), the keys dropped and the amounts in ``repr_`` (``int64`` or ``exact``)."""
+    hidden = [c for c in parts[0].columns if c.startswith("_")]
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    order = {"_t": 1, "_k": 2, "_v": 3, "_b": 4, "_x": 5}
+    df = df.sort_values(by + sorted(hidden, key=order.__getitem__), kind="stable").drop(columns=hidden)
+    df = df.reset_index(drop=True)
+    if repr_ == "int64" and str(df["amount"].dtype) == EXACT_AMOUNT_DTYPE:
+        df["amount"] = exact_column(df["amount"].tolist(), "int64")
     df.attrs["amount_repr"] = _repr_of(df["amount"])
     return df
 
