@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ...errors import ChainError, LedgerError
+from .gcpause import paused_gc
 from .reference import Ledger, run_reference
 from .tables import LedgerResult, balances_frame, events_frame, runes_frame, transfers_frame
 
@@ -60,6 +61,7 @@ def _locate(blocks: list[Any], error: ChainError) -> str:
     return str(error)
 
 
+@paused_gc
 def ledger_result(ledger: Ledger) -> LedgerResult:
     """The result tables of a reference :class:`~.reference.Ledger` after its last block."""
     balances = [

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import LedgerError
+from .gcpause import paused_gc
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
@@ -395,14 +396,17 @@ def _live_fits(live: pd.DataFrame) -> bool:
     return all(a <= 2**63 - 1 for bal in live["balances"] for _, a in bal)
 
 
+@paused_gc
 def _transfers_part(repr_: str, *parts: Resolved) -> pd.DataFrame:
     return merge_parts([p.transfers for p in parts], ["block_height"], repr_)
 
 
+@paused_gc
 def _events_part(repr_: str, *parts: Resolved) -> pd.DataFrame:
     return merge_parts([p.events for p in parts], ["block_height", "tx_index"], repr_)
 
 
+@paused_gc
 def _balances_part(live: pd.DataFrame, repr_: str) -> pd.DataFrame:
     rows = [
         (h, t, v, txid, rid[0], rid[1], amount, address)

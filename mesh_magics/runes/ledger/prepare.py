@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from ...errors import LedgerError
 from ..protocol.runestone import Cenotaph, decipher
+from .gcpause import paused_gc
 from .rules import COMMIT_CONFIRMATIONS, can_etch_name, commitment, is_p2tr, pushes_commitment, reserved_rune
 
 __all__ = ["Core", "Cross", "Prepared", "Text", "hex_prefix64", "prepare_range"]
@@ -173,6 +174,7 @@ def _check(txs: pd.DataFrame, outputs: pd.DataFrame, inputs: pd.DataFrame, lo: i
     return height, tx_index, n_out, out_start, in_start, owner_o, owner_i
 
 
+@paused_gc
 def prepare_range(
     txs: pd.DataFrame,
     outputs: pd.DataFrame,

@@ -45,6 +45,7 @@ from ...errors import LedgerError
 from ..protocol.names import U128_MAX
 from ..protocol.runestone import Cenotaph, Runestone, decipher
 from .flows import INPUT, MINT, PREMINE, pair_flows
+from .gcpause import paused_gc
 from .rules import (
     COMMIT_CONFIRMATIONS,
     RuneEntry,
@@ -360,6 +361,7 @@ def _tx_rows(frames: Any) -> Iterator[tuple[int, int, list[tuple[Any, ...]]]]:
         yield height, int(times[height]), block
 
 
+@paused_gc
 def run_reference(frames: Any, network: str | None = None, ledger: Ledger | None = None) -> Ledger:
     """Run the reference ledger over chain tables (``frames``: :class:`~mesh_magics.chain.blocklist.ChainFrames`
     or anything with pandas ``blocks``, ``txs``, ``outputs``, ``inputs``), block by block."""

@@ -33,6 +33,7 @@ import pandas as pd
 from ...errors import LedgerError
 from ..protocol.names import U128_MAX
 from .flows import INPUT, MINT, PREMINE, steps
+from .gcpause import paused_gc
 from .groupby import Seeds
 from .prepare import Core, Cross
 
@@ -111,6 +112,7 @@ def _allocate(
         slot[rid] = slot.get(rid, 0) + amount
 
 
+@paused_gc
 def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seeds) -> ReplayOut:
     """Replay one range for one rune partition (see the module doc)."""
     out = ReplayOut(spent=hits["row"].to_numpy())

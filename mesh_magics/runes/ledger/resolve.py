@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .flows import aggregate
+from .gcpause import paused_gc
 from .prepare import Text
 from .replay import LIVE_COLUMNS, Ref, ReplayOut
 from .tables import INT64_MAX, events_frame, transfers_frame
@@ -44,6 +45,7 @@ class Resolved:
         self.new = new
 
 
+@paused_gc
 def resolve_range(out: ReplayOut, text: Text) -> Resolved:
     """Rows and new live outpoints of one replay, named from the range's text (module doc)."""
     refs = sorted({int(x) for s in out.steps for x in s[4:6] if isinstance(x, Ref)} |
@@ -89,6 +91,7 @@ def resolve_range(out: ReplayOut, text: Text) -> Resolved:
     return Resolved(transfers, events, new, text.times)
 
 
+@paused_gc
 def merge_live(live: pd.DataFrame, spent: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
     """The next live set: ``live`` without the rows the range spent, plus the range's new
     rune-bearing outputs (runs where the partition's live set is kept)."""
