@@ -37,7 +37,7 @@ from .gcpause import paused_gc
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
-from .resolve import Resolved, merge_live, resolve_range
+from .resolve import merge_live, part_frames, resolve_range
 from .rules import RuneEntry, first_rune_height, genesis_entry
 from .state import LedgerState
 from .tables import LedgerResult, balances_frame, events_frame, merge_parts, runes_frame, transfers_frame
@@ -278,6 +278,7 @@ def _window(
     # 4. resolve next to each range's text
     workers = sorted(client.scheduler_info()["workers"])
     resolved: list[list[Any]] = [[] for _ in ranges]
+    framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: (transfers, events)
     burned: list[Any] = []
     for r in range(n):
         home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True}
@@ -286,6 +287,7 @@ def _window(
             hits = submit(probe, cross[k], state, **home)
             out = submit(replay_range, core[k], state, hits, submit(_pick, seeds[k], r), **home)
             res = submit(resolve_range, out, text[k])
+            framed[k].append(submit(part_frames, res))
             burned.append(submit(_packed, operator.attrgetter("burned"), out, **home))
             resolved[k].append(res)
             spent, new = (
@@ -294,11 +296,11 @@ def _window(
             )
             state = submit(merge_live, state, spent, new, **home)
         live[r] = state
-    clock.mark("replay", [res for rs in resolved for res in rs])
+    clock.mark("replay", [f for fs in framed for f in fs])
     for totals in client.gather(burned):
         for rid, amount in totals.value.items():
             entries[rid].burned += amount
-    return resolved
+    return [list(zip(rs, fs)) for rs, fs in zip(resolved, framed)]
 
 
 def _assemble(
@@ -307,7 +309,7 @@ def _assemble(
 ) -> LedgerResult:  # fmt: skip
     submit = client.submit
     # each table int64 if all its amounts fit, else exact, as the reference decides per table
-    flat = [res for rs in resolved for res in rs]
+    flat = [res for rs in resolved for res, _ in rs]
     fits = client.gather(
         [submit(operator.attrgetter("transfers_fit"), res) for res in flat]
         + [submit(operator.attrgetter("events_fit"), res) for res in flat]
@@ -319,8 +321,8 @@ def _assemble(
         all(fits[2 * len(flat) :]),
     )
     t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
-    transfers = [submit(_transfers_part, t_repr, *rs) for rs in resolved]
-    events = [submit(_events_part, e_repr, *rs) for rs in resolved]
+    transfers = [submit(_merge, 0, ["block_height"], t_repr, *[f for _, f in rs]) for rs in resolved]
+    events = [submit(_merge, 1, ["block_height", "tx_index"], e_repr, *[f for _, f in rs]) for rs in resolved]
     balances = [submit(_balances_part, s, b_repr) for s in live]
     clock.mark("tables", transfers + events + balances)
     next_height = None if height is None else height + 1
@@ -397,13 +399,9 @@ def _live_fits(live: pd.DataFrame) -> bool:
 
 
 @paused_gc
-def _transfers_part(repr_: str, *parts: Resolved) -> pd.DataFrame:
-    return merge_parts([p.transfers for p in parts], ["block_height"], repr_)
-
-
-@paused_gc
-def _events_part(repr_: str, *parts: Resolved) -> pd.DataFrame:
-    return merge_parts([p.events for p in parts], ["block_height", "tx_index"], repr_)
+def _merge(which: int, by: list[str], repr_: str, *parts: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """One range's transfers (``which`` 0) or events (1) from its rune partitions' frames."""
+    return merge_parts([p[which] for p in parts], by, repr_)
 
 
 @paused_gc

@@ -23,16 +23,15 @@ from .prepare import Text
 from .replay import LIVE_COLUMNS, Ref, ReplayOut
 from .tables import INT64_MAX, events_frame, transfers_frame
 
-__all__ = ["Resolved", "merge_live", "resolve_range"]
+__all__ = ["Resolved", "merge_live", "part_frames", "resolve_range"]
 
 
 class Resolved:
-    """One range and rune partition: its transfers and events (frames of :mod:`.tables`
-    built with their sort keys and exact amounts, merged per range by
-    :func:`~.tables.merge_parts`) and its new live outpoints, named
-    (:data:`~.replay.LIVE_COLUMNS`)."""
+    """One range and rune partition: its transfers and events rows (tuples, see
+    :mod:`.tables`), the range's block times, and its new live outpoints, named
+    (:data:`~.replay.LIVE_COLUMNS`). `part_frames` turns the rows into frames."""
 
-    __slots__ = ("events", "events_fit", "new", "transfers", "transfers_fit")
+    __slots__ = ("events", "events_fit", "new", "times", "transfers", "transfers_fit")
 
     def __init__(
         self, transfers: list[tuple[Any, ...]], events: list[tuple[Any, ...]], new: pd.DataFrame,
@@ -40,9 +39,17 @@ class Resolved:
     ) -> None:  # fmt: skip
         self.transfers_fit = all(r[-1] <= INT64_MAX for r in transfers)
         self.events_fit = all(r[6] <= INT64_MAX for r in events)
-        self.transfers = transfers_frame(transfers, times, "exact", keys=True)
-        self.events = events_frame(events, times, "exact", keys=True)
-        self.new = new
+        self.transfers, self.events, self.new, self.times = transfers, events, new, times
+
+
+@paused_gc
+def part_frames(res: Resolved) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The transfers and events frames of one :class:`Resolved`, with their sort keys and
+    exact amounts, for :func:`~.tables.merge_parts` (off the replay's critical path)."""
+    return (
+        transfers_frame(res.transfers, res.times, "exact", keys=True),
+        events_frame(res.events, res.times, "exact", keys=True),
+    )
 
 
 @paused_gc
