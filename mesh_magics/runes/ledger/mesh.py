@@ -37,7 +37,7 @@ from .gcpause import paused_gc
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
-from .resolve import merge_live, part_frames, resolve_range
+from .resolve import Framed, merge_live, name_new, range_frames
 from .rules import RuneEntry, first_rune_height, genesis_entry
 from .state import LedgerState
 from .tables import LedgerResult, balances_frame, events_frame, merge_parts, runes_frame, transfers_frame
@@ -275,10 +275,10 @@ def _window(
     clock.mark("group-by", seeds)
     del prepared
     # 3. replay per rune partition, range after range, where the partition's live set is kept;
-    # 4. resolve next to each range's text
+    # 4. names from each range's text (arrays: cheap to ship, unlike the replay's rows), there too:
+    # the new live outpoints' on the critical path, the tables' off it
     workers = sorted(client.scheduler_info()["workers"])
-    resolved: list[list[Any]] = [[] for _ in ranges]
-    framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: (transfers, events)
+    framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: a Framed
     burned: list[Any] = []
     for r in range(n):
         home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True}
@@ -286,21 +286,16 @@ def _window(
         for k in range(len(ranges)):
             hits = submit(probe, cross[k], state, **home)
             out = submit(replay_range, core[k], state, hits, submit(_pick, seeds[k], r), **home)
-            res = submit(resolve_range, out, text[k])
-            framed[k].append(submit(part_frames, res))
+            framed[k].append(submit(range_frames, out, text[k], **home))
             burned.append(submit(_packed, operator.attrgetter("burned"), out, **home))
-            resolved[k].append(res)
-            spent, new = (
-                submit(operator.attrgetter("spent"), out, **home),
-                submit(operator.attrgetter("new"), res),
-            )
-            state = submit(merge_live, state, spent, new, **home)
+            spent, new = (submit(operator.attrgetter(a), out, **home) for a in ("spent", "new"))
+            state = submit(merge_live, state, spent, submit(name_new, new, text[k], **home), **home)
         live[r] = state
     clock.mark("replay", [f for fs in framed for f in fs])
     for totals in client.gather(burned):
         for rid, amount in totals.value.items():
             entries[rid].burned += amount
-    return [list(zip(rs, fs)) for rs, fs in zip(resolved, framed)]
+    return framed
 
 
 def _assemble(
@@ -309,7 +304,7 @@ def _assemble(
 ) -> LedgerResult:  # fmt: skip
     submit = client.submit
     # each table int64 if all its amounts fit, else exact, as the reference decides per table
-    flat = [res for rs in resolved for res, _ in rs]
+    flat = [f for fs in resolved for f in fs]
     fits = client.gather(
         [submit(operator.attrgetter("transfers_fit"), res) for res in flat]
         + [submit(operator.attrgetter("events_fit"), res) for res in flat]
@@ -321,8 +316,8 @@ def _assemble(
         all(fits[2 * len(flat) :]),
     )
     t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
-    transfers = [submit(_merge, 0, ["block_height"], t_repr, *[f for _, f in rs]) for rs in resolved]
-    events = [submit(_merge, 1, ["block_height", "tx_index"], e_repr, *[f for _, f in rs]) for rs in resolved]
+    transfers = [submit(_merge, "transfers", ["block_height"], t_repr, *fs) for fs in resolved]
+    events = [submit(_merge, "events", ["block_height", "tx_index"], e_repr, *fs) for fs in resolved]
     balances = [submit(_balances_part, s, b_repr) for s in live]
     clock.mark("tables", transfers + events + balances)
     next_height = None if height is None else height + 1
@@ -399,9 +394,9 @@ def _live_fits(live: pd.DataFrame) -> bool:
 
 
 @paused_gc
-def _merge(which: int, by: list[str], repr_: str, *parts: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
-    """One range's transfers (``which`` 0) or events (1) from its rune partitions' frames."""
-    return merge_parts([p[which] for p in parts], by, repr_)
+def _merge(table: str, by: list[str], repr_: str, *parts: Framed) -> pd.DataFrame:
+    """One range's ``transfers`` or ``events`` from its rune partitions' frames."""
+    return merge_parts([getattr(p, table) for p in parts], by, repr_)
 
 
 @paused_gc

@@ -230,8 +230,15 @@ def events_frame(
 
 def merge_parts(parts: Sequence[pd.DataFrame], by: list[str], repr_: str) -> pd.DataFrame:
     """Frames built with ``keys=True`` as one, in order (stable on ``by``, then the hidden
-    keys), the keys dropped and the amounts in ``repr_`` (``int64`` or ``exact``)."""
+    keys), the keys dropped and the amounts in ``repr_`` (``int64``: every part's fit, or
+    ``exact``: Python ints)."""
     hidden = [c for c in parts[0].columns if c.startswith("_")]
+    if repr_ == "exact":  # parts whose amounts all fit came as int64: exact like the rest
+        parts = [
+            p if str(p["amount"].dtype) == EXACT_AMOUNT_DTYPE
+            else p.assign(amount=pd.array([int(a) for a in p["amount"]], dtype=EXACT_AMOUNT_DTYPE))
+            for p in parts
+        ]  # fmt: skip
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     order = {"_t": 1, "_k": 2, "_v": 3, "_b": 4, "_x": 5}
     df = df.sort_values(by + sorted(hidden, key=order.__getitem__), kind="stable").drop(columns=hidden)
