@@ -15,9 +15,10 @@ module             what it holds
 :mod:`.prepare`    per height range: decode, local etching checks, the spend map
 :mod:`.groupby`    first etching per name, mint validity by rank below the cap
 :mod:`.replay`     the balance replay per range and rune partition
-:mod:`.resolve`    txids and addresses for the replay's positions
+:mod:`.resolve`    txids and addresses for the replay's positions, the result frames
 :mod:`.testchain`  block lists in ord's test-harness shapes (tests, benchmarks)
 :mod:`.synthchain` random chains with mainnet-like runes activity
+:mod:`.gcpause`    the cyclic GC paused around allocation-heavy steps
 =================  ==============================================================
 
 Import rule (``tests/test_layers.py``): numpy, pandas, pyarrow, dask and distributed;
