@@ -106,7 +106,15 @@ RULES: dict[str, Rule] = {
     ),
     "mesh_magics.runes.ledger": Rule(
         frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed"}),
-        ("mesh_magics.runes.ledger", "mesh_magics.runes.decode", "mesh_magics.chain.format", *RUNES_BASE),
+        (
+            "mesh_magics.runes.ledger",
+            "mesh_magics.runes.decode",
+            "mesh_magics.chain.format",
+            # index_blocks builds its tables with from_blocks; the mesh ledger reads their columns
+            "mesh_magics.chain.blocklist",
+            "mesh_magics.chain.schema",
+            *RUNES_BASE,
+        ),
     ),
     # Bitcoin's own data: the formats in plain Python, the readers and tables on the mesh
     "mesh_magics.chain": Rule(

@@ -16,14 +16,17 @@ sub-package        responsibility (import rule in its ``__init__`` docstring)
 :mod:`.io`         the loaders (Parquet, CSV, ord, runehook, bitcoin-etl)
 :mod:`.synth`      the deterministic synthetic ledger
 :mod:`.whale`      the six whale queries behind one engine interface
+:mod:`.ledger`     the ledger with ord's rules: chain tables to runes, balances,
+                   transfers, events (reference and mesh)
 =================  ==============================================================
 
 Layers only import downwards: ``protocol`` (standard library and
 :mod:`mesh_magics.errors`) and ``tables`` are the bottom; ``decode`` uses
 them; ``io`` uses those three; ``synth`` uses ``protocol`` and ``tables``;
-``whale`` uses ``tables`` only. Nothing in :mod:`mesh_magics.runes` imports the
-notebook side (IPython, widgets, the dashboard, the server, the store, the
-core of the mesh).
+``whale`` uses ``tables`` only; ``ledger`` uses ``protocol``, ``tables``,
+``decode`` and the chain package's formats and in-memory tables. Nothing in
+:mod:`mesh_magics.runes` imports the notebook side (IPython, widgets, the
+dashboard, the server, the store, the core of the mesh).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ _EXPORTS: dict[str, str] = {
     "from_bitcoin_etl": "io",
     # data
     "synthetic": "synth",
+    # the ledger
+    "index_blocks": "ledger",
+    "index_chain": "ledger",
     # the whale suite
     "whale_transfers": "whale",
     "top_holders": "whale",

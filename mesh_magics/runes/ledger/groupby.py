@@ -1,0 +1,153 @@
+"""The global, non-sequential part of the mesh ledger: which etchings win, which mints count.
+
+Both are decided without replaying balances (chain-notes §6.2):
+
+* **etchings** (:func:`settle_etchings`): among the etchings that passed their own
+  transaction's checks (minimum name, reserved names, commitment; :mod:`.prepare`), in
+  block order, the first one of each name not already taken wins; an unnamed etching's
+  reserved name is unique by construction. Rune numbers follow that order. The candidates
+  of every range are few (every etching attempt of the call), so they are settled in one
+  place, the client, in order;
+* **mints** (:func:`mints_in_window`, :func:`mint_offsets`, :func:`valid_mints`): an attempt
+  (runestone or cenotaph) counts if its rune was etched at an earlier position (so never
+  the same transaction), has terms, the height is inside ``[start, end)``, and fewer than
+  ``cap`` attempts passing those checks came before it: its rank among them, over every
+  range in block order and after the mints of earlier calls, is below the cap. Each range
+  ranks its own attempts on its worker; only the per-rune counts of each range travel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...errors import LedgerError
+from .rules import RuneEntry, new_entry
+
+__all__ = [
+    "Seeds",
+    "mint_offsets",
+    "mints_in_window",
+    "partition_of",
+    "range_counts",
+    "settle_etchings",
+    "terms_frame",
+    "valid_mints",
+]
+
+RuneId = tuple[int, int]
+
+
+def settle_etchings(
+    candidates: Iterable[tuple[Any, ...]], entries: dict[RuneId, RuneEntry], names: dict[int, RuneId],
+    times: dict[int, int],
+) -> list[RuneEntry]:  # fmt: skip
+    """Create the entries of the winning etchings, in order (``entries`` and ``names`` are
+    updated); ``candidates``: :attr:`.prepare.Prepared.etchings` rows of every range."""
+    created = []
+    for height, tx_index, _t, rune, status, artifact, txid in sorted(candidates, key=lambda c: (c[0], c[1])):
+        if rune in names:
+            continue  # taken: ord never looks at the commitment then
+        if status == "unknown":
+            raise LedgerError(
+                f"block {height}, transaction {tx_index} ({txid}): the etching's commitment check needs a spent "
+                "output the chain tables do not have (give tables with prevouts: undo data, or the blocks "
+                "that create it)"
+            )
+        entry = new_entry(artifact, (height, tx_index), rune, len(entries), txid, times[height])
+        entries[entry.id] = entry
+        names[rune] = entry.id
+        created.append(entry)
+    return created
+
+
+def terms_frame(entries: dict[RuneId, RuneEntry]) -> pd.DataFrame:
+    """The mintable entries, once per window: id, ``start`` and ``end`` (-1: none; u64
+    heights clipped into int64), ``cap`` (clipped: a rank never reaches 2**63) and the
+    exact ``amount`` of one mint (Python ints)."""
+    big = 2**63 - 1
+    rows = []
+    for e in entries.values():
+        if e.terms is None or e.cap() == 0:
+            continue
+        start, end = e.start(), e.end()
+        rows.append((e.block, e.tx, -1 if start is None else min(start, big), -1 if end is None else min(end, big),
+                     min(e.cap(), big)))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["block", "rune_tx", "start", "end", "cap"], dtype="int64")
+    amounts = [e.terms.amount or 0 for e in entries.values() if e.terms is not None and e.cap() != 0]
+    frame["amount"] = pd.Series(amounts, dtype=object)
+    return frame
+
+
+def mints_in_window(mints: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
+    """The attempts of one range whose rune exists, was etched before them, has a cap and is
+    open at their height (the cap itself is checked by rank, :func:`valid_mints`);
+    ``terms``: :func:`terms_frame`."""
+    m = mints.merge(terms, on=["block", "rune_tx"], how="inner", sort=False)
+    before = (m["block"] < m["height"]) | ((m["block"] == m["height"]) & (m["rune_tx"] < m["tx_index"]))
+    open_ = ((m["start"] < 0) | (m["height"] >= m["start"])) & ((m["end"] < 0) | (m["height"] < m["end"]))
+    return m.loc[before & open_, ["tx", "block", "rune_tx", "cap", "amount"]].sort_values("tx", kind="stable")
+
+
+def range_counts(in_window: pd.DataFrame) -> dict[RuneId, int]:
+    """Attempts in window per rune, for :func:`mint_offsets`."""
+    counts = in_window.groupby(["block", "rune_tx"], sort=False).size()
+    return {(int(b), int(t)): int(n) for (b, t), n in counts.items()}
+
+
+def mint_offsets(
+    counts: list[dict[RuneId, int]], entries: dict[RuneId, RuneEntry]
+) -> tuple[list[dict[RuneId, int]], dict[RuneId, int]]:
+    """Per range, per rune: how many counting attempts came before the range (the entry's
+    mints so far plus earlier ranges'); and the mints of every rune at the end."""
+    running = {rid: entries[rid].mints for c in counts for rid in c}
+    offsets = []
+    for c in counts:
+        offsets.append({rid: running[rid] for rid in c})
+        for rid, n in c.items():
+            running[rid] += n
+    final = {rid: min(n, entries[rid].cap()) for rid, n in running.items()}
+    return offsets, final
+
+
+class Seeds:
+    """What the replay of one range and rune partition starts from: ``mints[t] = (rune id,
+    amount)`` and ``etched[t] = (rune id, premine)`` per local transaction."""
+
+    __slots__ = ("etched", "mints")
+
+    def __init__(self) -> None:
+        self.mints: dict[int, tuple[RuneId, int]] = {}
+        self.etched: dict[int, tuple[RuneId, int]] = {}
+
+
+def partition_of(rune_id: RuneId, n: int) -> int:
+    """The rune partition of a rune id (stable across calls and processes)."""
+    return (rune_id[0] * 1_000_003 + rune_id[1]) % n
+
+
+def valid_mints(
+    in_window: pd.DataFrame, offsets: dict[RuneId, int], created: list[tuple[int, RuneId, int]],
+    n_partitions: int,
+) -> list[Seeds]:  # fmt: skip
+    """The seeds of one range per rune partition: mints ranked below their cap, and the
+    range's new runes (``created``: ``(local tx, rune id, premine)``)."""
+    seeds = [Seeds() for _ in range(n_partitions)]
+    if len(in_window):
+        keys = ["block", "rune_tx"]
+        rank = in_window.groupby(keys, sort=False).cumcount().to_numpy()
+        before = pd.DataFrame(
+            [(b, x, k) for (b, x), k in offsets.items()], columns=[*keys, "offset"], dtype="int64"
+        )
+        offset = in_window[keys].merge(before, on=keys, how="left")["offset"].to_numpy()
+        ok = np.flatnonzero(offset + rank < in_window["cap"].to_numpy())
+        rows = zip(in_window["tx"].to_numpy()[ok].tolist(), in_window["block"].to_numpy()[ok].tolist(),
+                   in_window["rune_tx"].to_numpy()[ok].tolist(), in_window["amount"].to_numpy()[ok].tolist())  # fmt: skip
+        for t, b, x, amount in rows:
+            seeds[(b * 1_000_003 + x) % n_partitions].mints[t] = ((b, x), amount)
+    for t, rid, premine in created:
+        seeds[partition_of(rid, n_partitions)].etched[t] = (rid, premine)
+    return seeds

@@ -1,0 +1,411 @@
+"""``index_chain``: the Runes ledger on the mesh, over the chain tables as dask DataFrames.
+
+The stages (chain-notes §6.2), each a set of tasks on the workers; only small summaries
+(etching candidates, per-rune mint counts, burn totals) come to the client:
+
+1. **prepare**, per height range, in parallel (:mod:`.prepare`): decode the runestones,
+   check each etching against its own transaction, build the range's spend map;
+2. **group-bys** (:mod:`.groupby`): the first valid etching of each name wins (numbers in
+   block order); a mint counts if its rank among the window-valid attempts on its rune is
+   below the cap; the ranks are taken per range on the workers, after per-rune offsets;
+3. **replay**, sequential in height but partitioned by rune across workers
+   (:mod:`.replay`): per rune partition, a chain of tasks from one range to the next
+   carrying the live rune-bearing outpoints; each replays only the transactions that
+   touch its runes (:func:`~.replay.probe` finds the spends of carried outpoints);
+4. **resolve**, next to each range's text (:mod:`.resolve`): txids and addresses.
+
+The result's ``transfers`` and ``events`` (dask, one partition per height range, in block
+order) cover the heights indexed by *this* call; ``runes`` (pandas) and ``balances`` (dask,
+one partition per rune partition) are the whole ledger after it. ``result.state`` (a
+:class:`LedgerState`, its live sets held on the cluster) lets a later call index only newer
+blocks: ``index_chain(tables, state=result.state)``; it can be saved and loaded
+(:meth:`LedgerState.save`, :meth:`LedgerState.load`, :mod:`.state`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...errors import LedgerError
+from .gcpause import paused_gc
+from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
+from .prepare import prepare_range
+from .replay import empty_live, probe, replay_range
+from .resolve import Framed, merge_live, name_new, range_frames
+from .rules import RuneEntry, first_rune_height, genesis_entry
+from .state import LedgerState
+from .tables import LedgerResult, balances_frame, events_frame, merge_parts, runes_frame, transfers_frame
+
+__all__ = ["LedgerState", "chain_frames_to_dask", "index_chain"]
+
+RuneId = tuple[int, int]
+_TABLES = ("blocks", "txs", "outputs", "inputs")
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        raise LedgerError(
+            "index_chain runs on a Dask cluster: start a distributed Client (or a mesh) first, or pass client=; "
+            "index_blocks is the in-process ledger"
+        ) from None
+
+
+def chain_frames_to_dask(tables: Any, blocks_per_partition: int = 1000) -> dict[str, Any]:
+    """Pandas chain tables as dask DataFrames, partitioned by height ranges of that many blocks."""
+    import dask
+    import dask.dataframe as dd
+
+    out = {}
+    heights = _get(tables, "blocks")["height"]
+    lo, hi = (int(heights.min()), int(heights.max())) if len(heights) else (0, -1)
+    edges = list(range(lo, hi + 1, blocks_per_partition)) or [0]
+    for name in _TABLES:
+        df = _get(tables, name)
+        parts = [df[(df["height"] >= a) & (df["height"] < a + blocks_per_partition)] for a in edges]
+        with dask.config.set({"dataframe.convert-string": False}):
+            out[name] = dd.from_map(_same, [p.reset_index(drop=True) for p in parts], meta=df.iloc[:0],
+                                    enforce_metadata=False)  # fmt: skip
+    return out
+
+
+def _same(part: pd.DataFrame) -> pd.DataFrame:
+    return part
+
+
+def _get(tables: Any, name: str) -> Any:
+    return tables[name] if isinstance(tables, dict) else getattr(tables, name)
+
+
+def _bounds(heights: pd.Series) -> pd.DataFrame:
+    n = len(heights)
+    lo, hi = (int(heights.min()), int(heights.max())) if n else (0, -1)
+    return pd.DataFrame({"lo": [lo], "hi": [hi], "n": [n]})
+
+
+def _select(lo: int, hi: int, *parts: pd.DataFrame) -> pd.DataFrame:
+    frames = [p[(p["height"] >= lo) & (p["height"] <= hi)] for p in parts]
+    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0].reset_index(drop=True)
+
+
+Bounds = dict[str, list[tuple[int, int, int]]]  # table -> (partition, lo, hi) of its non-empty partitions
+
+
+def _ranges(
+    client: Any, tables: dict[str, Any], start: int, end: int | None
+) -> tuple[list[tuple[int, int]], Bounds]:
+    """Height ranges (one per group of overlapping txs partitions) and the tables'
+    partition bounds, from their ``height`` columns only (nothing else is read here)."""
+    meta = pd.DataFrame({"lo": [0], "hi": [0], "n": [0]}).iloc[:0]
+    found = client.compute([tables[name]["height"].map_partitions(_bounds, meta=meta) for name in _TABLES])
+    bounds: Bounds = {}
+    for name, frame in zip(_TABLES, client.gather(found)):
+        rows = zip(range(len(frame)), frame["lo"].tolist(), frame["hi"].tolist(), frame["n"].tolist())
+        bounds[name] = [(i, lo, hi) for i, lo, hi, count in rows if count]
+    merged: list[list[int]] = []
+    for lo, hi in sorted((lo, hi) for _, lo, hi in bounds["txs"]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    ranges = []
+    for lo, hi in merged:
+        lo, hi = max(lo, start), hi if end is None else min(hi, end)
+        if lo <= hi:
+            ranges.append((lo, hi))
+    for (_, hi), (lo, _) in zip(ranges, ranges[1:]):
+        if lo != hi + 1:
+            raise LedgerError(
+                f"the chain tables have no block between {hi} and {lo}: give every block in order"
+            )
+    return ranges, bounds
+
+
+def _load(client: Any, tables: dict[str, Any], bounds: Bounds, lo: int, hi: int) -> dict[str, list]:
+    """Futures of the partitions of each table that hold heights ``lo..hi`` (read on the workers)."""
+    out = {}
+    for name in _TABLES:
+        chosen = [i for i, a, b in bounds[name] if a <= hi and b >= lo]
+        parts = client.compute([tables[name].partitions[i] for i in chosen])
+        out[name] = [(f, next((a, b) for j, a, b in bounds[name] if j == i)) for f, i in zip(parts, chosen)]
+    return out
+
+
+def index_chain(
+    tables: Any,
+    network: str = "mainnet",
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    state: LedgerState | LedgerResult | None = None,
+    rune_partitions: int | None = None,
+    blocks_per_partition: int = 1000,
+    client: Any = None,
+    window: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> LedgerResult:
+    """The ledger of ``tables`` from ``start`` to ``end`` (inclusive), on the mesh.
+
+    ``tables``: the four chain tables (:mod:`mesh_magics.chain.schema` columns) as dask
+    DataFrames partitioned by height range, in a dict or an object with ``blocks``,
+    ``txs``, ``outputs``, ``inputs`` attributes; pandas tables are split into partitions
+    of ``blocks_per_partition`` blocks first. ``state``: a previous result (or its
+    ``state``) to continue from; ``start`` then defaults to (and must be) the first block
+    it has not indexed. ``rune_partitions``: how many rune partitions the replay runs in
+    (default: the number of workers). Needs a distributed Client (``client`` or the
+    current one). ``window``: how many height ranges are read and prepared at a time
+    (default: all; the replay carries its state from one window to the next, so a window
+    bounds the cluster memory the chain takes). See the module doc for what the result
+    holds. ``timings``: a dict that
+    gets the seconds of each stage (``read``, ``prepare``, ``group-by``, ``replay``,
+    ``tables``); the stages then wait for each other instead of overlapping.
+    """
+    from ...chain.format.address import network as chain_network
+
+    client = _client(client)
+    net = chain_network(network).name
+    if isinstance(state, LedgerResult):
+        state = state.state
+    if state is not None and not isinstance(state, LedgerState):
+        raise LedgerError(
+            f"state: give a previous index_chain result or its .state, not {type(state).__name__}"
+        )
+    if state is not None and state.network != net:
+        raise LedgerError(f"the state is of {state.network}, not {net}")
+    first_height = first_rune_height(net)
+    if state is None:
+        entries: dict[RuneId, RuneEntry] = {}
+        if net == "mainnet":
+            g = genesis_entry()
+            entries[g.id] = g
+        names = {e.rune: e.id for e in entries.values()}
+        n = rune_partitions or max(1, len(client.scheduler_info()["workers"]))
+        workers = sorted(client.scheduler_info()["workers"])
+        live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]]) for r in range(n)]
+        next_height = None
+    else:
+        entries, names = state.copy_entries()
+        n, live, next_height = state.partitions, list(state.live), state.next_height
+        if rune_partitions not in (None, n):
+            raise LedgerError(
+                f"the state has {n} rune partitions; continue with rune_partitions={n} (or None)"
+            )
+        if start is not None and next_height is not None and start != next_height:
+            raise LedgerError(
+                f"the state ends before block {next_height}: continue from there, not from {start}"
+            )
+        start = next_height
+    if not isinstance(tables, dict) and not hasattr(tables, "txs"):
+        raise LedgerError(
+            "tables: give the chain tables as a dict or an object with blocks, txs, outputs, inputs"
+        )
+    frames = {name: _get(tables, name) for name in _TABLES}
+    if isinstance(frames["txs"], pd.DataFrame):
+        frames = chain_frames_to_dask(frames, blocks_per_partition)
+    clock = _Clock(client, timings)
+    ranges, bounds = _ranges(client, frames, max(start or 0, first_height), end)
+    if ranges and next_height is not None and ranges[0][0] != next_height:
+        raise LedgerError(f"the tables start at block {ranges[0][0]}, the state continues from {next_height}")
+    window = window or max(1, len(ranges))
+    resolved: list[list[Any]] = []
+    for w in range(0, len(ranges), window):
+        chunk = ranges[w : w + window]
+        parts = _load(client, frames, bounds, chunk[0][0], chunk[-1][1])
+        clock.mark("read", [f for ps in parts.values() for f, _ in ps])
+        resolved += _window(client, net, first_height, chunk, parts, entries, names, live, n, clock)
+    height = ranges[-1][1] if ranges else (None if next_height is None else next_height - 1)
+    return _assemble(client, net, entries, names, live, n, resolved, height, clock)
+
+
+def _range_future(client: Any, parts: dict, name: str, lo: int, hi: int) -> Any:
+    chosen = [f for f, (a, b) in parts[name] if a <= hi and b >= lo]
+    return client.submit(_select, lo, hi, *chosen, pure=False)
+
+
+def _window(
+    client: Any, net: str, first_height: int, ranges: Sequence[tuple[int, int]], parts: dict,
+    entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int, clock: _Clock,
+) -> list[list[Any]]:  # fmt: skip
+    """Index one window of height ranges: ``entries``, ``names`` and ``live`` are updated;
+    returns per range its Resolved futures (one per rune partition)."""
+    submit = client.submit
+    # 1. prepare, per range
+    prepared = []
+    for lo, hi in ranges:
+        tables = [
+            _range_future(client, parts, name, lo, hi) for name in ("txs", "outputs", "inputs", "blocks")
+        ]
+        prepared.append(submit(prepare_range, *tables, lo, hi, net, first_height, pure=False))
+    del parts
+    core = [submit(operator.attrgetter("core"), p) for p in prepared]
+    cross = [submit(operator.attrgetter("cross"), p) for p in prepared]
+    text = [submit(operator.attrgetter("text"), p) for p in prepared]
+    clock.mark("prepare", core + cross + text)
+    summaries = [x.value for x in client.gather([submit(_summary, p) for p in prepared])]
+    # 2. group-bys: etchings on the client (few), mints ranked per range on the workers
+    times = {h: t for _, ts in summaries for h, t in ts.items()}
+    created = settle_etchings([c for cands, _ in summaries for c in cands], entries, names, times)
+    by_range: list[list[tuple[int, RuneId, int]]] = [[] for _ in ranges]
+    local = {(c[0], c[1]): c[2] for cands, _ in summaries for c in cands}
+    starts = [lo for lo, _ in ranges]
+    for e in created:
+        k = int(np.searchsorted(starts, e.block, side="right")) - 1
+        by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
+    # (in a list: scatter would split a collection given as such)
+    mintable = client.scatter([terms_frame(entries)], broadcast=True)[0]
+    in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
+    counts = [x.value for x in client.gather([submit(_packed, range_counts, w) for w in in_window])]
+    offsets, final_mints = mint_offsets(counts, entries)
+    for rid, mints in final_mints.items():
+        entries[rid].mints = mints
+    seeds = [
+        submit(_packed, valid_mints, w, off, made, n) for w, off, made in zip(in_window, offsets, by_range)
+    ]
+    clock.mark("group-by", seeds)
+    del prepared
+    # 3. replay per rune partition, range after range, where the partition's live set is kept;
+    # 4. names from each range's text (arrays: cheap to ship, unlike the replay's rows), there too:
+    # the new live outpoints' on the critical path, the tables' off it
+    workers = sorted(client.scheduler_info()["workers"])
+    framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: a Framed
+    burned: list[Any] = []
+    for r in range(n):
+        home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True}
+        state = live[r]
+        for k in range(len(ranges)):
+            hits = submit(probe, cross[k], state, **home)
+            out = submit(replay_range, core[k], state, hits, submit(_pick, seeds[k], r), **home)
+            framed[k].append(submit(range_frames, out, text[k], **home))
+            burned.append(submit(_packed, operator.attrgetter("burned"), out, **home))
+            spent, new = (submit(operator.attrgetter(a), out, **home) for a in ("spent", "new"))
+            state = submit(merge_live, state, spent, submit(name_new, new, text[k], **home), **home)
+        live[r] = state
+    clock.mark("replay", [f for fs in framed for f in fs])
+    for totals in client.gather(burned):
+        for rid, amount in totals.value.items():
+            entries[rid].burned += amount
+    return framed
+
+
+def _assemble(
+    client: Any, net: str, entries: dict[RuneId, RuneEntry], names: dict[int, RuneId], live: list[Any], n: int,
+    resolved: list[list[Any]], height: int | None, clock: _Clock,
+) -> LedgerResult:  # fmt: skip
+    submit = client.submit
+    # each table int64 if all its amounts fit, else exact, as the reference decides per table
+    flat = [f for fs in resolved for f in fs]
+    fits = client.gather(
+        [submit(operator.attrgetter("transfers_fit"), res) for res in flat]
+        + [submit(operator.attrgetter("events_fit"), res) for res in flat]
+        + [submit(_live_fits, s) for s in live]
+    )
+    t_fit, e_fit, b_fit = (
+        all(fits[: len(flat)]),
+        all(fits[len(flat) : 2 * len(flat)]),
+        all(fits[2 * len(flat) :]),
+    )
+    t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
+    transfers = [submit(_merge, "transfers", ["block_height"], t_repr, *fs) for fs in resolved]
+    events = [submit(_merge, "events", ["block_height", "tx_index"], e_repr, *fs) for fs in resolved]
+    balances = [submit(_balances_part, s, b_repr) for s in live]
+    clock.mark("tables", transfers + events + balances)
+    next_height = None if height is None else height + 1
+    new_state = LedgerState(net, next_height, {k: dataclasses.replace(e) for k, e in entries.items()}, dict(names),
+                            list(live), n)  # fmt: skip
+    return LedgerResult(
+        runes=runes_frame(entries.values()),
+        balances=_frame(balances, balances_frame([], b_repr)),
+        transfers=_frame(transfers, transfers_frame([], {}, t_repr)),
+        events=_frame(events, events_frame([], {}, e_repr)),
+        network=net,
+        height=height,
+        state=new_state,
+    )
+
+
+class _Clock:
+    """Stage times for ``timings`` (a no-op without it)."""
+
+    def __init__(self, client: Any, timings: dict[str, float] | None) -> None:
+        import time
+
+        self.client, self.timings, self.now = client, timings, time.perf_counter
+        self.last = self.now()
+
+    def mark(self, stage: str, futures: list[Any]) -> None:
+        if self.timings is None:
+            return
+        from distributed import wait
+
+        wait(futures)
+        t = self.now()
+        self.timings[stage] = self.timings.get(stage, 0.0) + t - self.last
+        self.last = t
+
+
+def _frame(futures: list[Any], meta: pd.DataFrame) -> Any:
+    """A dask DataFrame of partition futures; exact (object) amounts stay ints: dask's
+    ``dataframe.convert-string`` is off while the collection is made."""
+    import dask
+    import dask.dataframe as dd
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        if not futures:
+            return dd.from_pandas(meta, npartitions=1, sort=False)
+        return dd.from_delayed(futures, meta=meta, verify_meta=False)
+
+
+class _Packed:
+    """A task result that travels in one pickle: dask walks a plain list, dict or tuple
+    result item by item, which costs ~0.1 s for a few hundred items."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _packed(func: Any, *args: Any) -> _Packed:
+    return _Packed(func(*args))
+
+
+def _pick(packed: _Packed, r: int) -> Any:
+    return packed.value[r]
+
+
+def _summary(p: Any) -> _Packed:
+    heights = {c[0] for c in p.etchings}
+    return _Packed((p.etchings, {h: t for h, t in p.text.times.items() if h in heights}))
+
+
+def _live_fits(live: pd.DataFrame) -> bool:
+    return all(a <= 2**63 - 1 for bal in live["balances"] for _, a in bal)
+
+
+@paused_gc
+def _merge(table: str, by: list[str], repr_: str, *parts: Framed) -> pd.DataFrame:
+    """One range's ``transfers`` or ``events`` from its rune partitions' frames."""
+    return merge_parts([getattr(p, table) for p in parts], by, repr_)
+
+
+@paused_gc
+def _balances_part(live: pd.DataFrame, repr_: str) -> pd.DataFrame:
+    rows = [
+        (h, t, v, txid, rid[0], rid[1], amount, address)
+        for h, t, v, txid, address, bal in zip(
+            live["height"], live["tx_index"], live["vout"], live["txid"], live["address"], live["balances"]
+        )  # fmt: skip
+        for rid, amount in bal
+    ]
+    return balances_frame(rows, repr_)

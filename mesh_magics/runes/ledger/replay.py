@@ -1,0 +1,235 @@
+"""The sequential part of the mesh ledger: balances, one height range and rune partition at a time.
+
+Runes never interact in ord's allocation (every step of ``index_runes`` for rune R reads
+only R's unallocated units, the transaction's outputs and its pointer), so the replay is
+partitioned by rune id (:func:`~.groupby.partition_of`) and each partition replays only
+the transactions that touch *its* runes, in block order:
+
+* the spends of its **live** outpoints (the rune-bearing unspent outputs carried from the
+  previous range; :func:`probe` finds their spenders among the range's inputs), and of the
+  outpoints it creates in the range (the spend map of :class:`~.prepare.Core`: each new
+  rune-bearing output knows the transaction that spends it, which is pushed on a heap);
+* the seeds of the group-by stage: etchings of its runes, mints of its runes that count.
+
+A transaction is replayed with ord's rules restricted to the partition's runes (inputs,
+mint, premine, edicts, ``0:0``, splits, pointer, default output, cenotaph burns,
+OP_RETURN burns). Every other transaction of the chain is never looked at: a transaction
+without rune inputs and without a counting mint or etching changes nothing.
+
+Positions stay positions here: an output is its row in the range's outputs (``out_row``),
+a sender from this range is the ``out_row`` it was created at; :mod:`.resolve` names them
+(txids, addresses) afterwards, where the range's text lives.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...errors import LedgerError
+from ..protocol.names import U128_MAX
+from .flows import INPUT, MINT, PREMINE, steps
+from .gcpause import paused_gc
+from .groupby import Seeds
+from .prepare import Core, Cross
+
+__all__ = ["LIVE_COLUMNS", "ReplayOut", "Ref", "empty_live", "probe", "replay_range"]
+
+RuneId = tuple[int, int]
+#: columns of a live set (one row per rune-bearing unspent outpoint; balances: ((block, tx), amount) by id)
+LIVE_COLUMNS = ["height", "tx_index", "vout", "pfx", "txid", "address", "balances"]
+
+
+class Ref(int):
+    """An output of the range being replayed, by its row: named (address) by :mod:`.resolve`."""
+
+
+def empty_live() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c in ("height", "tx_index", "vout", "pfx") else object)
+                         for c in LIVE_COLUMNS})  # fmt: skip
+
+
+def probe(cross: Cross, live: pd.DataFrame) -> pd.DataFrame:
+    """Which live outpoints the range's inputs spend: ``row`` (of ``live``), ``tx``, ``vin``.
+
+    Matched on (height, txid prefix, vout), or (prefix, vout) where the input's prevout
+    height is unknown, then confirmed on the full txid.
+    """
+    empty = pd.DataFrame(
+        {"row": np.zeros(0, np.int64), "tx": np.zeros(0, np.int64), "vin": np.zeros(0, np.int64)}
+    )
+    if live.empty or len(cross.tx) == 0:
+        return empty
+    cand = np.flatnonzero(np.isin(cross.prev_pfx, live["pfx"].to_numpy()))
+    if len(cand) == 0:
+        return empty
+    sub = pd.DataFrame({"h": cross.prev_height[cand], "p": cross.prev_pfx[cand], "v": cross.prev_vout[cand],
+                        "tx": cross.tx[cand], "vin": cross.vin[cand], "c": cand})  # fmt: skip
+    keys = pd.DataFrame({"h": live["height"].to_numpy(), "p": live["pfx"].to_numpy(), "v": live["vout"].to_numpy(),
+                         "row": np.arange(len(live))})  # fmt: skip
+    hits = pd.concat(
+        [
+            sub[sub.h >= 0].merge(keys, on=["h", "p", "v"]),
+            sub[sub.h < 0].merge(keys.drop(columns="h"), on=["p", "v"]),
+        ]
+    )
+    if hits.empty:
+        return empty
+    claimed = cross.prev_txid.take(hits["c"].to_numpy()).to_pylist()
+    txids = live["txid"].to_numpy()[hits["row"].to_numpy()]
+    same = np.array([a == b for a, b in zip(claimed, txids)], dtype=bool)
+    return hits.loc[same, ["row", "tx", "vin"]].sort_values(["tx", "vin"]).reset_index(drop=True)
+
+
+@dataclass
+class ReplayOut:
+    """What one range's replay of one rune partition found (positions, not names)."""
+
+    spent: np.ndarray  # rows of the incoming live set spent in the range
+    #: (tx, vout, out_row, balances): rune-bearing outputs still unspent at the range's end
+    new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]] = field(default_factory=list)
+    #: (tx, rune block, rune tx, operation, sender: address | Ref | None, receiver: Ref | None, amount)
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (tx, event, rune block, rune tx, amount, vout or -1, out_row or -1)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    burned: dict[RuneId, int] = field(default_factory=dict)
+
+
+def _allocate(
+    unallocated: dict[RuneId, int],
+    allocated: dict[int, dict[RuneId, int]],
+    rid: RuneId,
+    amount: int,
+    vout: int,
+) -> None:
+    if amount > 0:
+        unallocated[rid] -= amount
+        slot = allocated.setdefault(vout, {})
+        slot[rid] = slot.get(rid, 0) + amount
+
+
+@paused_gc
+def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seeds) -> ReplayOut:
+    """Replay one range for one rune partition (see the module doc)."""
+    out = ReplayOut(spent=hits["row"].to_numpy())
+    pending: dict[int, list[tuple[int, Any, tuple[tuple[RuneId, int], ...]]]] = {}
+    addresses, balances = live["address"].to_numpy(), live["balances"].to_numpy()
+    for row, t, vin in zip(hits["row"].tolist(), hits["tx"].tolist(), hits["vin"].tolist()):
+        pending.setdefault(t, []).append((vin, addresses[row], balances[row]))
+    heap = sorted(set(pending) | set(seeds.mints) | set(seeds.etched))
+    queued = set(heap)
+    out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()
+    spender, spender_vin = core.spender.tolist(), core.spender_vin.tolist()
+    artifacts = dict(zip(core.art_tx.tolist(), [core.art_objects[j] for j in core.art_obj.tolist()]))
+    while heap:
+        t = heapq.heappop(heap)
+        queued.discard(t)
+        spends = pending.pop(t, [])
+        spends.sort(key=lambda s: s[0])
+        unallocated: dict[RuneId, int] = {}
+        sources: dict[RuneId, list[tuple[int, Any, int]]] = {}
+        for _vin, label, held_in in spends:
+            for rid, amount in held_in:
+                total = unallocated.get(rid, 0) + amount
+                if total > U128_MAX:
+                    raise LedgerError(
+                        f"{core.where(t)}: a rune balance overflows u128; the input state is corrupt"
+                    )
+                unallocated[rid] = total
+                sources.setdefault(rid, []).append((INPUT, label, amount))
+        mint = seeds.mints.get(t)
+        if mint is not None:
+            rid, amount = mint
+            unallocated[rid] = unallocated.get(rid, 0) + amount
+            sources.setdefault(rid, []).append((MINT, None, amount))
+            out.events.append((t, "minted", *rid, amount, -1, -1))
+        art = artifacts.get(t)
+        etch = seeds.etched.get(t)
+        base = out_start[t]
+        n_out = out_start[t + 1] - base
+        allocated: dict[int, dict[RuneId, int]] = {}
+        if art is not None and not art[0] and (etch is not None or art[2]):
+            if etch is not None:
+                unallocated[etch[0]] = unallocated.get(etch[0], 0) + etch[1]
+                sources.setdefault(etch[0], []).append((PREMINE, None, etch[1]))
+            for e_block, e_tx, e_amount, e_output in art[2]:
+                rid = (e_block, e_tx)
+                if rid == (0, 0):
+                    if etch is None:
+                        continue  # nothing etched here, or a rune of another partition
+                    rid = etch[0]
+                if rid not in unallocated:
+                    continue
+                if e_output == n_out:
+                    dest = [v for v in range(n_out) if not opret[base + v]]
+                    if not dest:
+                        continue
+                    if e_amount == 0:
+                        share, rem = divmod(unallocated[rid], len(dest))
+                        for k, v in enumerate(dest):
+                            _allocate(unallocated, allocated, rid, share + (k < rem), v)
+                    else:
+                        for v in dest:
+                            _allocate(unallocated, allocated, rid, min(e_amount, unallocated[rid]), v)
+                else:
+                    bal = unallocated[rid]
+                    _allocate(
+                        unallocated,
+                        allocated,
+                        rid,
+                        bal if e_amount == 0 else min(e_amount, bal),
+                        e_output,
+                    )
+        if etch is not None:
+            out.events.append((t, "etched", *etch[0], etch[1], -1, -1))  # (a cenotaph's premine: 0)
+        leftover: dict[RuneId, int] = {}
+        if art is not None and art[0]:  # a cenotaph
+            leftover = {rid: bal for rid, bal in unallocated.items()}
+        else:
+            target = None if art is None else art[1]
+            if target is None and first[t] >= 0:
+                target = first[t]
+            for rid, bal in unallocated.items():
+                if bal > 0:
+                    if target is None:
+                        leftover[rid] = bal
+                    else:
+                        slot = allocated.setdefault(target, {})
+                        slot[rid] = slot.get(rid, 0) + bal
+        sinks: dict[RuneId, list[tuple[Any, int, bool]]] = {}
+        burned: dict[RuneId, int] = {}
+        for vout in sorted(allocated):
+            bals = sorted(allocated[vout].items())
+            row = base + vout
+            if opret[row]:
+                for rid, amount in bals:
+                    burned[rid] = burned.get(rid, 0) + amount
+                    sinks.setdefault(rid, []).append((None, amount, True))
+                continue
+            held = tuple(bals)
+            for rid, amount in bals:
+                sinks.setdefault(rid, []).append((Ref(row), amount, False))
+                out.events.append((t, "transferred", *rid, amount, vout, row))
+            s = int(spender[row])
+            if s >= 0:
+                pending.setdefault(s, []).append((int(spender_vin[row]), Ref(row), held))
+                if s not in queued:
+                    queued.add(s)
+                    heapq.heappush(heap, s)
+            else:
+                out.new.append((t, vout, row, held))
+        for rid, amount in sorted(leftover.items()):
+            sinks.setdefault(rid, []).append((None, amount, True))
+            burned[rid] = burned.get(rid, 0) + amount
+        for rid, amount in sorted(burned.items()):
+            if amount:
+                out.burned[rid] = out.burned.get(rid, 0) + amount
+                out.events.append((t, "burned", *rid, amount, -1, -1))
+        for rid in sorted(set(sources) | set(sinks)):
+            for op, sender, receiver, amount in steps(sources.get(rid, ()), sinks.get(rid, ())):
+                out.steps.append((t, *rid, op, sender, receiver, amount))
+    return out
