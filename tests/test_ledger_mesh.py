@@ -5,10 +5,10 @@ and cenotaphs over several height partitions and rune partitions; incremental ca
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from _shared import shared_path
 
 from mesh_magics.chain.blocklist import from_blocks
 from mesh_magics.errors import LedgerError
@@ -17,7 +17,7 @@ from mesh_magics.runes.ledger.mesh import chain_frames_to_dask
 from mesh_magics.runes.ledger.synthchain import random_chain
 from mesh_magics.runes.ledger.testchain import ChainBuilder, etching, runestone
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "ledger_scenarios_public.json"
+SCENARIOS = shared_path("ledger_scenarios_public.json")
 
 
 def _rows(df: pd.DataFrame) -> list[tuple]:

@@ -5,14 +5,14 @@ ord's last assertion states."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from _shared import shared_path
 
 from mesh_magics.runes import index_blocks
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "ledger_scenarios_public.json"
+SCENARIOS = shared_path("ledger_scenarios_public.json")
 
 
 def _scenarios() -> list[dict]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from _shared import shared_json
 
 from mesh_magics.errors import RuneNameError, RunesError
 from mesh_magics.runes import (
@@ -19,7 +17,7 @@ from mesh_magics.runes import (
 from mesh_magics.runes.protocol.names import minimum_rune_at_height
 
 U128_MAX = 2**128 - 1
-VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())
+VECTORS = shared_json("runestone_vectors_public.json")
 
 NAME_TABLE = [
     ("A", 0),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from _shared import shared_json
 
 from mesh_magics.errors import RunesError
 from mesh_magics.runes import decode_outputs
@@ -13,7 +11,7 @@ from mesh_magics.runes.protocol import script as _script
 from mesh_magics.runes.protocol import varint as _varint
 from mesh_magics.runes.protocol.runestone import decode_many
 
-VECTORS = json.loads(Path("/work/shared/runestone_vectors_public.json").read_text())
+VECTORS = shared_json("runestone_vectors_public.json")
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
