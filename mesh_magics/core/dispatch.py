@@ -163,6 +163,7 @@ class Dispatcher:
     def _start(self, run: MeshRun, t: Target) -> None:
         from distributed import span
 
+        t.release()  # the attempt before, if still waiting for a worker that is gone
         attempt = t.attempt()
         key = run_key(run.id, attempt, self.label(t.address))
         with span(f"mesh:{run.name}", f"mesh-run:{run.id}"):  # the dashboard plugin keys on this
@@ -176,7 +177,7 @@ class Dispatcher:
                 priority=run.spec.priority,
                 resources=run.spec.resource_map,
             )
-        t.future.add_done_callback(lambda _f, t=t: run.notify("future", t))
+        t.future.add_done_callback(lambda f, t=t: run.notify("future", (t, f)))
 
     def cancel_all(self, reason: str) -> None:
         for run in list(self._runs.values()):

@@ -60,15 +60,21 @@ def conclude(run_id: str, name: str, targets: Sequence[Target], label: Label) ->
                 pulled[n] = v
     if lost:
         names = ", ".join(label(t.address) for t in lost)
-        error: RunError | PullError = WorkerLostError(
-            named(
+        if any(t.gave_up for t in lost):
+            text = named(
+                "run {run}: worker {names} left the mesh while running the cell and no live worker "
+                "came back within mesh.run.retry-wait to run it again",
+                run=name,
+                names=names,
+            )
+        else:
+            text = named(
                 "run {run}: worker {names} left the mesh while running the cell and no "
                 "retry was left (set {retries} to run it again on another worker)",
                 run=name,
                 names=names,
-            ),
-            run_id,
-        )
+            )
+        error: RunError | PullError = WorkerLostError(text, run_id)
         return Outcome("lost", error, pulled)
     if failed or other:
         return Outcome("failed", remote_error(run_id, failed, other, label), pulled)

@@ -291,10 +291,10 @@ class MeshRun:
             self._each("on_start")
             self._control.started(self)
 
-    def _on_future(self, target: Target) -> None:
-        fut = target.future
-        if fut is None or target.done:
-            return
+    def _on_future(self, event: tuple[Target, Any]) -> None:
+        target, fut = event
+        if fut is not target.future or target.done:
+            return  # an earlier attempt's future (its worker left and the target moved on)
         try:
             if fut.status == "finished":
                 target.result = fut.result()
@@ -352,7 +352,7 @@ class MeshRun:
                 continue
             if now > t.waiting_until:
                 t.waiting_until = None
-                t.lost = True  # no worker came back in time: the share ends as lost
+                t.lost = t.gave_up = True  # no worker came back in time: the share ends as lost
             elif now >= self._resume_at:
                 self._resume_at = now + 0.5  # each try asks the scheduler for its workers
                 if self._control.resume(self, t):

@@ -33,6 +33,7 @@ class Target:
     chunks_seen: int = 0
     lost: bool = False
     waiting_until: float | None = None  # a retry waits for a live worker until then (monotonic)
+    gave_up: bool = False  # the retry waited for a live worker in vain
 
     def attempt(self) -> int:
         """Begin a new attempt: forget the last one's outcome; return its number (1, 2, ...)."""
@@ -41,6 +42,7 @@ class Target:
         self.future = None
         self.lost = False
         self.waiting_until = None
+        self.gave_up = False
         self.chunks_seen = 0
         return self.attempts
 
