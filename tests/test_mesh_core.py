@@ -273,3 +273,19 @@ def test_output_that_utf8_cannot_carry_never_takes_a_worker_down(mesh):
     assert mesh.history is not None and not [w for w in mesh.warnings if "history" in w]
     assert mesh.history.get(run.id)["stdout_tail"] == "a\\ud800b\n"
     assert "bad" in mesh.history.get(failed.id)["error"]
+
+
+def test_a_cell_scattering_with_broadcast_does_not_cut_the_mesh(mesh):
+    """distributed logs scatter(broadcast=True)'s replicate event with WorkerState objects in
+    its "all" topic, which closes the connection of every client subscribed to it; the mesh
+    follows its workers through its own plugin's topic instead."""
+    events: list[str] = []
+    for e in ("disconnected", "reconnecting"):
+        mesh.on(e, lambda p: events.append(p["event"]))
+    run = mesh.run(
+        "from distributed import get_client\nf = get_client().scatter([1, 2, 3], broadcast=True)\nlen(f)"
+    )
+    assert run.result() == 3
+    time.sleep(1.0)  # the event travels to subscribers after the cell
+    assert mesh.state == "connected" and events == []
+    assert mesh.run("40 + 2").result() == 42

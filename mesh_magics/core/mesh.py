@@ -264,20 +264,24 @@ class Mesh:
             )
 
     def _subscribe(self, client: Any) -> None:
-        """Subscriptions and the dashboard plugin; again after each reconnection."""
+        """Subscriptions and the scheduler plugin; again after each reconnection.
+
+        Worker membership comes from the plugin's topic. Only where the plugin cannot be
+        loaded does the mesh fall back to distributed's ``all`` topic, which some of
+        distributed's own events can break (see :mod:`mesh_magics.worker.plugin`); the
+        table is reconciled with the scheduler every few seconds either way."""
         client.subscribe_topic(self.topic, self._on_topic)
-        client.subscribe_topic("all", self._on_scheduler_event)
-        if config.get("dashboard.enabled"):
-            try:
-                client.register_plugin(
-                    plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
-                )
-                client.subscribe_topic(plugin.TOPIC, self._on_dashboard_event)
-            except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
-                self._warnings.append(
-                    f"no live progress: the scheduler could not load the dashboard plugin "
-                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
-                )
+        try:
+            client.register_plugin(
+                plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
+            )
+            client.subscribe_topic(plugin.TOPIC, self._on_dashboard_event)
+        except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
+            client.subscribe_topic("all", self._on_scheduler_event)
+            self._warnings.append(
+                f"no live progress: the scheduler could not load the mesh's plugin "
+                f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
+            )
         self._workers.refresh(client)
 
     def _keep(self, client: Any) -> None:
@@ -297,7 +301,10 @@ class Mesh:
         self._dispatch.route(event[1])
 
     def _on_dashboard_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        self._dispatch.plugin_event(event[1])
+        if event[1].get("kind") == "workers":
+            self._on_scheduler_event(event)
+        else:
+            self._dispatch.plugin_event(event[1])
 
     def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]

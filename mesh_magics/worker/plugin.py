@@ -9,6 +9,8 @@ inherited by the work a cell launches with ``get_client()``), and every
 * ``{"kind": "progress", "runs": {run_id: {group: [done, processing, waiting, erred]},
   ...}, "workers": {run_id: [addresses busy with it]}, "t": now}`` for runs that
   changed since the last tick;
+* ``{"kind": "workers", "action": "add-worker" | "remove-worker", "worker": address}`` as
+  workers join and leave (the mesh's worker table and its retries follow these);
 * ``{"kind": "nodes", "nodes": [...], "links": [[from, to, bytes], ...]}`` while
   any run is in flight or a notebook watches (``%mesh dashboard`` sends a
   ``watch`` event every few seconds through ``Client.log_event``).
@@ -91,6 +93,15 @@ class MeshDashboardPlugin(SchedulerPlugin):
 
     async def close(self) -> None:
         self._pc.stop()
+
+    # membership, on the mesh's own topic: distributed's "all" topic also carries events a
+    # client cannot decode (replicate, as scatter(broadcast=True) does, logs WorkerState
+    # objects there), and one of those closes every subscribed client's connection
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        scheduler.log_event(TOPIC, {"kind": "workers", "action": "add-worker", "worker": worker})
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        scheduler.log_event(TOPIC, {"kind": "workers", "action": "remove-worker", "worker": worker})
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == WATCH_TOPIC:
