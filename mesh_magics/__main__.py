@@ -2,7 +2,9 @@
 
 Executes the notebook in a real IPython kernel (nbclient), so the demo goes
 through exactly what a JupyterLab user gets — ``%load_ext``, ``%mesh up``, the
-``%%mesh`` cells. The default is ``notebooks/02-whale-analytics.ipynb``.
+``%%mesh`` cells. The default is ``notebooks/06-chain-to-runes.ipynb``: a regtest chain written
+by Bitcoin Core's own validation engine, read from its files on the mesh, indexed into a Runes
+ledger and questioned with the whale suite.
 
 What it prints: the output of the cells tagged ``key-result`` (each under the
 title in its ``demo_title`` metadata), with a one-line note on stderr for every
@@ -23,7 +25,7 @@ from typing import Any
 __all__ = ["main"]
 
 _NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-_DEFAULT = _NOTEBOOKS / "02-whale-analytics.ipynb"
+_DEFAULT = _NOTEBOOKS / "06-chain-to-runes.ipynb"
 _KEY = "key-result"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MAX_LINES = 40  # per key result; the notebook has the rest
@@ -117,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         type=Path,
         default=Path(os.environ.get("MESH_DEMO", _DEFAULT)),
-        help="a notebook path, or the name of one in notebooks/ (default: 02-whale-analytics)",
+        help="a notebook path, or the name of one in notebooks/ (default: 06-chain-to-runes)",
     )
     d.add_argument("--all", action="store_true", help="print every cell and its output")
     d.add_argument("--timeout", type=int, default=600, help="per-cell timeout, seconds")
     a = p.parse_args(argv)
     nb = a.notebook
+    if nb.suffix == ".py":  # a jupytext source: run its paired notebook
+        nb = nb.with_suffix(".ipynb")
     if not nb.exists():  # `demo 03-runestone-decoding` finds notebooks/03-runestone-decoding.ipynb
         named = _NOTEBOOKS / (nb.name if nb.suffix == ".ipynb" else f"{nb.name}.ipynb")
         if not named.exists():
