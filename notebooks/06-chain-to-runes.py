@@ -193,7 +193,7 @@ big
 # the ledger goes on from its saved state (`state=`), so a followed chain costs what its new
 # blocks cost. A transfer of at least 10 % of the rune's supply is an alert.
 
-# %%
+# %% tags=["key-result"] demo_title="A whale alert from a new block"
 with Regtest(datadir) as node:
     dave_runes = node.block(tip - 1).txs[1]  # alice's send: dave's output is vout 2
     fee_coin = node.block(8).txs[0]  # the miner's last unspent coinbase
