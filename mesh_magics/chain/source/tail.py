@@ -290,7 +290,8 @@ class DatadirFollower:
         chosen = [b for b in self.blocks if lo <= b.height <= hi]
         if [b.height for b in chosen] != list(range(lo, hi + 1)):
             raise ChainError(f"blocks {lo}..{hi} are not all held by this follower (poll first)")
-        parts, heights = [], []
+        parts: list[Any] = []
+        heights: list[tuple[int, int]] = []
         for i in range(0, len(chosen), partition_blocks):
             group = chosen[i : i + partition_blocks]
             part = Partition(len(parts), group[0].height, group[-1].height, sum(b.n_tx for b in group),
