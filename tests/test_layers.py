@@ -116,6 +116,11 @@ RULES: dict[str, Rule] = {
             *RUNES_BASE,
         ),
     ),
+    # following the tip: the ledger over the chain's sources and readers, whale alerts
+    "mesh_magics.runes.tip": Rule(
+        frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed"}),
+        ("mesh_magics.runes.tip", "mesh_magics.runes.ledger", "mesh_magics.chain", *RUNES_BASE),
+    ),
     # Bitcoin's own data: the formats in plain Python, the readers and tables on the mesh
     "mesh_magics.chain": Rule(
         None, ("mesh_magics.chain", "mesh_magics.errors", "mesh_magics.config"), FRONT_ENDS | SERVER

@@ -267,9 +267,12 @@ class DatadirFollower:
             node = self._tree.pop(h)
             self._undo_at.discard((node.file, node.undo_pos))
 
-    def seal(self) -> list[tuple[int, str]]:
-        """Forget the held blocks deeper than ``reorg_depth`` (no longer rewritable); returns them."""
+    def seal(self, below: int | None = None) -> list[tuple[int, str]]:
+        """Forget the held blocks deeper than ``reorg_depth`` (no longer rewritable), or, given
+        ``below``, those below that height; returns them."""
         keep = max(len(self.blocks) - self.reorg_depth, 0)
+        if below is not None:
+            keep = sum(1 for b in self.blocks if b.height < below)
         sealed, self.blocks = self.blocks[:keep], self.blocks[keep:]
         if sealed:
             self._anchor = sealed[-1]
