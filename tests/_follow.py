@@ -62,7 +62,9 @@ class Story:
     def commit(self) -> Built:
         leaf = push(commitment(rune_number(NAME))) + b"\x75\x51"
         coin = self._coin()
-        self._commit = self.chain.tx([coin], [(10_000, Lock.taproot(leaf)), (coin.value - 20_000, Lock.op_true())])
+        self._commit = self.chain.tx(
+            [coin], [(10_000, Lock.taproot(leaf)), (coin.value - 20_000, Lock.op_true())]
+        )
         self.chain.mine([self._commit])
         self.chain.mine(n=4)  # the reveal's block gives the commit its 6th confirmation
         return self._commit
@@ -121,11 +123,14 @@ class Story:
 
 
 class RestNode:
-    """The builder's active chain behind Core's REST routes (see the module doc)."""
+    """The builder's active chain behind Core's REST routes (see the module doc), as of the last
+    :meth:`publish` (the server's threads read that copy while the test mines the next blocks)."""
 
     def __init__(self, chain: Regtest, *, chain_name: str = "regtest") -> None:
         self.chain, self.chain_name = chain, chain_name
         self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self.publish()
         node = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,32 +153,41 @@ class RestNode:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def answer(self, path: str) -> tuple[int, bytes, str]:
+    def publish(self) -> None:
+        """Serve the builder's chain as it is now."""
         c = self.chain
+        with self._lock:
+            self.active = [c.block(h) for h in range(c.tip.height + 1)]
+            self.by_hash = {m.hash_hex: m for m in c.blocks.values()}
+
+    def answer(self, path: str) -> tuple[int, bytes, str]:
+        with self._lock:
+            active, by_hash = self.active, self.by_hash
         parts = path.split("/")
         if path == "/rest/chaininfo.json":
-            info = {"chain": self.chain_name, "blocks": c.tip.height, "bestblockhash": c.tip.hash_hex}
+            info = {"chain": self.chain_name, "blocks": len(active) - 1, "bestblockhash": active[-1].hash_hex}
             return 200, json.dumps(info).encode(), "application/json"
         if len(parts) == 4 and parts[3].endswith(".bin"):
             key = parts[3][:-4]
             if parts[2] == "blockhashbyheight":
                 h = int(key)
-                if h > c.tip.height:
+                if h >= len(active):
                     return 404, b"Block height out of range\r\n", "text/plain"
-                return 200, c.block(h).hash, "application/octet-stream"
-            found = next((m for m in c.blocks.values() if m.hash_hex == key), None)
+                return 200, active[h].hash, "application/octet-stream"
+            found = by_hash.get(key)
             if found is not None and parts[2] == "block":
                 return 200, found.raw, "application/octet-stream"
             if found is not None and parts[2] == "spenttxouts":
-                return 200, self._spent(found), "application/octet-stream"
+                return 200, self._spent(found, by_hash), "application/octet-stream"
         return 404, b"Not found\r\n", "text/plain"
 
-    def _spent(self, block) -> bytes:
+    def _spent(self, block, by_hash) -> bytes:
         """The coins the block's transactions spent, found in its ancestors (Core reads its undo data)."""
+        parents = {m.hash: m for m in by_hash.values()}
         made = {}
         b = block
         while b.height > 0:
-            b = next(m for m in self.chain.blocks.values() if m.hash == b.parent)
+            b = parents[b.parent]
             for tx in b.txs:
                 for v, out in enumerate(tx.outputs):
                     made[(tx.txid, v)] = out
