@@ -68,6 +68,8 @@ RULES: dict[str, Rule] = {
             "mesh_magics.core",
             "mesh_magics.dashboard",
             "mesh_magics.store",
+            # %mesh follow: runes.follow behind the alert table (imported when the magic runs)
+            "mesh_magics.runes.tip",
             *SHARED,
         ),
         SERVER,

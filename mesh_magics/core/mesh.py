@@ -32,7 +32,7 @@ from ..worker.metrics import WorkerInfo
 from .connection import Connection, Opened
 from .dispatch import Dispatcher, View
 from .events import EventEmitter, Subscription
-from .recorder import RunRecorder
+from .recorder import RunRecorder, SessionRecord
 from .render import Renderer
 from .run import MeshRun
 from .spec import RunSpec
@@ -124,6 +124,11 @@ class Mesh:
     def history(self) -> History | None:
         """The run history (:class:`mesh_magics.store.history.History`), or None if disabled/broken."""
         return self._recorder.history
+
+    def record_session(self, name: str, source: str) -> SessionRecord:
+        """A history row for a session of this kernel that is not a ``%%mesh`` cell (``%mesh follow``):
+        :class:`~.recorder.SessionRecord`, ``running`` until its ``end``."""
+        return self._recorder.open_session(name=name, source=source)
 
     @property
     def nodes(self) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...errors import LedgerError
+from ...errors import LedgerError, named
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -61,7 +61,7 @@ class AlertRules:
     def __post_init__(self) -> None:
         share: Any = self.min_share
         if share is not None and not (isinstance(share, (int, float)) and 0 < share <= 1):
-            raise LedgerError(f"min_share must be a share of supply in (0, 1], not {self.min_share!r}")
+            raise LedgerError(named("{min_share} must be a share of supply in (0, 1], not {v!r}", v=share))
         if self.min_btc is not None:
             from ...chain.whale import sats
 

@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from ...chain.format.address import network as chain_network
-from ...errors import LedgerError, MeshError
+from ...errors import LedgerError, MeshError, named
 from ..ledger import LedgerResult, LedgerState, index_chain
 from ..ledger.rules import first_rune_height
 from .alerts import AlertRules, btc_alerts, display_rows, empty_alerts, merge, rune_alerts
@@ -116,9 +116,9 @@ class Follow:
         self.network = chain_network(network).name
         self.rules = AlertRules.of(alerts)
         if not _positive(interval):
-            raise LedgerError(f"interval must be a positive number of seconds, not {interval!r}")
+            raise LedgerError(named("{interval} must be a positive number of seconds, not {v!r}", v=interval))
         if not (_positive(depth) and float(depth).is_integer()):
-            raise LedgerError(f"depth must be a whole number of blocks >= 1, not {depth!r}")
+            raise LedgerError(named("{depth} must be a whole number of blocks >= 1, not {v!r}", v=depth))
         if isinstance(state, LedgerResult):
             state = state.state
         if state is not None and not isinstance(state, LedgerState):
@@ -132,7 +132,13 @@ class Follow:
                     "the state has indexed no block: follow without state= (and start=) instead"
                 )
             if start is not None and start != nxt:
-                raise LedgerError(f"the state ends before block {nxt}: follow from there, not from {start}")
+                raise LedgerError(
+                    named(
+                        "the state ends before block {n}: follow from there, not from {start}={v}",
+                        n=nxt,
+                        v=start,
+                    )
+                )
             start = nxt
         elif start is None:
             start = first_rune_height(self.network)
@@ -272,10 +278,15 @@ class Follow:
         """Follow in this thread, calling ``on_batch`` with each batch."""
         for batch in self.batches(polls):
             if self.on_batch is not None:
-                self.on_batch(batch)
+                try:
+                    self.on_batch(batch)
+                except BaseException as e:
+                    self.status, self.error = "failed", e
+                    raise
 
-    def start(self) -> Follow:
-        """Follow in a daemon thread; :attr:`status`, :attr:`error` and :meth:`join` tell how it ends."""
+    def start(self, on_end: Callable[[Follow], Any] | None = None) -> Follow:
+        """Follow in a daemon thread; :attr:`status`, :attr:`error` and :meth:`join` tell how it
+        ends, and ``on_end(follow)`` is called then (in that thread)."""
         if self._thread is not None and self._thread.is_alive():
             raise LedgerError("this follow is already running: stop() it first")
         self._stop.clear()
@@ -286,6 +297,9 @@ class Follow:
                 self.run()
             except BaseException:
                 pass  # status and error are set by batches()
+            finally:
+                if on_end is not None:
+                    on_end(self)
 
         self._thread = threading.Thread(target=loop, daemon=True, name=f"mesh-follow {self.source.name}")
         self._thread.start()
