@@ -271,7 +271,11 @@ class Mesh:
     def _subscribe(self, client: Any) -> None:
         """Subscriptions and the dashboard plugin; again after each reconnection."""
         client.subscribe_topic(self.topic, self._on_topic)
-        client.subscribe_topic("all", self._on_scheduler_event)
+        try:  # workers joining and leaving (not the scheduler's "all" topic: see worker/plugin.py)
+            client.register_plugin(plugin.MeshWorkersPlugin())
+            client.subscribe_topic(plugin.WORKERS_TOPIC, self._on_scheduler_event)
+        except Exception:  # mesh-magics missing on a remote scheduler: the scheduler's own events
+            client.subscribe_topic("all", self._on_scheduler_event)
         if config.get("dashboard.enabled"):
             try:
                 client.register_plugin(

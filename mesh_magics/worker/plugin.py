@@ -17,6 +17,13 @@ Links are the dependency fetches the scheduler *asks for* since the last tick: a
 processing on W while a dependency sits in memory on V only; the scheduler does
 not see transfers themselves.
 
+:class:`MeshWorkersPlugin` publishes the workers that join and leave on the
+``mesh-workers`` topic (``{"action": "add-worker" | "remove-worker", "worker": address}``).
+The mesh used to read them from the scheduler's ``all`` topic, but some of the events the
+scheduler logs there do not serialize (``replicate``, which ``Client.scatter(...,
+broadcast=True)`` and ``Client.replicate`` call, logs its ``WorkerState`` objects), and
+one such event closes the scheduler's stream to every client subscribed to it.
+
 This module is imported on the scheduler, so it keeps the rule of
 :mod:`mesh_magics.worker`: the standard library and distributed (and tornado, which
 distributed runs on). The kernel's side of it is :mod:`mesh_magics.core.telemetry` and
@@ -34,9 +41,18 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from .keys import is_cell_key
 from .metrics import WorkerInfo, worker_info
 
-__all__ = ["TOPIC", "WATCH_TOPIC", "MeshDashboardPlugin", "node", "run_of"]
+__all__ = [
+    "TOPIC",
+    "WATCH_TOPIC",
+    "WORKERS_TOPIC",
+    "MeshDashboardPlugin",
+    "MeshWorkersPlugin",
+    "node",
+    "run_of",
+]
 
 TOPIC = "mesh-dashboard"
+WORKERS_TOPIC = "mesh-workers"
 WATCH_TOPIC = "mesh-dashboard-watch"
 _PREFIX = "mesh-run:"
 #: task state -> column of the progress counts
@@ -59,6 +75,22 @@ def run_of(annotations: dict[str, Any] | None) -> str | None:
         if isinstance(tag, str) and tag.startswith(_PREFIX):
             return tag[len(_PREFIX) :]
     return None
+
+
+class MeshWorkersPlugin(SchedulerPlugin):
+    """Workers joining and leaving, on :data:`WORKERS_TOPIC` (see the module doc)."""
+
+    name = "mesh-magics-workers"
+    idempotent = True
+
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        scheduler.log_event(WORKERS_TOPIC, {"action": "add-worker", "worker": worker})
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        scheduler.log_event(WORKERS_TOPIC, {"action": "remove-worker", "worker": worker})
 
 
 class MeshDashboardPlugin(SchedulerPlugin):
