@@ -31,7 +31,7 @@ class FollowSession:
         self.follow = follow(source, network, alerts=alerts, depth=depth, interval=interval, start=start,
                              client=mesh.client, on_batch=self._on_batch)  # fmt: skip
         self.widget = AlertTable(title=str(source), network=self.follow.network, max_rows=max_rows)
-        self.record = mesh.record_session(name or f"follow {source}", f"%mesh follow {line}".strip())
+        self.record = mesh.record_session(name or f"follow {source}", f"%mesh {line}".strip())
 
     def start(self) -> FollowSession:
         self.widget.show(status="following")

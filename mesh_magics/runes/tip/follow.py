@@ -161,7 +161,9 @@ class Follow:
 
     def __repr__(self) -> str:
         at = "nothing indexed" if self.height is None else f"at block {self.height}"
-        return f"<Follow {self.source.name} ({self.network}): {self.status}, {at}, tip {self.tip}, {self.n_alerts} alerts>"
+        error = f", {type(self.error).__name__}: {self.error}" if self.error is not None else ""
+        return (f"<Follow {self.source.name} ({self.network}): {self.status}, {at}, tip {self.tip}, "
+                f"{self.n_alerts} alerts{error}>")  # fmt: skip
 
     # -- one poll ------------------------------------------------------------------------
     def poll(self) -> Batch | None:
