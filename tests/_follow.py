@@ -129,6 +129,7 @@ class RestNode:
     def __init__(self, chain: Regtest, *, chain_name: str = "regtest") -> None:
         self.chain, self.chain_name = chain, chain_name
         self.requests: list[str] = []
+        self.failing = False  # answer 503 to everything (a node restarting)
         self._lock = threading.Lock()
         self.publish()
         node = self
@@ -163,6 +164,8 @@ class RestNode:
     def answer(self, path: str) -> tuple[int, bytes, str]:
         with self._lock:
             active, by_hash = self.active, self.by_hash
+        if self.failing:
+            return 503, b"Service Unavailable\r\n", "text/plain"
         parts = path.split("/")
         if path == "/rest/chaininfo.json":
             info = {"chain": self.chain_name, "blocks": len(active) - 1, "bestblockhash": active[-1].hash_hex}

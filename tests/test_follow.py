@@ -146,11 +146,52 @@ def test_following_a_node_over_rest(dask_client, story):
         f = runes.follow(node.url, "regtest", alerts=RULES, depth=3)
         seen = _the_story(f, story, node.publish)
         assert any(p.startswith("/rest/spenttxouts/") for p in node.requests)
-        assert len(f.source.held()) <= 3
+        assert len(f.source.held()) <= 4  # and the block below them (REST)
         from mesh_magics.chain.blocklist import from_blocks
 
         final = [story.chain.block(h).raw for h in range(story.chain.tip.height + 1)]
         _same_as_one_index(f, seen, from_blocks(final, "regtest"))
+    finally:
+        node.close()
+
+
+def test_following_from_a_ledger_state_indexed_before(dask_client, story):
+    import mesh_magics.chain as chain
+
+    story.commit()
+    story.reveal()
+    first = runes.index_chain(chain.read(story.chain.datadir, "regtest", index=False), "regtest")
+    with pytest.raises(
+        LedgerError, match=r"the state ends before block 112: follow from there, not from start=3"
+    ):
+        runes.follow(story.chain.datadir, "regtest", state=first, start=3)
+    f = runes.follow(story.chain.datadir, "regtest", state=first, alerts=RULES, depth=3)
+    assert f.poll() is None  # the state ends at the tip
+    story.mints()
+    rune_tx, btc_tx = story.whales()
+    b = f.poll()
+    assert [h for h, _ in b.added] == [story.whale_height - 1, story.whale_height]
+    assert b.alerts["txid"].tolist() == [rune_tx.txid, btc_tx.txid]
+    full = runes.index_chain(chain.read(story.chain.datadir, "regtest", index=False), "regtest")
+    pd.testing.assert_frame_equal(f.result.runes, full.runes)
+    assert _rows(f.result.balances.compute()) == _rows(full.balances.compute())
+
+
+def test_a_failing_node_is_polled_again(dask_client, story):
+    node = RestNode(story.chain)
+    try:
+        f = runes.follow(node.url, "regtest", alerts=RULES, depth=3, max_failures=1)
+        assert f.poll().added[-1][0] == 105
+        node.failing = True  # the node restarts
+        story.chain.mine()
+        node.publish()
+        assert f.poll() is None and "HTTP 503" in f.warning
+        node.failing = False
+        assert f.poll().added == [(106, story.chain.tip.hash_hex)] and f.warning == ""
+        node.failing = True
+        assert f.poll() is None
+        with pytest.raises(ChainError, match=rf"following {node.url}: .*HTTP 503"):
+            f.poll()  # max_failures=1 failure in a row is retried, not two
     finally:
         node.close()
 

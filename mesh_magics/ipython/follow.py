@@ -63,8 +63,8 @@ class FollowSession:
         f = self.follow
         state: dict[str, Any] = dict(status=f.status, height=-1 if f.height is None else f.height, tip=f.tip,
                                      n_alerts=f.n_alerts, reorgs=f.reorgs, retracted=f.n_retracted)  # fmt: skip
-        if note:
-            state["note"] = note
+        if note or f.warning:
+            state["note"] = f.warning or note
         self.widget.show(list(f.recent)[::-1], **state)
         if lines or batch.removed:
             self.record.note(lines, self._summary())
@@ -96,8 +96,9 @@ def start(mesh: Any, source: str, **options: Any) -> FollowSession:
 
     if _current is not None and _current.follow.status == "following":
         raise MeshUsageError(f"already following {_current.follow.source.name}: `%mesh follow --stop` first")
-    _current = FollowSession(mesh, source, **options).start()
-    return _current
+    session = _current = FollowSession(mesh, source, **options).start()
+    mesh.on_down(lambda _mesh: session.follow.stop(timeout=0))  # the mesh going down ends the follow
+    return session
 
 
 def stop() -> FollowSession | None:

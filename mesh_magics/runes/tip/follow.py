@@ -22,6 +22,11 @@ source's last ``depth`` blocks and the newest ``max_alerts`` alerts
 (:attr:`Follow.recent`); the rows of older blocks went out in their batches. The rune
 table and balances of the whole ledger are :attr:`Follow.result` (the last call's).
 
+Failures. The source is checked when the follow is made (reachable, of this network). A
+poll of the source that fails later (the node restarting, a network hiccup) is retried at
+the next interval, ``max_failures`` times in a row at most (:attr:`Follow.warning` says
+why meanwhile); a ledger error ends the follow.
+
 Stopping. :meth:`Follow.stop` (from any thread) ends the loop at its next wait;
 KeyboardInterrupt (Ctrl-C) in a blocking loop ends it cleanly after the last whole batch
 (``status`` ``stopped``). Errors are the tree's (``ChainError`` from the source,
@@ -112,7 +117,7 @@ class Follow:
     def __init__(self, source: Any, network: str = "mainnet", *, state: LedgerState | LedgerResult | None = None,
                  start: int | None = None, alerts: Any = DEFAULT_RULES, interval: float = 1.0, depth: int = 6,
                  client: Any = None, on_batch: Callable[[Batch], Any] | None = None, max_alerts: int = 1000,
-                 rune_partitions: int | None = None, timeout: float = 10.0) -> None:  # fmt: skip
+                 rune_partitions: int | None = None, timeout: float = 10.0, max_failures: int = 5) -> None:  # fmt: skip
         self.network = chain_network(network).name
         self.rules = AlertRules.of(alerts)
         if not _positive(interval):
@@ -158,6 +163,8 @@ class Follow:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._polls = 0
+        self.max_failures, self._failures = max_failures, 0
+        self.warning = ""
 
     def __repr__(self) -> str:
         at = "nothing indexed" if self.height is None else f"at block {self.height}"
@@ -172,7 +179,13 @@ class Follow:
         try:
             up = self.source.poll()
         except MeshError as e:
-            raise _context(e, f"following {self.source.name}") from e.__cause__
+            error = _context(e, f"following {self.source.name}")
+            self._failures += 1
+            if self._polls == 1 or self._failures > self.max_failures:
+                raise error from e.__cause__
+            self.warning = f"poll {self._failures} of {self.max_failures + 1} failed, trying again: {error}"
+            return None
+        self._failures, self.warning = 0, ""
         self.tip = max(self.tip, up.tip) if not up.removed else up.tip
         held = self.source.held()
         ours = self.window.hashes()
@@ -365,7 +378,7 @@ def _client(client: Any) -> Any:
 def follow(source: Any, network: str = "mainnet", *, state: LedgerState | LedgerResult | None = None,
            start: int | None = None, alerts: Any = DEFAULT_RULES, interval: float = 1.0, depth: int = 6,
            client: Any = None, on_batch: Callable[[Batch], Any] | None = None, max_alerts: int = 1000,
-           rune_partitions: int | None = None, timeout: float = 10.0) -> Follow:  # fmt: skip
+           rune_partitions: int | None = None, timeout: float = 10.0, max_failures: int = 5) -> Follow:  # fmt: skip
     """Follow ``source`` (a data directory, a REST URL, or a follower) and index its new blocks.
 
     ``state``: an :func:`~mesh_magics.runes.index_chain` result (or its ``.state``) to
@@ -373,9 +386,11 @@ def follow(source: Any, network: str = "mainnet", *, state: LedgerState | Ledger
     rune block; on mainnet index the history with ``index_chain`` first and follow from its
     state). ``alerts``: :class:`~.alerts.AlertRules` (or a dict of its fields; None: none).
     ``interval``: seconds between polls. ``depth``: how many of the newest blocks stay
-    rewritable by a reorg. Returns a :class:`Follow` (nothing is read until it is iterated,
-    run or started); see the module doc.
+    rewritable by a reorg. ``max_failures``: failed polls of the source in a row that are
+    retried. Returns a :class:`Follow`: the source is checked at once (a REST node reachable
+    and on ``network``, a data directory of ``network``), blocks are read when it is
+    iterated, run or started; see the module doc.
     """
     return Follow(source, network, state=state, start=start, alerts=alerts, interval=interval, depth=depth,
                   client=client, on_batch=on_batch, max_alerts=max_alerts, rune_partitions=rune_partitions,
-                  timeout=timeout)  # fmt: skip
+                  timeout=timeout, max_failures=max_failures)  # fmt: skip

@@ -84,11 +84,12 @@ class Source:
         return FrameTables(**frames)
 
     def seal(self, below: int) -> None:
-        """Forget the held blocks below height ``below``."""
+        """Forget the held blocks below height ``below`` (over REST the one below stays: the
+        follower needs a block to compare with the node's after a reorg of all the others)."""
         if isinstance(self.follower, DatadirFollower):
             self.follower.seal(below)
         else:
-            self.follower.blocks = [b for b in self.follower.blocks if b.height >= below]
+            self.follower.blocks = [b for b in self.follower.blocks if b.height >= below - 1]
 
 
 def open_source(source: Any, network: str, *, start: int | None, depth: int, timeout: float = 10.0) -> Source:
