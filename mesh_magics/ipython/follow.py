@@ -66,8 +66,7 @@ class FollowSession:
         if note or f.warning:
             state["note"] = f.warning or note
         self.widget.show(list(f.recent)[::-1], **state)
-        if lines or batch.removed:
-            self.record.note(lines, self._summary())
+        self.record.note(lines, self._summary())  # the row follows the height, alerts or not
 
     def _on_end(self, f: Any) -> None:
         global _current
