@@ -68,6 +68,8 @@ RULES: dict[str, Rule] = {
             "mesh_magics.core",
             "mesh_magics.dashboard",
             "mesh_magics.store",
+            # %mesh follow: runes.follow behind the alert table (imported when the magic runs)
+            "mesh_magics.runes.tip",
             *SHARED,
         ),
         SERVER,
@@ -115,6 +117,11 @@ RULES: dict[str, Rule] = {
             "mesh_magics.chain.schema",
             *RUNES_BASE,
         ),
+    ),
+    # following the tip: the ledger over the chain's sources and readers, whale alerts
+    "mesh_magics.runes.tip": Rule(
+        frozenset({"numpy", "pandas", "pyarrow", "dask", "distributed"}),
+        ("mesh_magics.runes.tip", "mesh_magics.runes.ledger", "mesh_magics.chain", *RUNES_BASE),
     ),
     # Bitcoin's own data: the formats in plain Python, the readers and tables on the mesh
     "mesh_magics.chain": Rule(

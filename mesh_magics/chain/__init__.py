@@ -15,12 +15,13 @@ The public names (imported lazily; ``import mesh_magics.chain`` loads nothing he
 * readers: :func:`read` (a data directory), :func:`read_blocks` (blocks in memory),
   :func:`open` (tables written by :meth:`ChainTables.to_parquet`), :func:`from_blocks`
   (the reference, one process), :func:`from_bitcoin_etl` (bitcoin-etl exports),
-  :class:`RestFollower` (a running node's tip over REST);
+  :class:`RestFollower` (a running node's tip over REST), :class:`DatadirFollower` (a
+  running node's tip from its data directory);
 * BTC whales: :func:`whale_transactions`, :func:`whale_flows`, :func:`balance_history`;
 * fixtures: :mod:`.regtest` (chains written by Core's validation engine).
 
 The layers below: :mod:`.format` (the serialization, in plain Python and compiled
-kernels), :mod:`.source` (data directory, index, REST), :mod:`.columnar` (the tables of
+kernels), :mod:`.source` (data directory, index, REST, the tip of a data directory), :mod:`.columnar` (the tables of
 a buffer of blocks), :mod:`.tables` / :mod:`.reader` (the tables on the mesh).
 
 Import rule (``tests/test_layers.py``): no IPython, widgets or server packages; of the
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .etl import from_bitcoin_etl
     from .reader import read, read_blocks
     from .source.rest import RestFollower
+    from .source.tail import DatadirFollower
     from .tables import ChainTables, open
     from .whale import balance_history, whale_flows, whale_transactions
 
@@ -49,6 +51,7 @@ _LAZY = {
     "from_blocks": "blocklist",
     "from_bitcoin_etl": "etl",
     "RestFollower": "source.rest",
+    "DatadirFollower": "source.tail",
     "whale_transactions": "whale",
     "whale_flows": "whale",
     "balance_history": "whale",
@@ -56,6 +59,7 @@ _LAZY = {
 
 __all__ = [
     "ChainTables",
+    "DatadirFollower",
     "RestFollower",
     "balance_history",
     "from_bitcoin_etl",

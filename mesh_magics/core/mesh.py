@@ -32,7 +32,7 @@ from ..worker.metrics import WorkerInfo
 from .connection import Connection, Opened
 from .dispatch import Dispatcher, View
 from .events import EventEmitter, Subscription
-from .recorder import RunRecorder
+from .recorder import RunRecorder, SessionRecord
 from .render import Renderer
 from .run import MeshRun
 from .spec import RunSpec
@@ -124,6 +124,11 @@ class Mesh:
     def history(self) -> History | None:
         """The run history (:class:`mesh_magics.store.history.History`), or None if disabled/broken."""
         return self._recorder.history
+
+    def record_session(self, name: str, source: str) -> SessionRecord:
+        """A history row for a session of this kernel that is not a ``%%mesh`` cell (``%mesh follow``):
+        :class:`~.recorder.SessionRecord`, ``running`` until its ``end``."""
+        return self._recorder.open_session(name=name, source=source)
 
     @property
     def nodes(self) -> dict[str, Any] | None:
@@ -234,7 +239,7 @@ class Mesh:
             pass
         self._unregister()
         try:
-            for topic in (self.topic, "all", plugin.TOPIC):
+            for topic in (self.topic, "all", plugin.TOPIC, plugin.WORKERS_TOPIC):
                 self.client.unsubscribe_topic(topic)
         except Exception:
             pass
@@ -264,24 +269,29 @@ class Mesh:
             )
 
     def _subscribe(self, client: Any) -> None:
-        """Subscriptions and the scheduler plugin; again after each reconnection.
+        """Subscriptions and the scheduler plugins; again after each reconnection.
 
-        Worker membership comes from the plugin's topic. Only where the plugin cannot be
-        loaded does the mesh fall back to distributed's ``all`` topic, which some of
+        Worker membership comes from the workers plugin's topic. Only where the plugin cannot
+        be loaded does the mesh fall back to distributed's ``all`` topic, which some of
         distributed's own events can break (see :mod:`mesh_magics.worker.plugin`); the
         table is reconciled with the scheduler every few seconds either way."""
         client.subscribe_topic(self.topic, self._on_topic)
-        try:
-            client.register_plugin(
-                plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
-            )
-            client.subscribe_topic(plugin.TOPIC, self._on_dashboard_event)
-        except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
+        try:  # workers joining and leaving (not the scheduler's "all" topic: see worker/plugin.py)
+            client.register_plugin(plugin.MeshWorkersPlugin())
+            client.subscribe_topic(plugin.WORKERS_TOPIC, self._on_scheduler_event)
+        except Exception:  # mesh-magics missing on a remote scheduler: the scheduler's own events
             client.subscribe_topic("all", self._on_scheduler_event)
-            self._warnings.append(
-                f"no live progress: the scheduler could not load the mesh's plugin "
-                f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
-            )
+        if config.get("dashboard.enabled"):
+            try:
+                client.register_plugin(
+                    plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
+                )
+                client.subscribe_topic(plugin.TOPIC, self._on_dashboard_event)
+            except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
+                self._warnings.append(
+                    f"no live progress: the scheduler could not load the dashboard plugin "
+                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
+                )
         self._workers.refresh(client)
 
     def _keep(self, client: Any) -> None:
@@ -301,10 +311,7 @@ class Mesh:
         self._dispatch.route(event[1])
 
     def _on_dashboard_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        if event[1].get("kind") == "workers":
-            self._on_scheduler_event(event)
-        else:
-            self._dispatch.plugin_event(event[1])
+        self._dispatch.plugin_event(event[1])
 
     def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]

@@ -7,12 +7,20 @@ and at the end its status, error, output tails, a short result and the summary
 (duration, tasks, bytes, peak memory, attempts per worker). The database is opened on
 first use; when it cannot be, the mesh carries on without history and says why once
 (:attr:`RunRecorder.warnings`).
+
+Work of the kernel that is not a ``%%mesh`` cell but lasts and reports (a ``%mesh follow``
+session) gets a row too, through :meth:`RunRecorder.open_session`: a :class:`SessionRecord` is
+``running`` from its start, keeps the newest ``max_lines`` lines it is given as the row's
+stdout tail and a summary dict, and ends with a status like a run's.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -22,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..store.history import History
     from .run import MeshRun
 
-__all__ = ["RunRecorder"]
+__all__ = ["RunRecorder", "SessionRecord"]
 
 logger = logging.getLogger("mesh_magics")
 
@@ -131,3 +139,48 @@ class RunRecorder(RunObserver):
             result=result,
             summary={**(run.summary or {"duration": run.duration}), "attempts": run.attempts()},
         )
+
+    # -- rows of sessions that are not cells ---------------------------------------
+    def open_session(self, *, name: str, source: str, max_lines: int = 500) -> SessionRecord:
+        """A ``running`` row for a session that is not a ``%%mesh`` cell (see the module doc)."""
+        record = SessionRecord(self, uuid.uuid4().hex, name, max_lines)
+        h = self.history
+        if h is not None:
+            try:
+                h.add(record.id, mesh=self.mesh, source=source, name=name, submitted=record.started,
+                      status="running", kernel_id=self.kernel_id, session_id=self.session)  # fmt: skip
+                h.update(record.id, started=record.started)
+            except Exception as e:
+                self._failed(e)
+        return record
+
+
+class SessionRecord:
+    """The history row of one session (made by :meth:`RunRecorder.open_session`)."""
+
+    def __init__(self, recorder: RunRecorder, run_id: str, name: str, max_lines: int) -> None:
+        self.recorder, self.id, self.name = recorder, run_id, name
+        self.lines: deque[str] = deque(maxlen=max_lines)
+        self.summary: dict[str, Any] = {}
+        self.status = "running"
+        self.started = time.time()
+
+    def note(self, lines: Iterable[str] = (), summary: Mapping[str, Any] | None = None) -> None:
+        """Add output lines and update the summary; both written to the row at once."""
+        self.lines.extend(lines)
+        if summary:
+            self.summary.update(summary)
+        self.recorder._update(self.id, stdout_tail="\n".join(self.lines), summary=dict(self.summary))
+
+    def end(
+        self, status: str = "finished", *, error: str | None = None, summary: Mapping[str, Any] | None = None
+    ) -> None:
+        """Close the row as ``status`` (finished, failed, cancelled), once."""
+        if self.status != "running":
+            return
+        self.status = status
+        if summary:
+            self.summary.update(summary)
+        now = time.time()
+        self.recorder._update(self.id, status=status, finished=now, error=error, stdout_tail="\n".join(self.lines),
+                              summary={**self.summary, "duration": now - self.started})  # fmt: skip

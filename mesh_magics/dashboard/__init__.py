@@ -6,7 +6,8 @@ run's telemetry (:mod:`mesh_magics.core.telemetry`); this package draws them:
 * :mod:`.controller` — one run's in-cell dashboard, a view of the run's telemetry
   (:mod:`mesh_magics.core.telemetry`);
 * :mod:`.widget` — the anywidget view and its text fallbacks;
-* :mod:`.standalone` — ``%mesh dashboard``.
+* :mod:`.standalone` — ``%mesh dashboard``;
+* :mod:`.alerts` — the live whale-alert table of ``%mesh follow`` and its text fallbacks.
 
 Import rule (``tests/test_layers.py``): the core and the widget libraries (anywidget,
 traitlets); no IPython magics, no tornado handlers. Importing this package imports none

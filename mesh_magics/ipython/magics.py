@@ -22,7 +22,7 @@ from ..core.run import MeshRun
 from ..errors import MeshError, MeshUsageError
 from .render import default_renderer
 
-__all__ = ["CELL_FLAGS", "LINE_FLAGS", "MeshMagics", "load", "unload"]
+__all__ = ["CELL_FLAGS", "FOLLOW_FLAGS", "LINE_FLAGS", "MeshMagics", "load", "unload"]
 
 #: how the core's parameter names read in ``%%mesh`` errors
 CELL_FLAGS = {
@@ -47,6 +47,9 @@ LINE_FLAGS = {
     "tls_key": "--tls-key",
     "timeout": "--timeout",
 }
+#: how ``runes.follow``'s parameter names read in ``%mesh follow`` errors
+FOLLOW_FLAGS = {"min_share": "--min-share", "min_btc": "--min-btc", "interval": "--interval", "depth": "--depth",
+                "start": "--start"}  # fmt: skip
 #: calls of the Python API that a message may suggest, as their magics
 COMMANDS = {
     "mesh_magics.up()": "`%mesh up`",
@@ -120,7 +123,43 @@ def _line_parser() -> _Parser:
     sub.add_parser("dashboard", help="a live node map with the runs in flight and their logs")
     k = sub.add_parser("cancel", help="cancel a run by id or name")
     k.add_argument("run")
+    fo = sub.add_parser(
+        "follow",
+        help="follow a node's tip (DATADIR or REST URL): the Runes ledger kept current, whale alerts",
+    )
+    fo.add_argument(
+        "source", nargs="?", help="a data directory, or http://host:port of a node's REST interface"
+    )
+    fo.add_argument("--network", default="mainnet")
+    fo.add_argument(
+        "--min-share", type=_off_or(float), default=0.01, help="alert on sends of this share of supply (off)"
+    )
+    fo.add_argument(
+        "--min-btc", type=_off_or(str), default="100", help="alert on transactions of this many BTC (off)"
+    )
+    fo.add_argument("--depth", type=int, default=6, help="how many of the newest blocks a reorg may rewrite")
+    fo.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    fo.add_argument(
+        "--start", type=int, help="the first block to index (default: the network's first rune block)"
+    )
+    fo.add_argument("--name", help="name of the session's history row")
+    fo.add_argument("--stop", action="store_true", help="stop this kernel's follow")
+    fo.add_argument("-o", "--out", help="also store the session in this variable")
     return p
+
+
+def _off_or(kind: Any) -> Any:
+    """An argparse type: ``off`` (None: the rule is off), else ``kind(text)``."""
+
+    def parse(text: str) -> Any:
+        if text.lower() in ("off", "none"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (or off)") from None
+
+    return parse
 
 
 def _at_least_one(text: str) -> int:
@@ -167,13 +206,15 @@ class MeshMagics(Magics):
             raise MeshUsageError(f"cannot parse the options {line!r}: {e}") from None
         try:
             if cell is None:
-                return self._line(_line_parser().parse_args(args))
+                parsed = _line_parser().parse_args(args)
+                parsed.line = line
+                return self._line(parsed)
             return self._cell(_cell_parser().parse_args(args), cell)
         except _HelpShown as h:
             print(str(h) or (_line_parser() if cell is None else _cell_parser()).format_help())
             return None
         except MeshError as e:
-            e.respell({**(LINE_FLAGS if cell is None else CELL_FLAGS), **COMMANDS})
+            e.respell({**(LINE_FLAGS | FOLLOW_FLAGS if cell is None else CELL_FLAGS), **COMMANDS})
             raise
 
     # -- %mesh -------------------------------------------------------------------
@@ -217,10 +258,41 @@ class MeshMagics(Magics):
 
             watch = MeshWatch(session.current()).start()
             display(watch.widget)
+        elif a.cmd == "follow":
+            self._follow(a)
         elif a.cmd == "cancel":
             run = session.current().get_run(a.run)
             print(f"cancelled {run.name}" if run.cancel() else f"{run.name} already {run.status}")
         return None
+
+    def _follow(self, a: argparse.Namespace) -> None:
+        from . import follow
+
+        if a.out is not None and not a.out.isidentifier():
+            raise MeshUsageError(f"-o {a.out!r} is not a variable name; give a name to store the session in")
+        if a.stop:
+            stopped = follow.stop()
+            if stopped is None:
+                print("no follow is running")
+            else:
+                f = stopped.follow
+                print(
+                    f"stopped following {f.source.name} at block {f.height}: {f.n_alerts} alert(s), {f.reorgs} reorg(s)"
+                )
+            return
+        if a.source is None:
+            running = follow.current()
+            if running is None:
+                print("no follow is running; `%mesh follow DATADIR|URL --network NET` starts one")
+            else:
+                display(running.widget)
+            return
+        started = follow.start(session.current(), a.source, network=a.network,
+                               alerts={"min_share": a.min_share, "min_btc": a.min_btc}, depth=a.depth,
+                               interval=a.interval, start=a.start, name=a.name, line=a.line)  # fmt: skip
+        if a.out:
+            self.user_ns[a.out] = started
+        display(started.widget)
 
     def _show_mesh(self, m: Any) -> None:
         for w in m.warnings:
@@ -317,6 +389,9 @@ def load(ipython: Any) -> None:
 
 
 def unload(ipython: Any) -> None:
+    from . import follow
+
+    follow.stop()
     mesh = session.live()
     if mesh is not None:
         mesh.down()

@@ -18,13 +18,15 @@ sub-package        responsibility (import rule in its ``__init__`` docstring)
 :mod:`.whale`      the six whale queries behind one engine interface
 :mod:`.ledger`     the ledger with ord's rules: chain tables to runes, balances,
                    transfers, events (reference and mesh)
+:mod:`.tip`        following a node's tip: the ledger kept current, whale alerts
 =================  ==============================================================
 
 Layers only import downwards: ``protocol`` (standard library and
 :mod:`mesh_magics.errors`) and ``tables`` are the bottom; ``decode`` uses
 them; ``io`` uses those three; ``synth`` uses ``protocol`` and ``tables``;
 ``whale`` uses ``tables`` only; ``ledger`` uses ``protocol``, ``tables``,
-``decode`` and the chain package's formats and in-memory tables. Nothing in
+``decode`` and the chain package's formats and in-memory tables; ``tip`` uses
+``ledger`` and the chain package's sources and readers. Nothing in
 :mod:`mesh_magics.runes` imports the notebook side (IPython, widgets, the
 dashboard, the server, the store, the core of the mesh).
 """
@@ -63,6 +65,9 @@ _EXPORTS: dict[str, str] = {
     # the ledger
     "index_blocks": "ledger",
     "index_chain": "ledger",
+    # following the tip
+    "follow": "tip",
+    "AlertRules": "tip",
     # the whale suite
     "whale_transfers": "whale",
     "top_holders": "whale",

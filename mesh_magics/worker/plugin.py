@@ -9,8 +9,6 @@ inherited by the work a cell launches with ``get_client()``), and every
 * ``{"kind": "progress", "runs": {run_id: {group: [done, processing, waiting, erred]},
   ...}, "workers": {run_id: [addresses busy with it]}, "t": now}`` for runs that
   changed since the last tick;
-* ``{"kind": "workers", "action": "add-worker" | "remove-worker", "worker": address}`` as
-  workers join and leave (the mesh's worker table and its retries follow these);
 * ``{"kind": "nodes", "nodes": [...], "links": [[from, to, bytes], ...]}`` while
   any run is in flight or a notebook watches (``%mesh dashboard`` sends a
   ``watch`` event every few seconds through ``Client.log_event``).
@@ -18,6 +16,13 @@ inherited by the work a cell launches with ``get_client()``), and every
 Links are the dependency fetches the scheduler *asks for* since the last tick: a task starts
 processing on W while a dependency sits in memory on V only; the scheduler does
 not see transfers themselves.
+
+:class:`MeshWorkersPlugin` publishes the workers that join and leave on the
+``mesh-workers`` topic (``{"action": "add-worker" | "remove-worker", "worker": address}``).
+The mesh used to read them from the scheduler's ``all`` topic, but some of the events the
+scheduler logs there do not serialize (``replicate``, which ``Client.scatter(...,
+broadcast=True)`` and ``Client.replicate`` call, logs its ``WorkerState`` objects), and
+one such event closes the scheduler's stream to every client subscribed to it.
 
 This module is imported on the scheduler, so it keeps the rule of
 :mod:`mesh_magics.worker`: the standard library and distributed (and tornado, which
@@ -36,9 +41,18 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from .keys import is_cell_key
 from .metrics import WorkerInfo, worker_info
 
-__all__ = ["TOPIC", "WATCH_TOPIC", "MeshDashboardPlugin", "node", "run_of"]
+__all__ = [
+    "TOPIC",
+    "WATCH_TOPIC",
+    "WORKERS_TOPIC",
+    "MeshDashboardPlugin",
+    "MeshWorkersPlugin",
+    "node",
+    "run_of",
+]
 
 TOPIC = "mesh-dashboard"
+WORKERS_TOPIC = "mesh-workers"
 WATCH_TOPIC = "mesh-dashboard-watch"
 _PREFIX = "mesh-run:"
 #: task state -> column of the progress counts
@@ -61,6 +75,22 @@ def run_of(annotations: dict[str, Any] | None) -> str | None:
         if isinstance(tag, str) and tag.startswith(_PREFIX):
             return tag[len(_PREFIX) :]
     return None
+
+
+class MeshWorkersPlugin(SchedulerPlugin):
+    """Workers joining and leaving, on :data:`WORKERS_TOPIC` (see the module doc)."""
+
+    name = "mesh-magics-workers"
+    idempotent = True
+
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        scheduler.log_event(WORKERS_TOPIC, {"action": "add-worker", "worker": worker})
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        scheduler.log_event(WORKERS_TOPIC, {"action": "remove-worker", "worker": worker})
 
 
 class MeshDashboardPlugin(SchedulerPlugin):
@@ -93,15 +123,6 @@ class MeshDashboardPlugin(SchedulerPlugin):
 
     async def close(self) -> None:
         self._pc.stop()
-
-    # membership, on the mesh's own topic: distributed's "all" topic also carries events a
-    # client cannot decode (replicate, as scatter(broadcast=True) does, logs WorkerState
-    # objects there), and one of those closes every subscribed client's connection
-    def add_worker(self, scheduler: Any, worker: str) -> None:
-        scheduler.log_event(TOPIC, {"kind": "workers", "action": "add-worker", "worker": worker})
-
-    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        scheduler.log_event(TOPIC, {"kind": "workers", "action": "remove-worker", "worker": worker})
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == WATCH_TOPIC:

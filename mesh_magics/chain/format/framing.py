@@ -90,9 +90,12 @@ class Record:
 
 
 def scan_records(
-    path: str | Path, net: Network, key: bytes, *, header_bytes: int = 0, trailer: int = 0
+    path: str | Path, net: Network, key: bytes, *, header_bytes: int = 0, trailer: int = 0, start: int = 0
 ) -> list[tuple[Record, bytes]]:
     """Every record of one blk/rev file, in file order, with the first ``header_bytes`` of each payload.
+
+    ``start``: the file offset of the first record to read (a record's prefix; default the
+    file's start), to read only what was appended since an earlier scan.
 
     ``trailer`` is what follows each payload beyond its size (32: the checksum of an undo
     record). Stops at a zero magic (the preallocated tail) or at the end of the file. A
@@ -104,7 +107,7 @@ def scan_records(
     size = path.stat().st_size
     with open(path, "rb") as f:
         fd = f.fileno()
-        pos = 0
+        pos = start
         while pos + 8 <= size:
             want = 8 + header_bytes
             ondisk = os.pread(fd, want, pos)

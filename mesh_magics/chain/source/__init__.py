@@ -5,7 +5,9 @@
 * :mod:`.index` — Core's LevelDB block index, or
 * :mod:`.scan` — the block files alone (headers linked by prev hash, undo records matched);
 * :mod:`.files` — what each task does on its worker: pread its byte ranges, de-XOR, check;
-* :mod:`.rest` — following a running node's tip over REST (reorgs included).
+* :mod:`.rest` — following a running node's tip over REST (reorgs included);
+* :mod:`.tail` — following a running node's tip from its data directory (the files it
+  appends to; reorgs included).
 """
 
 __all__: list[str] = []
