@@ -78,7 +78,8 @@ class RunRecorder(RunObserver):
             self.warnings.append(msg)
             logger.warning(msg)
 
-    def _update(self, run_id: str, **fields: Any) -> None:
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Write ``fields`` to the row ``run_id``; a failing history is disabled, not raised."""
         h = self.history
         if h is None:
             return
@@ -109,7 +110,7 @@ class RunRecorder(RunObserver):
             self._failed(e)
 
     def on_start(self, run: MeshRun) -> None:
-        self._update(run.id, status="running", started=run.started)
+        self.update(run.id, status="running", started=run.started)
 
     def on_tick(self, run: MeshRun) -> None:
         t = run.telemetry
@@ -118,7 +119,7 @@ class RunRecorder(RunObserver):
             return
         self._progress_at[run.id] = now
         done = t.progress.done + t.progress.erred
-        self._update(run.id, summary={"progress": {"done": done, "total": t.progress.total}})
+        self.update(run.id, summary={"progress": {"done": done, "total": t.progress.total}})
 
     def on_end(self, run: MeshRun) -> None:
         self._progress_at.pop(run.id, None)
@@ -127,7 +128,7 @@ class RunRecorder(RunObserver):
         if run.status == "finished":
             texts = [r.get("mimebundle", {}).get("text/plain") for r in run.results.values()]
             result = "; ".join(v for v in texts if v)[:500] or None
-        self._update(
+        self.update(
             run.id,
             status=run.status,
             started=run.started,
@@ -170,7 +171,7 @@ class SessionRecord:
         self.lines.extend(lines)
         if summary:
             self.summary.update(summary)
-        self.recorder._update(self.id, stdout_tail="\n".join(self.lines), summary=dict(self.summary))
+        self.recorder.update(self.id, stdout_tail="\n".join(self.lines), summary=dict(self.summary))
 
     def end(
         self, status: str = "finished", *, error: str | None = None, summary: Mapping[str, Any] | None = None
@@ -182,5 +183,5 @@ class SessionRecord:
         if summary:
             self.summary.update(summary)
         now = time.time()
-        self.recorder._update(self.id, status=status, finished=now, error=error, stdout_tail="\n".join(self.lines),
+        self.recorder.update(self.id, status=status, finished=now, error=error, stdout_tail="\n".join(self.lines),
                               summary={**self.summary, "duration": now - self.started})  # fmt: skip

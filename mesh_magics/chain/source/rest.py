@@ -75,7 +75,7 @@ class RestFollower:
         self._created: dict[tuple[str, int], tuple[int, bool, int, bytes]] = {}
 
     # -- HTTP ---------------------------------------------------------------------------
-    def _get(self, path: str) -> bytes | None:
+    def get(self, path: str) -> bytes | None:
         """The body of ``GET path``; None on 404."""
         try:
             with urllib.request.urlopen(self.url + path, timeout=self.timeout) as r:
@@ -90,13 +90,13 @@ class RestFollower:
             raise ChainError(f"cannot reach the node's REST interface at {self.url}: {e}") from None
 
     def tip(self) -> int:
-        body = self._get("/rest/chaininfo.json")
+        body = self.get("/rest/chaininfo.json")
         if body is None:
             raise ChainError(f"{self.url}/rest/chaininfo.json: 404: start the node with -rest=1")
         return int(json.loads(body)["blocks"])
 
     def _hash_at(self, height: int) -> str | None:
-        raw = self._get(f"/rest/blockhashbyheight/{height}.bin")
+        raw = self.get(f"/rest/blockhashbyheight/{height}.bin")
         if raw is None:
             return None
         if len(raw) != 32:
@@ -107,7 +107,7 @@ class RestFollower:
 
     # -- reading ------------------------------------------------------------------------
     def _read_block(self, height: int, hash_hex: str) -> _Block:
-        raw = self._get(f"/rest/block/{hash_hex}.bin")
+        raw = self.get(f"/rest/block/{hash_hex}.bin")
         if raw is None:
             raise ChainError(
                 f"the node no longer has block {height} ({hash_hex}): a reorg while reading? poll again"
@@ -119,7 +119,7 @@ class RestFollower:
         frames = columnar.frames(columnar.build(buf, [span], self.net).tables)
         spent = None
         if self._spent != "none":
-            body = self._get(f"/rest/spenttxouts/{hash_hex}.bin")
+            body = self.get(f"/rest/spenttxouts/{hash_hex}.bin")
             if body is None and self._spent == "rest":
                 raise ChainError(f"{self.url} has no /rest/spenttxouts (Core < 30): pass spent='auto'")
             if body is None:

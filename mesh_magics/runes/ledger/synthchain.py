@@ -49,10 +49,12 @@ _FLAWS: list[Callable[[tuple[int, int]], bytes]] = [
 
 
 class _Gen:
-    def __init__(self, seed: int, start_height: int, mix: dict[str, float], hot: int, profile: str) -> None:
+    def __init__(
+        self, seed: int, start_height: int, mix: dict[str, float], hot: int, profile: str, time_of: Any = None
+    ) -> None:
         self.rng = random.Random(seed)
         self.profile = profile
-        self.b = ChainBuilder(start_height=start_height)
+        self.b = ChainBuilder(start_height=start_height, time_of=time_of)
         self.kinds, self.weights = list(mix), list(mix.values())
         self.pool: list[tuple[str, int]] = []  # spendable outputs, newest last (spent ones skipped)
         self.runic: list[tuple[str, int]] = []  # outputs that probably hold runes, newest last
@@ -262,8 +264,8 @@ def random_chain(
     get long transfer chains; ``profile``: ``"varied"`` (every kind of terms, short windows,
     small caps: the tests) or ``"mainnet"`` (mostly open mints with big caps). ``time_of(height)``: header times (default: one block every
     10 minutes from 2024-04-20)."""
-    g = _Gen(seed, start_height, mix or DEFAULT_MIX, hot, profile)
-    g.b._time_of = time_of or (lambda h: 1713571200 + 600 * (h - start_height))
+    g = _Gen(seed, start_height, mix or DEFAULT_MIX, hot, profile,
+             time_of or (lambda h: 1713571200 + 600 * (h - start_height)))  # fmt: skip
     dispatch = {
         "mint": g.mint, "transfer": g.transfer, "hot": g.hot_transfer, "plain": g.plain, "commit": g.commit,
         "cenotaph": g.cenotaph, "two_runestones": g.two_runestones, "burn": g.burn, "btc": g.btc,

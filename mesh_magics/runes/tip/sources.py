@@ -112,7 +112,7 @@ def open_source(source: Any, network: str, *, start: int | None, depth: int, tim
 
 
 def _check_rest_chain(f: RestFollower, network: str) -> None:
-    body = f._get("/rest/chaininfo.json")
+    body = f.get("/rest/chaininfo.json")
     if body is None:
         raise ChainError(f"{f.url}/rest/chaininfo.json: 404: start the node with -rest=1")
     chain = json.loads(body).get("chain")
