@@ -12,6 +12,11 @@ from pathlib import Path
 TITLES = {"fault": "Faults", "load": "Load", "bad-input": "Bad input", "security": "Security"}
 
 
+def _printable(text: str) -> str:
+    """A figure as one Markdown line: control characters (a case prints them on purpose) escaped."""
+    return "".join(ch if ch.isprintable() else " " if ch == "\n" else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def render(record: dict) -> str:
     out = [f"Run {record['when']} on {record['machine']['cpus']} CPUs, Python {record['machine']['python']}"
            + (" (quick forms)" if record.get("quick") else "") + ".", ""]  # fmt: skip
@@ -28,7 +33,7 @@ def render(record: dict) -> str:
             "|---|---|---|---|",
         ]
         for c in rows:
-            figure = c["figure"].replace("|", "\\|").replace("\n", " ")
+            figure = _printable(c["figure"]).replace("|", "\\|")
             out.append(f"| `{c['case']}` | {c['status']} | {c['seconds']:.1f} | {figure} |")
         out.append("")
     return "\n".join(out)
