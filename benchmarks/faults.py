@@ -4,7 +4,7 @@ Every case uses real processes, files and sockets (see ``benchmarks/reliability`
 Prints a table (category, case, outcome, figure) and writes JSON under
 ``benchmarks/results/``. RELIABILITY.md records the figures.
 
-    python benchmarks/faults.py                 # every case (about 15 minutes on 2 cores)
+    python benchmarks/faults.py                 # every case (about 7 minutes on 2 cores)
     python benchmarks/faults.py --quick         # the quick cases only (they are tests too)
     python benchmarks/faults.py --only surrogate --only sigstop
     python benchmarks/faults.py --category security
