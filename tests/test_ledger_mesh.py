@@ -207,3 +207,18 @@ def test_the_six_whale_queries_run_on_the_mesh_transfers(dask_client):
         got, want = query(mesh.transfers, mesh.runes), query(ref.transfers, ref.runes)
         assert len(want) > 0
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_indexing_keeps_clients_subscribed_to_the_all_topic_connected(dask_client):
+    """``index_chain`` ships its mint terms without a broadcast: a replication logs
+    ``WorkerState`` objects to distributed's ``all`` topic, which closed the stream of every
+    client subscribed to it (a dashboard, a second notebook)."""
+    from distributed import Client
+
+    with Client(dask_client.scheduler.address, timeout=30) as watcher:
+        seen: list = []
+        watcher.subscribe_topic("all", seen.append)
+        blocks = random_chain(21, n_blocks=12, txs_per_block=20)
+        assert_same_ledger(index_chain(from_blocks(blocks, "regtest"), "regtest"), index_blocks(blocks, "regtest"))
+        assert watcher.status == "running"
+        assert watcher.submit(sum, [1, 2, 3], pure=False).result(timeout=30) == 6

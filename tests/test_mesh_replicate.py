@@ -2,7 +2,7 @@
 
 The scheduler's ``replicate`` logs an event on its ``all`` topic that holds ``WorkerState``
 objects, which do not serialize: a client subscribed to ``all`` has its stream closed
-(``index_chain`` scatters its mint terms with ``broadcast=True``). The mesh reads workers
+(a cell's own broadcast; ``index_chain`` no longer broadcasts). The mesh reads workers
 joining and leaving from its own scheduler plugin instead (``worker/plugin.py``)."""
 
 from __future__ import annotations

@@ -262,8 +262,10 @@ def _window(
     for e in created:
         k = int(np.searchsorted(starts, e.block, side="right")) - 1
         by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
-    # (in a list: scatter would split a collection given as such)
-    mintable = client.scatter([terms_frame(entries)], broadcast=True)[0]
+    # (in a list: scatter would split a collection given as such). Not broadcast: replication
+    # logs WorkerState objects to distributed's "all" topic, which cuts its subscribed clients
+    # (see worker/plugin.py); each worker fetches the small table once when a task needs it.
+    mintable = client.scatter([terms_frame(entries)], hash=False)[0]
     in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
     counts = [x.value for x in client.gather([submit(_packed, range_counts, w) for w in in_window])]
     offsets, final_mints = mint_offsets(counts, entries)
