@@ -219,6 +219,8 @@ def test_indexing_keeps_clients_subscribed_to_the_all_topic_connected(dask_clien
         seen: list = []
         watcher.subscribe_topic("all", seen.append)
         blocks = random_chain(21, n_blocks=12, txs_per_block=20)
-        assert_same_ledger(index_chain(from_blocks(blocks, "regtest"), "regtest"), index_blocks(blocks, "regtest"))
+        assert_same_ledger(
+            index_chain(from_blocks(blocks, "regtest"), "regtest"), index_blocks(blocks, "regtest")
+        )
         assert watcher.status == "running"
         assert watcher.submit(sum, [1, 2, 3], pure=False).result(timeout=30) == 6
