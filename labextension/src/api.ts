@@ -20,6 +20,7 @@ import {
   IVersionInfo,
   MeshApiError
 } from './types';
+import { IPlot, parsePlots } from './plots';
 import { VERSION } from './version';
 
 /** Path of the API under the server's base URL. */
@@ -68,6 +69,14 @@ export class MeshApi implements IMeshClient {
       method: 'POST',
       body: '{}'
     });
+  }
+
+  /** The single plots of a mesh's dashboard (through the proxy), favourites first. */
+  async plots(meshId: string): Promise<IPlot[]> {
+    const reply = await this._request<unknown>(
+      `meshes/${encodeURIComponent(meshId)}/dashboard/individual-plots.json`
+    );
+    return parsePlots(reply);
   }
 
   /** The URL of the `events` websocket (token appended when Lab does so). */

@@ -18,6 +18,7 @@ import { meshIcon } from './icons';
 import type { IMeshUpOptions } from './meshup';
 import { DEFAULT_SETTINGS, IModelSettings, MeshModel } from './model';
 import { MeshPanel } from './panel';
+import { addPlotPanes, IPlotPanes } from './plotpanes';
 import type { IMesh } from './types';
 
 const PLUGIN_ID = 'mesh-magics:plugin';
@@ -38,7 +39,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new MeshModel({ client: api });
     let meshUpOptions: IMeshUpOptions = {};
 
-    const panel = new MeshPanel({ model, openDashboard });
+    let plots: IPlotPanes | null = null;
+    const panel = new MeshPanel({
+      model,
+      openDashboard,
+      openPlots: (mesh, anchor) => plots?.openMenu(mesh, anchor)
+    });
     panel.title.icon = meshIcon;
     app.shell.add(panel, 'left', { rank: 650, type: 'Mesh' });
     restorer?.add(panel, panel.id);
@@ -56,6 +62,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       meshUpOptions: () => meshUpOptions,
       refresh: () => void model.reload()
     });
+    plots = addPlotPanes(app, { api, model, palette, baseUrl: PageConfig.getBaseUrl() });
 
     if (settingRegistry) {
       settingRegistry

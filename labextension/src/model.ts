@@ -430,6 +430,12 @@ export class MeshModel {
     this._emit();
   }
 
+  /** Show a notice in the panel (an error of an action outside the model, say). */
+  notify(kind: INotice['kind'], text: string): void {
+    this._notice = { kind, text };
+    this._emit();
+  }
+
   // ---- events ------------------------------------------------------------
 
   handleEvent(event: MeshEvent): void {

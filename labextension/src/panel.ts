@@ -18,6 +18,8 @@ export const PANEL_ID = 'mesh-magics-panel';
 export interface IMeshPanelOptions {
   model: MeshModel;
   openDashboard(mesh: IMesh): void;
+  /** Offer the mesh's single dashboard plots as panes (a menu at `anchor`). */
+  openPlots(mesh: IMesh, anchor: HTMLElement): void;
 }
 
 const CONNECTION_TEXT: Record<string, string> = {
@@ -35,6 +37,7 @@ export class MeshPanel extends Widget {
     this.title.caption = 'Mesh: meshes, workers and runs';
     this._model = options.model;
     this._openDashboard = options.openDashboard;
+    this._openPlots = options.openPlots;
     this._filters = new HistoryFilters(this._model);
 
     this._status = h('span', { class: 'jp-MeshPanel-connection' });
@@ -132,7 +135,7 @@ export class MeshPanel extends Widget {
       this._notice.className = `jp-MeshPanel-notice jp-mod-${notice.kind}`;
     }
 
-    replaceChildren(this._meshes, renderMeshes(model, { openDashboard: this._openDashboard }));
+    replaceChildren(this._meshes, renderMeshes(model, { openDashboard: this._openDashboard, openPlots: this._openPlots }));
     replaceChildren(this._nodes, renderNodes(model));
     this._renderActive();
     this._filters.update();
@@ -164,6 +167,7 @@ export class MeshPanel extends Widget {
 
   private readonly _model: MeshModel;
   private readonly _openDashboard: (mesh: IMesh) => void;
+  private readonly _openPlots: (mesh: IMesh, anchor: HTMLElement) => void;
   private readonly _filters: HistoryFilters;
   private readonly _disconnect: () => void;
   private readonly _status: HTMLElement;

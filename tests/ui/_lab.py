@@ -47,6 +47,12 @@ SETTINGS_OVERRIDES = {
 }
 
 
+# Front-end extensions the test extra installs beside ours (the peers of the benchmarks, and
+# dask-labextension for the side-by-side test). Disabled unless a server asks for them, so each
+# test sees mesh-magics alone: dask-labextension 7 fails to activate in Notebook 7, for one.
+OTHER_EXTENSIONS = ("dask-labextension", "ipyparallel-labextension", "@jupyterhub/jupyter-server-proxy")
+
+
 def built_labextension() -> Path | None:
     """The built extension: the source build (``npm run build``), else an installed copy."""
     candidates = [
@@ -92,6 +98,8 @@ class LabServer:
     port: int = field(default_factory=free_port)
     token: str = "mesh-ui-test-token"
     process: subprocess.Popen | None = None
+    #: load the other installed front-end extensions too (:data:`OTHER_EXTENSIONS`)
+    others: bool = False
 
     @property
     def root_dir(self) -> Path:
@@ -141,6 +149,10 @@ class LabServer:
         if source is not None and not link.exists():
             link.symlink_to(source, target_is_directory=True)
         (self.base / "app-settings" / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES))
+        labconfig = self.base / "config" / "labconfig"  # JUPYTER_CONFIG_DIR's page config
+        labconfig.mkdir(parents=True, exist_ok=True)
+        disabled = {} if self.others else {name: True for name in OTHER_EXTENSIONS}
+        (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": disabled}))
         app = "LabApp" if self.app == "jupyterlab" else "JupyterNotebookApp"
         command = [
             sys.executable,
@@ -348,9 +360,11 @@ def copy_artifact(source: Path, name: str) -> None:
 
 
 @contextmanager
-def serving(base: Path, app: str = "jupyterlab", log_name: str = "jupyter-lab.log") -> Iterator[LabServer]:
+def serving(
+    base: Path, app: str = "jupyterlab", log_name: str = "jupyter-lab.log", others: bool = False
+) -> Iterator[LabServer]:
     """A started server for the ``with`` block; stopped after it, its log copied to the artifacts."""
-    server = LabServer(base, app=app)
+    server = LabServer(base, app=app, others=others)
     server.start()
     try:
         yield server

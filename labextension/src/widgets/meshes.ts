@@ -15,6 +15,7 @@ const STATE_LABELS: Record<string, string> = {
 
 export interface IMeshesActions {
   openDashboard(mesh: IMesh): void;
+  openPlots(mesh: IMesh, anchor: HTMLElement): void;
 }
 
 export function renderMeshes(model: MeshModel, actions: IMeshesActions): HTMLElement {
@@ -67,6 +68,20 @@ export function renderMeshes(model: MeshModel, actions: IMeshesActions): HTMLEle
               }
             },
             'Dashboard'
+          ),
+          h(
+            'button',
+            {
+              class: 'jp-Button jp-mod-minimal jp-MeshPanel-plots',
+              title: 'Open single dashboard plots (task stream, progress, memory, GPU) as panes',
+              on: {
+                click: (event: Event) => {
+                  event.stopPropagation();
+                  actions.openPlots(mesh, event.currentTarget as HTMLElement);
+                }
+              }
+            },
+            'Plots ▾'
           )
         );
       }
