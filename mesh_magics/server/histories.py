@@ -150,6 +150,10 @@ class RunStore:
                 out.append(path)
         return out
 
+    def histories(self) -> list[History]:
+        """The existing databases, open (for the metrics page)."""
+        return self._histories()
+
     def _histories(self) -> list[History]:
         out = []
         with self._lock:

@@ -219,7 +219,8 @@ class AuditLog:
     # -- reading -------------------------------------------------------------------
     def events(self, n: int | None = None, *, event: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """Raw events, oldest first (the last ``n`` if given)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if event is not None:
             where.append("event = ?")
             params.append(event)
@@ -248,7 +249,8 @@ class AuditLog:
         """One record per run (:data:`RUN_COLUMNS`), newest first; ``outcome`` is None while
         the run is in flight. ``run_id`` is a prefix; ``since``/``until`` bound the submission
         time (seconds, a datetime or ISO-8601 text)."""
-        clauses, params = ["s.event = 'submitted'"], []
+        clauses: list[str] = ["s.event = 'submitted'"]
+        params: list[Any] = []
         for column, value in (("s.user", user), ("s.notebook", notebook)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -287,7 +289,9 @@ class AuditLog:
 
     def users(self) -> list[str]:
         """Everyone who submitted a run, sorted."""
-        rows = self._db.read("SELECT DISTINCT user FROM events WHERE event = 'submitted' AND user IS NOT NULL", [])
+        rows = self._db.read(
+            "SELECT DISTINCT user FROM events WHERE event = 'submitted' AND user IS NOT NULL", []
+        )
         return sorted(str(r["user"]) for r in rows)
 
     def totals(self) -> dict[str, dict[str, float]]:
