@@ -57,7 +57,14 @@ class Mesh:
     the constructor; ``views`` are attached to every run (the in-cell dashboard),
     ``kernel_id`` names the Jupyter kernel the mesh belongs to, if any."""
 
-    def __init__(self, opened: Opened, *, views: Sequence[View] = (), kernel_id: str | None = None) -> None:
+    def __init__(
+        self,
+        opened: Opened,
+        *,
+        views: Sequence[View] = (),
+        kernel_id: str | None = None,
+        preloads: Sequence[str] = (),
+    ) -> None:
         self.cluster = (
             opened.cluster if opened.cluster is not None else getattr(opened.client, "cluster", None)
         )
@@ -68,6 +75,7 @@ class Mesh:
         self.events = EventEmitter()
         self.created = time.time()
         self.kernel_id = kernel_id
+        self.preloads = list(preloads)  # modules of plugins every worker runs (worker/preload)
         self._warnings: list[str] = []
         self._workers = WorkerTable()
         self._registry_id = self.kernel_id or f"pid-{os.getpid()}"
@@ -306,6 +314,13 @@ class Mesh:
                     f"no live progress: the scheduler could not load the dashboard plugin "
                     f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
                 )
+        if self.preloads:
+            from ..worker.preload import PluginPreloads
+
+            try:
+                client.register_plugin(PluginPreloads(self.preloads))
+            except Exception as e:
+                self._warnings.append(f"the plugins' worker setup ({', '.join(self.preloads)}) failed: {e}")
         self._workers.refresh(client)
 
     def _keep(self, client: Any) -> None:

@@ -20,6 +20,7 @@ from IPython.display import display
 from .. import config, session
 from ..core.run import MeshRun
 from ..errors import MeshError, MeshUsageError
+from . import instruments
 from .render import default_renderer
 
 __all__ = ["CELL_FLAGS", "FOLLOW_FLAGS", "LINE_FLAGS", "MeshMagics", "load", "unload"]
@@ -145,6 +146,7 @@ def _line_parser() -> _Parser:
     fo.add_argument("--name", help="name of the session's history row")
     fo.add_argument("--stop", action="store_true", help="stop this kernel's follow")
     fo.add_argument("-o", "--out", help="also store the session in this variable")
+    instruments.add_parsers(sub)
     return p
 
 
@@ -258,6 +260,17 @@ class MeshMagics(Magics):
 
             watch = MeshWatch(session.current()).start()
             display(watch.widget)
+            for title, tile in instruments.tiles(session.current()):
+                print(title)
+                display(tile)
+        elif a.cmd == "audit":
+            return instruments.audit(a, session.live())
+        elif a.cmd == "template":
+            return instruments.template(
+                a,
+                self.shell,
+                lambda line, code: self._cell(_cell_parser().parse_args(shlex.split(line)), code),
+            )
         elif a.cmd == "follow":
             self._follow(a)
         elif a.cmd == "cancel":
@@ -386,6 +399,8 @@ def _history_view(frame: Any) -> Any:
 
 def load(ipython: Any) -> None:
     ipython.register_magics(MeshMagics)
+    for problem in instruments.plugin_problems():  # a broken plugin never stops the extension
+        print(f"warning: {problem}")
 
 
 def unload(ipython: Any) -> None:

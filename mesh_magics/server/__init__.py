@@ -45,3 +45,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         ".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in routes()]
     )
     serverapp.log.info("mesh_magics %s | serving %s", __version__, url_path_join(base_url, API_PREFIX) + "/")
+    try:  # a broken plugin never stops the extension: its problem is logged, the routes stay
+        from .. import plugins
+
+        for problem in plugins.load().problems:
+            serverapp.log.warning("mesh_magics | %s", problem)
+    except Exception as exc:
+        serverapp.log.warning("mesh_magics | plugins could not be loaded: %s", exc)
