@@ -68,9 +68,13 @@ class MeshAuditor:
             self._failed(e)
 
     def connection(self, payload: dict[str, Any]) -> None:
-        """A mesh event callback: ``connected`` (after a reconnection) and final ``disconnected``."""
-        if payload.get("event") == "connected" and payload.get("attempts"):
-            self.append("reconnected", detail=f"after {payload['attempts']} attempt(s)")
+        """A mesh event callback: ``connected`` (only ever emitted after a reconnection: the first
+        connection is the mesh's ``connected`` event) and a final ``disconnected``."""
+        if payload.get("event") == "connected":
+            attempts = payload.get("attempts")
+            self.append(
+                "reconnected", detail=f"after {attempts} attempt(s)" if attempts else "by the client itself"
+            )
         elif payload.get("event") == "disconnected" and payload.get("final"):
             self.append("lost", detail=payload.get("error"))
 
