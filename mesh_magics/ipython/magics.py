@@ -119,6 +119,7 @@ def _line_parser() -> _Parser:
     h.add_argument("-n", type=int, help="how many runs (default 20 shown, all exported)")
     h.add_argument("--status")
     h.add_argument("--grep")
+    h.add_argument("--user", help="only the runs this user submitted")
     h.add_argument("--export")
     h.add_argument("--force", action="store_true", help="with --export: replace an existing file")
     sub.add_parser("dashboard", help="a live node map with the runs in flight and their logs")
@@ -335,12 +336,12 @@ class MeshMagics(Magics):
         h = (mesh.history if mesh is not None else None) or History()
         status = a.status.split(",") if a.status else None
         if a.export:
-            n = h.export(a.export, status=status, grep=a.grep, n=a.n, overwrite=a.force)
+            n = h.export(a.export, status=status, grep=a.grep, n=a.n, overwrite=a.force, user=a.user)
             print(f"exported {n} run(s) to {a.export}")
             return None
-        frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep)
+        frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep, user=a.user)
         if frame.empty:
-            print("no runs recorded" + (" match" if (a.status or a.grep) else ""))
+            print("no runs recorded" + (" match" if (a.status or a.grep or a.user) else ""))
             return None
         return _history_view(frame)
 

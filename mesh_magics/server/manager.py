@@ -205,7 +205,9 @@ class MeshManager:
         if query.mesh is not None:
             by_id = {v: k for k, v in ids.items()}
             if query.mesh in by_id:
-                query = RunQuery(query.status, by_id[query.mesh], query.q, query.offset, query.limit)
+                query = RunQuery(
+                    query.status, by_id[query.mesh], query.q, query.offset, query.limit, query.user
+                )
         page = await self._in_thread(self.runs.page, query)
         for row in page["runs"]:
             row["mesh_id"] = ids.get(row["mesh"])
