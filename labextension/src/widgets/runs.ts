@@ -84,7 +84,18 @@ export class HistoryFilters {
     this._mesh.addEventListener('change', () => {
       void this._model.setFilters({ mesh: this._mesh.value });
     });
-    this.node = h('div', { class: 'jp-MeshPanel-filters' }, this._search, this._status, this._mesh);
+    this._user = h('select', { class: 'jp-MeshPanel-userFilter jp-mod-styled', 'aria-label': 'Filter by user' });
+    this._user.addEventListener('change', () => {
+      void this._model.setFilters({ user: this._user.value });
+    });
+    this.node = h(
+      'div',
+      { class: 'jp-MeshPanel-filters' },
+      this._search,
+      this._status,
+      this._mesh,
+      this._user
+    );
   }
 
   /** Keep the mesh choices in step with the model. */
@@ -103,6 +114,18 @@ export class HistoryFilters {
     }
     this._mesh.value = current;
     this._status.value = this._model.filters.status;
+    const user = this._model.filters.user;
+    const users = ['', ...this._model.users];
+    if (user && !users.includes(user)) {
+      users.push(user);
+    }
+    if ([...this._user.options].map(o => o.value).join('\n') !== users.join('\n')) {
+      this._user.textContent = '';
+      for (const u of users) {
+        this._user.append(h('option', { value: u }, u ? `user ${u}` : 'all users'));
+      }
+    }
+    this._user.value = user;
   }
 
   dispose(): void {
@@ -112,6 +135,7 @@ export class HistoryFilters {
   private _search: HTMLInputElement;
   private _status: HTMLSelectElement;
   private _mesh: HTMLSelectElement;
+  private _user: HTMLSelectElement;
   private _timer = 0;
 }
 
