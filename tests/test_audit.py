@@ -74,6 +74,8 @@ def test_runs_join_submitted_and_ended_newest_first_with_filters(log):
     assert log.users() == ["ann", "bob"]
     with pytest.raises(AuditError, match="ISO-8601"):
         log.runs(since="yesterday")
+    with pytest.raises(AuditError, match="unknown outcome 'finsihed'; expected one of finished"):
+        log.runs(outcome="finsihed")
     with pytest.raises(AuditError, match="unknown audit event"):
         log.append("deleted")
     with pytest.raises(AuditError, match="unknown audit field"):
@@ -110,6 +112,8 @@ def test_export_csv_and_json_private_and_guarded(log, tmp_path):
     assert log.runs(None)  # the database is intact
     with pytest.raises(AuditError, match=r"\.csv or \.json"):
         log.export(tmp_path / "audit.txt")
+    with pytest.raises(AuditError, match="No such file"):
+        log.export(tmp_path / "missing-dir" / "audit.csv")
 
 
 def test_processes_append_at_once(tmp_path):

@@ -42,6 +42,7 @@ from .sqlite import SIDECARS, SharedDatabase
 __all__ = [
     "EVENTS",
     "EXPORT_SUFFIXES",
+    "OUTCOMES",
     "RUN_COLUMNS",
     "AuditLog",
     "current_user",
@@ -61,6 +62,8 @@ RUN_COLUMNS = (
 )  # fmt: skip
 #: suffixes :meth:`AuditLog.export` writes
 EXPORT_SUFFIXES = (".csv", ".json")
+#: what :meth:`AuditLog.runs` filters ``outcome`` by (``in-flight``: not ended yet)
+OUTCOMES = ("finished", "failed", "cancelled", "timeout", "lost", "in-flight")
 
 _FIELDS = (
     "at", "event", "run_id", "user", "host", "pid", "kernel_id", "notebook", "mesh", "code_hash",
@@ -260,6 +263,9 @@ class AuditLog:
             params.append(redact_address(mesh))
         if outcome is not None:
             wanted = [outcome] if isinstance(outcome, str) else list(outcome)
+            wrong = [o for o in wanted if o not in OUTCOMES]
+            if wrong:
+                raise AuditError(f"unknown outcome {wrong[0]!r}; expected one of {', '.join(OUTCOMES)}")
             open_ = "in-flight" in wanted
             closed = [o for o in wanted if o != "in-flight"]
             parts = [f"e.outcome IN ({', '.join('?' * len(closed))})"] if closed else []
@@ -325,7 +331,10 @@ class AuditLog:
             )
         rows = self.runs(filters.pop("n", None), **filters)
         records = [{**r, **{k: _iso(r[k]) for k in ("submitted", "started", "finished")}} for r in rows]
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")  # mode 0600
+        try:
+            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")  # mode 0600
+        except OSError as exc:
+            raise AuditError(f"cannot export the audit trail to {dest}: {exc}") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 if suffix == ".json":
