@@ -85,13 +85,14 @@ def test_the_plugin_registers_and_the_broken_one_is_reported(installed, tmp_path
     )
     assert got["names"] == ["example"]
     assert got["preloads"] == [["example", "mesh_example_plugin.worker_setup"]]
-    assert got["tiles"] == [["example", "example"]] and got["loaders"] == {"lines": "example"}
+    assert got["tiles"] == [["example", "example"]]
+    assert got["loaders"] == {"lines": "example", "example-synthetic": "example"}
     assert got["lines"] == ["a", "b"]
     origin, params, cell = got["greet"]
     assert origin == "plugin example" and params == ["who", "times"]
     assert cell.startswith("%%mesh --name greet\n") and "who = 'team'" in cell
     assert got["builtin"] == ["decode", "index", "whales"]
-    assert "registered loaders: lines" in got["missing"]
+    assert "registered loaders: example-synthetic, lines" in got["missing"]
     (problem,) = got["problems"]
     assert "plugin 'broken'" in problem and "mesh-magics-example-plugin" in problem
     assert "failing on purpose" in problem and "broken.py" in problem
@@ -169,6 +170,11 @@ def test_a_kernel_with_the_plugin(installed, tmp_path):
         c = k.run("%mesh template greet who=team times=2 --run", timeout=60)
         assert c.status == "ok", c.all_text
         assert c.all_text.count("hello team") == 2 and "ready on tcp://" in c.all_text
+        # the built-in whale suite on a table read by the plugin's loader, on the workers
+        c = k.run("%mesh template whales loader=example-synthetic table=400 top=2 --run", timeout=120)
+        assert c.status == "ok" and "top_holders: " in c.all_text and "whale_transfers" not in c.all_text, (
+            c.all_text
+        )
         c = k.run("%mesh template gret")
         assert c.status == "error" and "Did you mean greet" in c.all_text and "%mesh template" in c.all_text
         c = k.run("%mesh template greet tmes=3")
@@ -181,8 +187,12 @@ def test_a_kernel_with_the_plugin(installed, tmp_path):
         assert c.status == "ok" and "greet" in c.all_text and "team/plugins.ipynb" in c.all_text
         export = tmp_path / "audit.json"
         assert k.run(f"%mesh audit --export {export}").status == "ok"
-        (record,) = json.loads(export.read_text())
-        assert record["name"] == "greet" and record["outcome"] == "finished"
+        records = {r["name"]: r for r in json.loads(export.read_text())}
+        assert set(records) == {"greet", "whales"}
+        assert records["greet"]["outcome"] == records["whales"]["outcome"] == "finished"
+        assert (
+            records["greet"]["notebook"] == "team/plugins.ipynb" and len(records["greet"]["code_hash"]) == 64
+        )
         c = k.run(f"%mesh audit --export {export}")
         assert c.status == "error" and "--force" in c.all_text
         k.run("%mesh down", timeout=60)

@@ -52,7 +52,7 @@ def test_builtins_are_listed_with_their_parameters():
     assert {"whales", "index", "decode"} <= set(cat.templates)
     assert not [p for p in cat.problems if "builtin" in p]
     whales = cat.get("whales")
-    assert [p.name for p in whales.params] == ["table", "runes_table", "rows", "top", "min_share"]
+    assert [p.name for p in whales.params] == ["table", "runes_table", "rows", "top", "min_share", "loader"]
     assert whales.origin == "builtin" and "top_holders" in whales.body and whales.doc
     text = whales.describe()
     assert "table = 'synthetic'" in text and "%mesh template whales" in text

@@ -6,12 +6,18 @@
 # param rows: 20000 | rows of the synthetic table
 # param top: 10 | holders per rune
 # param min_share: 0.001 | a whale send moves at least this share of its rune's supply
+# param loader: None | a loader a plugin registered (mesh_magics.plugins.loaders()) to read table with
 #
 # Runs on the mesh: the table is read (or generated) on the workers and the queries are
 # dask.dataframe (pandas on CPU, cuDF on GPU). The cell's value is a dict of pandas tables.
 from mesh_magics import runes
 
-if table == "synthetic":
+if loader:
+    from mesh_magics import plugins
+
+    loaded = plugins.loader(loader)(table)
+    transfers, rune_table = getattr(loaded, "table", loaded), None
+elif table == "synthetic":
     transfers, rune_table = runes.synthetic(n_rows=rows, n_runes=20, n_addresses=2_000, seed=0)
 else:
     transfers = runes.read_parquet(table).table

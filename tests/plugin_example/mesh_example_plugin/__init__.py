@@ -25,8 +25,16 @@ def read_lines(path: str) -> list[str]:
     return [line for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def synthetic_transfers(rows: str):
+    """The example table loader: ``rows`` synthetic Runes transfers (a dask DataFrame)."""
+    from mesh_magics import runes
+
+    return runes.synthetic(n_rows=int(rows), n_runes=5, n_addresses=200, seed=1)[0]
+
+
 def register(api) -> None:
     api.templates("templates")
     api.preload("mesh_example_plugin.worker_setup")
     api.tile("example", lambda mesh: _Tile(len(mesh.worker_addresses())))
     api.loader("lines", read_lines)
+    api.loader("example-synthetic", synthetic_transfers)
