@@ -89,7 +89,8 @@ def test_scrub_and_redact():
     assert "s3cr3t" not in scrub("password: s3cr3t")
     assert "MIIE" not in scrub(f"key {PEM} end")
     assert "Zm9v" not in scrub("Authorization: Bearer Zm9v")
-    assert scrub("plain words stay") == "plain words stay"
+    assert scrub("OSError: no tls://alice:hunter2@sched:8786") == "OSError: no tls://[redacted]@sched:8786"
+    assert scrub("plain words stay, mail a@b.c") == "plain words stay, mail a@b.c"
 
 
 def test_export_csv_and_json_private_and_guarded(log, tmp_path):

@@ -92,6 +92,7 @@ _SECRETS = (
     re.compile(r"-----BEGIN [A-Z ]*-----.*?(-----END [A-Z ]*-----|\Z)", re.S),
     re.compile(r"(?i)\b(token|password|passwd|secret|api[_-]?key|auth)([=:]\s*)[^\s&;,'\"]+"),
     re.compile(r"(?i)\b(authorization:\s*)(token|bearer|basic)\s+\S+"),
+    re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@]+@"),  # credentials in a URL: scheme://user:pw@host
 )
 
 
@@ -102,7 +103,8 @@ def scrub(text: Any) -> str | None:
     out = str(text)
     out = _SECRETS[0].sub("[redacted]", out)
     out = _SECRETS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", out)
-    return _SECRETS[2].sub(lambda m: f"{m.group(1)}{m.group(2)} [redacted]", out)
+    out = _SECRETS[2].sub(lambda m: f"{m.group(1)}{m.group(2)} [redacted]", out)
+    return _SECRETS[3].sub(lambda m: f"{m.group(1)}[redacted]@", out)
 
 
 def redact_address(address: Any) -> str | None:
