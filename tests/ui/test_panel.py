@@ -105,6 +105,9 @@ def test_history_filters_by_user(lab: LabPage, lab_server) -> None:
                   status="finished", user=who)  # fmt: skip
     panel = lab.open_panel()
     history = panel.locator('[data-section="history"]')
+    # the "all" choices are there even with no mesh (an empty select once hid them)
+    panel.locator('.jp-MeshPanel-meshFilter option[value=""]').wait_for(state="attached", timeout=15_000)
+    assert panel.locator(".jp-MeshPanel-meshFilter option").first.inner_text() == "all meshes"
     panel.locator(".jp-MeshPanel-search").fill("ui-user-filter")
     history.locator('.jp-MeshPanel-run[data-run-id="ui-user-1"]').wait_for(timeout=15_000)
     user = panel.locator(".jp-MeshPanel-userFilter")
@@ -115,6 +118,7 @@ def test_history_filters_by_user(lab: LabPage, lab_server) -> None:
     lab.screenshot("panel-history-user")
     user.select_option("")
     history.locator('.jp-MeshPanel-run[data-run-id="ui-user-1"]').wait_for(timeout=15_000)
+    assert user.evaluate("s => s.options[s.selectedIndex].text") == "all users"
     assert lab.page.console_errors == []
 
 

@@ -54,6 +54,12 @@ export function renderActive(model: MeshModel, now: number): HTMLElement {
   );
 }
 
+/** Whether `select` offers exactly `values`, in order (an empty select differs from `['']`). */
+function sameValues(select: HTMLSelectElement, values: readonly string[]): boolean {
+  const have = [...select.options].map(o => o.value);
+  return have.length === values.length && have.every((v, i) => v === values[i]);
+}
+
 /** The persistent filter bar of the history (kept across re-renders for focus). */
 export class HistoryFilters {
   readonly node: HTMLElement;
@@ -105,8 +111,7 @@ export class HistoryFilters {
     if (current && !wanted.includes(current)) {
       wanted.push(current);
     }
-    const have = [...this._mesh.options].map(o => o.value);
-    if (have.join('\n') !== wanted.join('\n')) {
+    if (!sameValues(this._mesh, wanted)) {
       this._mesh.textContent = '';
       for (const id of wanted) {
         this._mesh.append(h('option', { value: id }, id ? `mesh ${id.slice(0, 8)}` : 'all meshes'));
@@ -119,7 +124,7 @@ export class HistoryFilters {
     if (user && !users.includes(user)) {
       users.push(user);
     }
-    if ([...this._user.options].map(o => o.value).join('\n') !== users.join('\n')) {
+    if (!sameValues(this._user, users)) {
       this._user.textContent = '';
       for (const u of users) {
         this._user.append(h('option', { value: u }, u ? `user ${u}` : 'all users'));
