@@ -84,7 +84,10 @@ def test_the_plugin_registers_and_the_broken_one_is_reported(installed, tmp_path
         installed,
     )
     assert got["names"] == ["example"]
-    assert got["preloads"] == [["example", "mesh_example_plugin.worker_setup"]]
+    assert got["preloads"] == [
+        ["example", "mesh_example_plugin.bad_setup"],
+        ["example", "mesh_example_plugin.worker_setup"],
+    ]
     assert got["tiles"] == [["example", "example"]]
     assert got["loaders"] == {"lines": "example", "example-synthetic": "example"}
     assert got["lines"] == ["a", "b"]
@@ -181,6 +184,8 @@ def test_a_kernel_with_the_plugin(installed, tmp_path):
         assert c.status == "error" and "Did you mean times" in c.all_text
         c = k.run("%mesh dashboard")
         assert c.status == "ok" and "example tile: 1 worker(s)" in c.all_text
+        c = k.run("%mesh history --user nobody")
+        assert c.status == "ok" and "no runs recorded match" in c.all_text
         c = k.run("%mesh audit --user nobody")
         assert c.status == "ok" and "no runs audited match" in c.all_text
         c = k.run("%mesh audit")

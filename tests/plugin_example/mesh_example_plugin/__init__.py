@@ -34,6 +34,7 @@ def synthetic_transfers(rows: str):
 
 def register(api) -> None:
     api.templates("templates")
+    api.preload("mesh_example_plugin.bad_setup")  # fails on the workers: logged, the next still runs
     api.preload("mesh_example_plugin.worker_setup")
     api.tile("example", lambda mesh: _Tile(len(mesh.worker_addresses())))
     api.loader("lines", read_lines)
