@@ -6,7 +6,8 @@ and the fix. The tree::
 
     MeshError
     ├── MeshConfigError          a ``mesh.*`` dask.config key or a magic option is wrong
-    │   └── MeshUsageError       a usage mistake in the magics (also an IPython UsageError)
+    │   ├── MeshUsageError       a usage mistake in the magics (also an IPython UsageError)
+    │   └── TemplateError        an unknown template, or bad arguments for one
     ├── NoMeshError              no mesh is up or connected yet
     ├── GPUUnavailableError      ``--gpu`` asked for, but no usable NVIDIA GPU / dask-cuda
     ├── MeshConnectionError      the scheduler cannot be reached (connect, reconnect gave up)
@@ -21,6 +22,8 @@ and the fix. The tree::
     ├── HistoryError             the run-history database cannot be opened or written
     │   └── HistoryCorruptError  the file is not a run-history database (moved aside by recovery)
     ├── RegistryError            the registry of live meshes cannot be written
+    ├── AuditError               the audit trail cannot be opened, written, queried or exported
+    ├── PluginError              a plugin (an entry point) failed to load or register
     └── RunesError               ``mesh_magics.runes``: bad tables or input
         ├── SchemaError          a table does not match the canonical schema (names column/row)
         └── RuneNameError        a rune name, spaced name or rune id does not parse
@@ -44,6 +47,9 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AuditError",
+    "PluginError",
+    "TemplateError",
     "ChainError",
     "GPUUnavailableError",
     "HistoryCorruptError",
@@ -243,6 +249,18 @@ class HistoryCorruptError(HistoryError):
 
 class RegistryError(MeshError):
     """The registry of live meshes cannot be read or written."""
+
+
+class AuditError(MeshError):
+    """The audit trail cannot be opened, written, queried or exported."""
+
+
+class TemplateError(MeshConfigError):
+    """An unknown template, a template file that does not parse, or bad arguments for one."""
+
+
+class PluginError(MeshError):
+    """A plugin's entry point failed to load or to register; the message names the package."""
 
 
 class RunesError(MeshError):

@@ -85,7 +85,7 @@ def _mesh(opened: Opened) -> Mesh:
         return RunDashboard(run, dashboard_link=(mesh.dashboard_link if mesh is not None else None) or "")
 
     try:
-        mesh = Mesh(opened, views=[dashboard], kernel_id=_kernel_id())
+        mesh = Mesh(opened, views=[dashboard], kernel_id=_kernel_id(), preloads=_preloads())
     except Exception:
         if opened.owns_client:
             opened.client.close()
@@ -100,6 +100,13 @@ def _forget(mesh: Mesh) -> None:
     global _current
     if _current is mesh:
         _current = None
+
+
+def _preloads() -> list[str]:
+    """The worker setup modules plugins registered (:mod:`mesh_magics.plugins`)."""
+    from . import plugins
+
+    return [module for _, module in plugins.load().preloads]
 
 
 def _kernel_id() -> str | None:

@@ -182,6 +182,27 @@ runs = pd.read_csv(export)
 runs[runs["mesh"] == mesh_magics.current().address][["name", "status", "error"]]
 
 # %% [markdown]
+# ## Templates and the audit trail
+#
+# `%mesh template` lists documented, parameterised runs kept as plain files (the built-in ones,
+# your team's directories in `mesh.templates.path`, and those plugins add). Without `--run` the
+# cell is inserted below for you to read and edit; with `--run` it runs at once. Here `decode`
+# decodes a batch of scripts across the workers.
+
+# %%
+%mesh template
+
+# %%
+%mesh template decode scripts='["6a5d050001010200","6a5d0114"]' --run
+
+# %% [markdown]
+# Every run also leaves an append-only audit record — who, where, the code's hash, targets,
+# outcome — that `%mesh audit` queries and `--export` writes out (users, hosts and times vary).
+
+# %% tags=["nbval-ignore-output"]
+%mesh audit -n 3
+
+# %% [markdown]
 # `%mesh down` leaves the mesh, and stops it because `%mesh up` started it.
 
 # %%

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,11 @@ def _isolated(tmp_path):
     import dask
 
     with dask.config.set(
-        {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "reg")}
+        {
+            "mesh.history.path": str(tmp_path / "h.sqlite3"),
+            "mesh.registry.path": str(tmp_path / "reg"),
+            "mesh.audit.path": str(tmp_path / "audit.sqlite3"),
+        }
     ):
         yield
 
@@ -138,6 +143,7 @@ def test_connect_over_tls(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    audit = tmp_path / "audit.sqlite3"  # mesh.audit.path (the _isolated fixture)
     try:
         deadline = time.time() + 60
         m = None
@@ -158,6 +164,15 @@ def test_connect_over_tls(tmp_path):
             assert m.address.startswith("tls://")
         finally:
             m.down()
+        # the audit trail knows the TLS mesh and its run, never the key or the certificates
+        from mesh_magics.store.audit import AuditLog
+
+        with AuditLog(audit) as a:
+            assert [r["mesh"] for r in a.runs()] == [f"tls://127.0.0.1:{port}"]
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("audit.sqlite3*"))
+        for pem in (key, cert, ca):
+            body = "".join(Path(pem).read_text().splitlines()[1:-1])[:64]
+            assert body.encode() not in raw and b"PRIVATE KEY" not in raw
         # without the client certificate the scheduler refuses us
         with pytest.raises(MeshUsageError, match="tls_ca, tls_cert and tls_key"):
             mesh_magics.connect(f"tls://127.0.0.1:{port}", timeout=2)

@@ -70,6 +70,9 @@ RULES: dict[str, Rule] = {
             "mesh_magics.store",
             # %mesh follow: runes.follow behind the alert table (imported when the magic runs)
             "mesh_magics.runes.tip",
+            # %mesh template, %mesh audit, the plugins' tiles
+            "mesh_magics.templates",
+            "mesh_magics.plugins",
             *SHARED,
         ),
         SERVER,
@@ -77,13 +80,30 @@ RULES: dict[str, Rule] = {
     # the Jupyter server extension: files on disk, cancels through the scheduler
     "mesh_magics.server": Rule(
         None,
-        ("mesh_magics.server", "mesh_magics.store", "mesh_magics.core.cancel", "mesh_magics.worker", *SHARED),
+        (
+            "mesh_magics.server",
+            "mesh_magics.store",
+            "mesh_magics.core.cancel",
+            "mesh_magics.worker",
+            "mesh_magics.plugins",
+            *SHARED,
+        ),
         FRONT_ENDS,
     ),
-    # the composition root
+    # the composition root (plugins: the worker setup they register)
     "mesh_magics.session": Rule(
-        None, ("mesh_magics.session", "mesh_magics.core", "mesh_magics.dashboard", *SHARED), SERVER
+        None,
+        ("mesh_magics.session", "mesh_magics.core", "mesh_magics.dashboard", "mesh_magics.plugins", *SHARED),
+        SERVER,
     ),
+    # plugins through entry points, and the templates they may register
+    "mesh_magics.plugins": Rule(frozenset(), ("mesh_magics.plugins", "mesh_magics.templates", *SHARED)),
+    # run templates: plain files, read and rendered; run() goes through the session
+    "mesh_magics.templates": Rule(
+        frozenset(), ("mesh_magics.templates", "mesh_magics.plugins", "mesh_magics.session", *SHARED)
+    ),
+    # the template files that ship: cells that run on the workers, with the package's payload
+    "mesh_magics.templates.builtin": Rule(None, ("mesh_magics",), FRONT_ENDS | SERVER),
     # Runes: the lazy public API over pure-Python protocol, schema, decoders, loaders, queries
     "mesh_magics.runes": Rule(frozenset(), ("mesh_magics.runes",)),
     "mesh_magics.runes.protocol": Rule(frozenset(), ("mesh_magics.runes.protocol", "mesh_magics.errors")),

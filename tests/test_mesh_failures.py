@@ -218,6 +218,7 @@ def test_reconnects_with_backoff_after_the_scheduler_restarts(tmp_path):
     events: list[tuple[str, object]] = []
     cfg = {
         "mesh.history.path": str(tmp_path / "h.sqlite3"),
+        "mesh.audit.path": str(tmp_path / "a.sqlite3"),
         "mesh.registry.path": str(tmp_path / "r"),
         "mesh.reconnect.initial-delay": 0.2,
         "mesh.reconnect.max-delay": 1.0,
@@ -245,6 +246,8 @@ def test_reconnects_with_backoff_after_the_scheduler_restarts(tmp_path):
             assert m.state == "connected", m.last_error
             names = [e for e, _ in events]
             assert names[0] == "disconnected" and "reconnecting" in names and names[-1] == "connected"
+            # the audit trail holds the reconnection (the metrics page counts these)
+            assert [e["mesh"] for e in m.audit.events(event="reconnected")] == [m.address]
         finally:
             m.down()
             sched.kill()

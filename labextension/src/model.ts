@@ -32,6 +32,8 @@ export interface IHistoryFilters {
   mesh: string;
   /** Free text (name, source, error). */
   q: string;
+  /** Who submitted the run, or '' for everyone. */
+  user: string;
 }
 
 export interface IModelSettings {
@@ -128,6 +130,10 @@ export class MeshModel {
   }
   get filters(): Readonly<IHistoryFilters> {
     return this._filters;
+  }
+  /** Everyone with runs in the histories, for the user filter. */
+  get users(): readonly string[] {
+    return this._users;
   }
   get selectedRunId(): string | null {
     return this._selectedRunId;
@@ -304,6 +310,7 @@ export class MeshModel {
       status: this._filters.status,
       mesh: this._filters.mesh,
       q: this._filters.q,
+      user: this._filters.user,
       offset: this._historyOffset,
       limit
     };
@@ -320,6 +327,7 @@ export class MeshModel {
       this._history = page.runs;
       this._historyTotal = page.total;
       this._historyOffset = page.offset;
+      this._users = page.users ?? [];
       for (const run of [...this._active, ...this._history]) {
         if (!ACTIVE_STATUSES.has(run.status)) {
           this._cancelling.delete(run.id);
@@ -588,7 +596,8 @@ export class MeshModel {
   private _history: IRun[] = [];
   private _historyTotal = 0;
   private _historyOffset = 0;
-  private _filters: IHistoryFilters = { status: '', mesh: '', q: '' };
+  private _filters: IHistoryFilters = { status: '', mesh: '', q: '', user: '' };
+  private _users: string[] = [];
   private _selectedRunId: string | null = null;
   private _detail: IRunDetail | null = null;
   private _cancelling = new Set<string>();

@@ -100,6 +100,8 @@ export interface IRunPage {
   total: number;
   offset: number;
   limit: number;
+  /** Everyone with runs in the histories (the user filter's choices); absent on older servers. */
+  users?: string[];
 }
 
 export interface IRunQuery {
@@ -107,6 +109,8 @@ export interface IRunQuery {
   status?: string;
   mesh?: string;
   q?: string;
+  /** Only the runs this user submitted. */
+  user?: string;
   offset?: number;
   limit?: number;
 }

@@ -101,9 +101,13 @@ export class FakeClient implements IMeshClient {
     if (query.q) {
       rows = rows.filter(r => r.source.includes(query.q!));
     }
+    const users = [...new Set(this.runRows.map(r => r.user).filter((u): u is string => typeof u === 'string'))].sort();
+    if (query.user) {
+      rows = rows.filter(r => r.user === query.user);
+    }
     const offset = query.offset ?? 0;
     const limit = query.limit ?? 50;
-    return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit };
+    return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit, users };
   }
 
   async run(runId: string): Promise<IRunDetail> {

@@ -218,8 +218,29 @@ describe('MeshModel history', () => {
     await model.setFilters({ status: 'failed', q: 'r5' });
     assert.equal(model.historyOffset, 0);
     const last = client.calls.filter(c => c.startsWith('runs:')).pop()!;
-    assert.deepEqual(JSON.parse(last.slice(5)), { status: 'failed', mesh: '', q: 'r5', offset: 0, limit: 2 });
+    assert.deepEqual(JSON.parse(last.slice(5)), {
+      status: 'failed',
+      mesh: '',
+      q: 'r5',
+      user: '',
+      offset: 0,
+      limit: 2
+    });
     assert.deepEqual(model.history.map(r => r.id), ['r5']);
+  });
+
+  it('filters by user and offers the users the server knows', async () => {
+    const { client, model } = setup();
+    client.runRows = ['r1', 'r2', 'r3'].map((id, i) => ({ ...run(id, 'finished'), user: i === 1 ? 'bob' : 'ann' }));
+    await model.start();
+    assert.deepEqual([...model.users], ['ann', 'bob']);
+    await model.setFilters({ user: 'bob' });
+    assert.equal(model.filters.user, 'bob');
+    assert.deepEqual(model.history.map(r => r.id), ['r2']);
+    const last = client.calls.filter(c => c.startsWith('runs:')).pop()!;
+    assert.equal(JSON.parse(last.slice(5)).user, 'bob');
+    await model.setFilters({ user: '' });
+    assert.deepEqual(model.history.map(r => r.id).sort(), ['r1', 'r2', 'r3']);
   });
 
   it('clamps paging to the rows there are', async () => {

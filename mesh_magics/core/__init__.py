@@ -9,7 +9,8 @@ workers), :mod:`mesh_magics.store` (history, registry), ``config`` and ``errors`
 A run's way through it: :class:`~.spec.RunSpec` (the options, checked once) →
 :class:`~.dispatch.Dispatcher` (placement by :mod:`.targets`, submission, retries by
 :mod:`.retry`, cancels) → :class:`~.run.MeshRun` (the handle: its queue and pump, its
-observers: :mod:`.telemetry`, the history's :mod:`.recorder`, views) →
+observers: :mod:`.telemetry`, the history's :mod:`.recorder`, views such as the audit
+trail's :mod:`.audit`) →
 :mod:`.outcome` (how it ended) and :mod:`.value` (its value). The :class:`~.mesh.Mesh`
 composes the dispatcher with its :mod:`.connection`, :mod:`.workers` and the registry.
 """

@@ -7,6 +7,7 @@ A :class:`Mesh` is composed of
   ``add-worker`` / ``remove-worker`` events;
 * a :class:`~.dispatch.Dispatcher` — the runs: placement, submission, retries, cancels;
 * a :class:`~.recorder.RunRecorder` — the run history;
+* a :class:`~.audit.MeshAuditor` — the audit trail (who ran what where), a view of every run;
 * an :class:`~.events.EventEmitter` (``mesh.on(event, callback)``) and the registry entry
   the side panel finds the mesh by.
 
@@ -29,6 +30,7 @@ from .. import config
 from ..errors import MeshConnectionError, MeshUsageError, NoMeshError, named
 from ..worker import cell, plugin
 from ..worker.metrics import WorkerInfo
+from .audit import MeshAuditor
 from .connection import Connection, Opened
 from .dispatch import Dispatcher, View
 from .events import EventEmitter, Subscription
@@ -40,6 +42,7 @@ from .status import MeshStatus
 from .workers import WorkerTable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..store.audit import AuditLog
     from ..store.history import History
 
 __all__ = ["SESSION", "Mesh"]
@@ -54,7 +57,14 @@ class Mesh:
     the constructor; ``views`` are attached to every run (the in-cell dashboard),
     ``kernel_id`` names the Jupyter kernel the mesh belongs to, if any."""
 
-    def __init__(self, opened: Opened, *, views: Sequence[View] = (), kernel_id: str | None = None) -> None:
+    def __init__(
+        self,
+        opened: Opened,
+        *,
+        views: Sequence[View] = (),
+        kernel_id: str | None = None,
+        preloads: Sequence[str] = (),
+    ) -> None:
         self.cluster = (
             opened.cluster if opened.cluster is not None else getattr(opened.client, "cluster", None)
         )
@@ -65,11 +75,13 @@ class Mesh:
         self.events = EventEmitter()
         self.created = time.time()
         self.kernel_id = kernel_id
+        self.preloads = list(preloads)  # modules of plugins every worker runs (worker/preload)
         self._warnings: list[str] = []
         self._workers = WorkerTable()
         self._registry_id = self.kernel_id or f"pid-{os.getpid()}"
         address = opened.client.scheduler.address
         self._recorder = RunRecorder(mesh=address, kernel_id=self.kernel_id, session=self.session)
+        self._auditor = MeshAuditor(mesh=address, kernel_id=self.kernel_id)
         self._closed = False
         self._on_down: list[Callable[[Mesh], Any]] = []
         self._dispatch = Dispatcher(
@@ -80,11 +92,14 @@ class Mesh:
             events=self.events,
             session=self.session,
             topic=self.topic,
-            views=views,
+            views=[*views, self._auditor.observe],
         )
         self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
         self._check_workers()
         self._register()
+        self._auditor.append("connected", detail=self.kind)
+        for event in ("connected", "disconnected"):
+            self.events.on(event, self._auditor.connection)
 
     # -- public --------------------------------------------------------------------
     @property
@@ -111,7 +126,12 @@ class Mesh:
     @property
     def warnings(self) -> list[str]:
         """What the mesh could not do (plugin, registry, history, versions), for the user."""
-        return self._warnings + self._recorder.warnings
+        return self._warnings + self._recorder.warnings + self._auditor.warnings
+
+    @property
+    def audit(self) -> AuditLog | None:
+        """The audit trail (:class:`mesh_magics.store.audit.AuditLog`), or None if disabled/broken."""
+        return self._auditor.log
 
     @property
     def dashboard_link(self) -> str | None:
@@ -250,6 +270,8 @@ class Mesh:
                 self.cluster.close()
             self._closed = True
             self._recorder.close()
+            self._auditor.append("down")
+            self._auditor.close()
             for callback in self._on_down:
                 callback(self)
 
@@ -292,6 +314,13 @@ class Mesh:
                     f"no live progress: the scheduler could not load the dashboard plugin "
                     f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
                 )
+        if self.preloads:
+            from ..worker.preload import PluginPreloads
+
+            try:
+                client.register_plugin(PluginPreloads(self.preloads))
+            except Exception as e:
+                self._warnings.append(f"the plugins' worker setup ({', '.join(self.preloads)}) failed: {e}")
         self._workers.refresh(client)
 
     def _keep(self, client: Any) -> None:
@@ -356,6 +385,7 @@ class Mesh:
                     "pid": os.getpid(),
                     "session_id": self.session,
                     "history_path": str(history.path) if history is not None else None,
+                    "audit_path": str(self.audit.path) if self.audit is not None else None,
                 }
             )
             registry.install_exit_cleanup(self._registry_id)

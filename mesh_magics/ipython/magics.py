@@ -20,6 +20,7 @@ from IPython.display import display
 from .. import config, session
 from ..core.run import MeshRun
 from ..errors import MeshError, MeshUsageError
+from . import instruments
 from .render import default_renderer
 
 __all__ = ["CELL_FLAGS", "FOLLOW_FLAGS", "LINE_FLAGS", "MeshMagics", "load", "unload"]
@@ -118,6 +119,7 @@ def _line_parser() -> _Parser:
     h.add_argument("-n", type=int, help="how many runs (default 20 shown, all exported)")
     h.add_argument("--status")
     h.add_argument("--grep")
+    h.add_argument("--user", help="only the runs this user submitted")
     h.add_argument("--export")
     h.add_argument("--force", action="store_true", help="with --export: replace an existing file")
     sub.add_parser("dashboard", help="a live node map with the runs in flight and their logs")
@@ -145,6 +147,7 @@ def _line_parser() -> _Parser:
     fo.add_argument("--name", help="name of the session's history row")
     fo.add_argument("--stop", action="store_true", help="stop this kernel's follow")
     fo.add_argument("-o", "--out", help="also store the session in this variable")
+    instruments.add_parsers(sub)
     return p
 
 
@@ -258,6 +261,17 @@ class MeshMagics(Magics):
 
             watch = MeshWatch(session.current()).start()
             display(watch.widget)
+            for title, tile in instruments.tiles(session.current()):
+                print(title)
+                display(tile)
+        elif a.cmd == "audit":
+            return instruments.audit(a, session.live())
+        elif a.cmd == "template":
+            return instruments.template(
+                a,
+                self.shell,
+                lambda line, code: self._cell(_cell_parser().parse_args(shlex.split(line)), code),
+            )
         elif a.cmd == "follow":
             self._follow(a)
         elif a.cmd == "cancel":
@@ -322,12 +336,12 @@ class MeshMagics(Magics):
         h = (mesh.history if mesh is not None else None) or History()
         status = a.status.split(",") if a.status else None
         if a.export:
-            n = h.export(a.export, status=status, grep=a.grep, n=a.n, overwrite=a.force)
+            n = h.export(a.export, status=status, grep=a.grep, n=a.n, overwrite=a.force, user=a.user)
             print(f"exported {n} run(s) to {a.export}")
             return None
-        frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep)
+        frame = h.to_frame(n=a.n or 20, status=status, grep=a.grep, user=a.user)
         if frame.empty:
-            print("no runs recorded" + (" match" if (a.status or a.grep) else ""))
+            print("no runs recorded" + (" match" if (a.status or a.grep or a.user) else ""))
             return None
         return _history_view(frame)
 
@@ -386,6 +400,8 @@ def _history_view(frame: Any) -> Any:
 
 def load(ipython: Any) -> None:
     ipython.register_magics(MeshMagics)
+    for problem in instruments.plugin_problems():  # a broken plugin never stops the extension
+        print(f"warning: {problem}")
 
 
 def unload(ipython: Any) -> None:

@@ -9,7 +9,8 @@ package's ``_jupyter_server_extension_points`` names this module. It serves
 * ``feed`` — the change feed behind the ``events`` websocket;
 * ``handshake`` — the frontend/server version check;
 * ``handlers`` — thin authenticated Tornado handlers and the error translator;
-* ``proxy`` — the mesh's Dask dashboard through the Jupyter server.
+* ``proxy`` — the mesh's Dask dashboard through the Jupyter server;
+* ``metrics`` — Prometheus metrics of the meshes and runs (``GET metrics``).
 
 Import rule (``tests/test_layers.py``): the store, the core's cancel and the worker
 metrics, plus jupyter_server and tornado; never IPython or widgets.
@@ -36,7 +37,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .manager import MeshManager
 
     web_app = serverapp.web_app
-    manager = MeshManager()
+    manager = MeshManager(base_url=web_app.settings["base_url"])
     web_app.settings["mesh_magics_manager"] = manager
     web_app.settings["mesh_magics_feed"] = ChangeFeed(manager)
     base_url = web_app.settings["base_url"]
@@ -44,3 +45,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         ".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in routes()]
     )
     serverapp.log.info("mesh_magics %s | serving %s", __version__, url_path_join(base_url, API_PREFIX) + "/")
+    try:  # a broken plugin never stops the extension: its problem is logged, the routes stay
+        from .. import plugins
+
+        for problem in plugins.load().problems:
+            serverapp.log.warning("mesh_magics | %s", problem)
+    except Exception as exc:
+        serverapp.log.warning("mesh_magics | plugins could not be loaded: %s", exc)

@@ -141,6 +141,19 @@ class CancelHandler(MeshAPIHandler):
         self.reply(await self.manager.cancel(run_id))
 
 
+class MetricsHandler(MeshAPIHandler):
+    """``GET metrics``: Prometheus text, for scrapers as much as browsers (no version header)."""
+
+    check_version = False
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .metrics import CONTENT_TYPE
+
+        self.finish(await self.manager.metrics_page(), set_content_type=CONTENT_TYPE)
+
+
 class NotFoundHandler(MeshAPIHandler):
     """Any other path under ``mesh/api/``: a JSON 404, authenticated like the rest."""
 
@@ -235,6 +248,7 @@ def routes() -> list[tuple[str, type]]:
         (rf"{API_PREFIX}/runs/([^/]+)/cancel", CancelHandler),
         (rf"{API_PREFIX}/runs/([^/]+)", RunHandler),
         (rf"{API_PREFIX}/events", EventsHandler),
+        (rf"{API_PREFIX}/metrics", MetricsHandler),
         (rf"{API_PREFIX}/meshes/([^/]+)/dashboard/(.*)/ws", DashboardSocketHandler),
         (rf"{API_PREFIX}/meshes/([^/]+)/dashboard/(.*)", DashboardHandler),
         (rf"{API_PREFIX}/(.*)", NotFoundHandler),

@@ -45,6 +45,7 @@ class RunQuery:
     q: str | None = None
     offset: int = 0
     limit: int = 50
+    user: str | None = None
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:
@@ -58,7 +59,7 @@ def _int(name: str, raw: str, low: int, high: int) -> int:
 
 
 def parse_query(params: Mapping[str, str]) -> RunQuery:
-    """Validate ``status``, ``mesh``, ``q``, ``offset`` and ``limit`` (BadRequest on any error).
+    """Validate ``status``, ``mesh``, ``q``, ``user``, ``offset`` and ``limit`` (BadRequest on any error).
 
     ``status`` is one status or several separated by commas; empty values mean
     "no filter".
@@ -67,14 +68,14 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
     # ServerConnection appends as a cache-buster (``?1700000000000``).
     unknown = sorted(
         k
-        for k in set(params) - {"status", "mesh", "q", "offset", "limit", *_IGNORED}
+        for k in set(params) - {"status", "mesh", "q", "user", "offset", "limit", *_IGNORED}
         if not (k.isdigit() and not params[k])
     )
     if unknown:
         raise BadRequest(
-            f"unknown query parameter(s) {', '.join(unknown)}; known: status, mesh, q, offset, limit"
+            f"unknown query parameter(s) {', '.join(unknown)}; known: status, mesh, q, user, offset, limit"
         )
-    for name in ("mesh", "q"):
+    for name in ("mesh", "q", "user"):
         if len(params.get(name) or "") > _MAX_TEXT:
             raise BadRequest(f"{name} is longer than {_MAX_TEXT} characters")
     status = None
@@ -89,6 +90,7 @@ def parse_query(params: Mapping[str, str]) -> RunQuery:
         q=params.get("q") or None,
         offset=_int("offset", params["offset"], 0, _MAX_OFFSET) if params.get("offset") else 0,
         limit=_int("limit", params["limit"], 1, MAX_LIMIT) if params.get("limit") else 50,
+        user=params.get("user") or None,
     )
 
 
@@ -150,6 +152,10 @@ class RunStore:
                 out.append(path)
         return out
 
+    def histories(self) -> list[History]:
+        """The existing databases, open (for the metrics page)."""
+        return self._histories()
+
     def _histories(self) -> list[History]:
         out = []
         with self._lock:
@@ -162,18 +168,21 @@ class RunStore:
         return out
 
     def page(self, query: RunQuery) -> dict[str, Any]:
-        """``{"runs", "total", "offset", "limit"}``: newest first, tails left out."""
-        status, grep, mesh = query.status, query.q, query.mesh
+        """``{"runs", "total", "offset", "limit", "users"}``: newest first, tails left out;
+        ``users`` is everyone with runs in the databases (the panel's user filter)."""
+        status, grep, mesh, user = query.status, query.q, query.mesh, query.user
         histories = self._histories()
         if len(histories) == 1:
             h = histories[0]
-            rows = h.query(query.limit, offset=query.offset, status=status, grep=grep, mesh=mesh)
-            total = h.count(status=status, grep=grep, mesh=mesh)
+            rows = h.query(query.limit, offset=query.offset, status=status, grep=grep, mesh=mesh, user=user)
+            total = h.count(status=status, grep=grep, mesh=mesh, user=user)
         else:
             total, merged = 0, []
             for h in histories:
-                total += h.count(status=status, grep=grep, mesh=mesh)
-                merged.extend(h.query(query.offset + query.limit, status=status, grep=grep, mesh=mesh))
+                total += h.count(status=status, grep=grep, mesh=mesh, user=user)
+                merged.extend(
+                    h.query(query.offset + query.limit, status=status, grep=grep, mesh=mesh, user=user)
+                )
             merged.sort(key=lambda r: r["submitted"] or 0.0, reverse=True)
             seen: set[str] = set()
             unique = []
@@ -187,6 +196,7 @@ class RunStore:
             "total": total,
             "offset": query.offset,
             "limit": query.limit,
+            "users": sorted({u for h in histories for u in h.users()}),
         }
 
     def get(self, run_id: str) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@ The handlers are thin wrappers around one :class:`MeshManager`, which
   shows up as a client of the mesh just to draw the node map);
 * reads runs from the history databases (:class:`~.runstore.RunStore`);
 * cancels a run by going straight to its scheduler (:func:`mesh_magics.core.cancel.cancel_run`),
-  so it works while the kernel that started the run is busy waiting for it.
+  so it works while the kernel that started the run is busy waiting for it, and appends the
+  cancel to the audit trail;
+* gathers the Prometheus metrics of the meshes and runs (:mod:`.metrics`).
 
 Cancelling opens a short-lived *synchronous* ``distributed.Client`` in a worker
 thread. ``cancel_run`` is synchronous; a sync Client does its I/O on
@@ -38,6 +40,7 @@ from ..store import registry
 from ..worker.metrics import describe_workers
 from .errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from .histories import ACTIVE_STATUSES, RunQuery, RunStore
+from .metrics import AuditFiles, MeshMetrics, read_snapshot
 
 __all__ = ["MESH_FIELDS", "MESH_STATES", "MeshManager", "worker_rows"]
 
@@ -100,10 +103,14 @@ class MeshManager:
         probe_ttl: float = 2.0,
         rpc_timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        base_url: str = "/",
     ) -> None:
         self.probe_timeout, self.probe_ttl = probe_timeout, probe_ttl
         self.rpc_timeout, self.connect_timeout = rpc_timeout, connect_timeout
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.runs = RunStore(extra_paths=lambda: [e.get("history_path") for e in registry.entries()])
+        self.audits = AuditFiles(extra_paths=lambda: [e.get("audit_path") for e in registry.entries()])
+        self.metrics = MeshMetrics()
         self._probes: dict[str, tuple[float, str, str | None]] = {}
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mesh-server")
 
@@ -117,11 +124,19 @@ class MeshManager:
         states = await asyncio.gather(*(self._state(e, max_age) for e in entries))
         return [self._public(e, state, reason) for e, (state, reason) in zip(entries, states)]
 
-    @staticmethod
-    def _public(entry: dict[str, Any], state: str, reason: str | None) -> dict[str, Any]:
+    def _public(self, entry: dict[str, Any], state: str, reason: str | None) -> dict[str, Any]:
         out = {key: entry.get(key) for key in MESH_FIELDS}
         out.update(stale=bool(entry.get("stale")), state=state, reason=reason)
+        # the Dask scheduler's own Prometheus page, through the authenticated dashboard proxy
+        link = f"{self.base_url}mesh/api/meshes/{entry.get('id')}/dashboard/metrics"
+        out["metrics_link"] = link if entry.get("dashboard_link") else None
         return out
+
+    async def metrics_page(self) -> bytes:
+        """The Prometheus exposition of the meshes and runs (see :mod:`.metrics`)."""
+        meshes = await self.meshes()
+        snapshot = await self._in_thread(read_snapshot, self.runs.histories(), self.audits, meshes)
+        return self.metrics.render(snapshot)
 
     async def _state(self, entry: dict[str, Any], max_age: float | None) -> tuple[str, str | None]:
         if entry.get("error"):
@@ -190,7 +205,9 @@ class MeshManager:
         if query.mesh is not None:
             by_id = {v: k for k, v in ids.items()}
             if query.mesh in by_id:
-                query = RunQuery(query.status, by_id[query.mesh], query.q, query.offset, query.limit)
+                query = RunQuery(
+                    query.status, by_id[query.mesh], query.q, query.offset, query.limit, query.user
+                )
         page = await self._in_thread(self.runs.page, query)
         for row in page["runs"]:
             row["mesh_id"] = ids.get(row["mesh"])
@@ -230,9 +247,30 @@ class MeshManager:
             )
         if all(e.get("stale") for e in entries):
             raise Conflict(f"the mesh of run {name} ({address}) is gone: its kernel has exited")
-        result = await self._in_thread(self._cancel_sync, address, run_id)
+        try:
+            result = await self._in_thread(self._cancel_sync, address, run_id)
+        except Exception:
+            self.metrics.cancel_requests.labels("error").inc()
+            raise
         cancelled = bool(result["interrupted"] or result["cancelled_keys"])
+        self.metrics.cancel_requests.labels("cancelled" if cancelled else "nothing").inc()
+        await self._in_thread(self._audit_cancel, entries, address, row, cancelled)
         return {"cancelled": cancelled, **result}
+
+    @staticmethod
+    def _audit_cancel(entries: list[dict[str, Any]], address: str, row: dict[str, Any], done: bool) -> None:
+        """The cancel in the audit trail of the run's kernel (best effort: a cancel is not
+        refused because the trail cannot be written)."""
+        from ..store.audit import AuditLog
+
+        live = [e for e in entries if not e.get("stale")]
+        path = next((e.get("audit_path") for e in live if e.get("audit_path")), None)
+        try:
+            with AuditLog(path) as log:
+                log.append("cancel", run_id=row["id"], mesh=address, name=row.get("name"),
+                           detail=f"through the Jupyter server: {'cancelled' if done else 'nothing to cancel'}")  # fmt: skip
+        except Exception:
+            pass
 
     def _cancel_sync(self, address: str, run_id: str) -> dict[str, Any]:
         """A short-lived synchronous Client, in a worker thread (see the module docstring)."""
@@ -257,6 +295,7 @@ class MeshManager:
     def close(self) -> None:
         """Release database connections and the worker threads."""
         self.runs.close()
+        self.audits.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

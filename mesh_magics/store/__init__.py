@@ -9,7 +9,9 @@ come from ``mesh.history.*`` / ``mesh.registry.*`` through :mod:`mesh_magics.con
 read when used, so ``dask.config.set`` applies at once.
 
 * :mod:`.history` — the history schema (``runs``, ``PRAGMA user_version``), writes and queries;
-* :mod:`.registry` — one file per kernel's mesh, for the side panel.
+* :mod:`.registry` — one file per kernel's mesh, for the side panel;
+* :mod:`.audit` — the append-only audit trail (who ran what where), its own SQLite file;
+* :mod:`.stats` — aggregates of a history (runs by status, durations) for the metrics page.
 """
 
 __all__: list[str] = []

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import HistoryCorruptError, HistoryError, MeshError
+from .audit import current_user
 from .sqlite import SharedDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,14 +52,14 @@ __all__ = [
 ]
 
 #: Version of the schema this module writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Every status a run can have.
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timeout", "lost")
 #: Columns of the ``runs`` table, in order.
 COLUMNS = (
     "id", "mesh", "name", "source", "source_hash", "targets", "submitted", "started",
     "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
-    "kernel_id", "session_id", "pid", "host",
+    "kernel_id", "session_id", "pid", "host", "user",
 )  # fmt: skip
 #: Statuses of a run that has not ended.
 ACTIVE_STATUSES = ("queued", "running")
@@ -86,6 +87,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the process that recorded a run, so a run its kernel left behind can be closed
     2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
+    # who submitted the run (the side panel filters by it)
+    3: ("ALTER TABLE runs ADD COLUMN user TEXT", "CREATE INDEX IF NOT EXISTS runs_user ON runs (user)"),
 }
 
 
@@ -192,8 +195,10 @@ class History:
         kernel_id: str | None = None,
         session_id: str | None = None,
         source_hash: str | None = None,
+        user: str | None = None,
     ) -> None:
-        """Record a new run. An ``run_id`` already in the history raises HistoryError."""
+        """Record a new run (``user``: who submitted it, by default this process's user, see
+        :func:`~.audit.current_user`). An ``run_id`` already in the history raises HistoryError."""
         _check_status(status)
         row = {
             "id": str(run_id),
@@ -208,6 +213,7 @@ class History:
             "session_id": session_id,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "user": current_user() if user is None else str(user),
         }
         sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
@@ -290,14 +296,15 @@ class History:
         grep: str | None = None,
         mesh: str | None = None,
         offset: int = 0,
+        user: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``n`` runs (all if None), newest first, skipping ``offset``.
 
         ``status`` is one status or several; ``grep`` is a case-insensitive
         substring of the name, source, error or output tails; ``mesh`` is a
-        scheduler address.
+        scheduler address; ``user`` who submitted the run.
         """
-        where, params = _where(status, grep, mesh)
+        where, params = _where(status, grep, mesh, user)
         limit = -1 if n is None else max(int(n), 0)
         rows = self._read(
             f"SELECT * FROM runs{where} ORDER BY submitted DESC, rowid DESC LIMIT ? OFFSET ?",
@@ -310,10 +317,16 @@ class History:
         status: str | Sequence[str] | None = None,
         grep: str | None = None,
         mesh: str | None = None,
+        user: str | None = None,
     ) -> int:
         """How many runs match the same filters as :meth:`query`."""
-        where, params = _where(status, grep, mesh)
+        where, params = _where(status, grep, mesh, user)
         return int(self._read(f"SELECT COUNT(*) AS n FROM runs{where}", params)[0]["n"])
+
+    def users(self) -> list[str]:
+        """Everyone who submitted a run recorded here, sorted."""
+        rows = self._read("SELECT DISTINCT user FROM runs WHERE user IS NOT NULL", [])
+        return sorted(str(r["user"]) for r in rows)
 
     def to_frame(
         self,
@@ -323,11 +336,12 @@ class History:
         grep: str | None = None,
         mesh: str | None = None,
         offset: int = 0,
+        user: str | None = None,
     ) -> pandas.DataFrame:
         """Matching runs as a DataFrame, newest first; timestamps are UTC datetimes."""
         from .export import frame
 
-        return frame(self.query(n, status=status, grep=grep, mesh=mesh, offset=offset))
+        return frame(self.query(n, status=status, grep=grep, mesh=mesh, offset=offset, user=user))
 
     def export(
         self,
@@ -338,6 +352,7 @@ class History:
         mesh: str | None = None,
         n: int | None = None,
         overwrite: bool = False,
+        user: str | None = None,
     ) -> int:
         """Write matching runs to ``dest`` (.csv, .parquet or .json); return the row count.
 
@@ -356,7 +371,7 @@ class History:
         from . import registry
         from .export import export_rows
 
-        rows = self.query(n, status=status, grep=grep, mesh=mesh)
+        rows = self.query(n, status=status, grep=grep, mesh=mesh, user=user)
         return export_rows(
             rows,
             dest,
@@ -401,7 +416,9 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _where(status: str | Sequence[str] | None, grep: str | None, mesh: str | None) -> tuple[str, list[Any]]:
+def _where(
+    status: str | Sequence[str] | None, grep: str | None, mesh: str | None, user: str | None = None
+) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if status is not None:
@@ -419,4 +436,7 @@ def _where(status: str | Sequence[str] | None, grep: str | None, mesh: str | Non
     if mesh is not None:
         clauses.append("mesh = ?")
         params.append(mesh)
+    if user is not None:
+        clauses.append("user = ?")
+        params.append(user)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

@@ -28,6 +28,7 @@ HERE = Path(__file__).parent
 class MeshEnv:
     registry: Path
     history: Path  # the default database (mesh.history.path)
+    audit: Path  # the default audit trail (mesh.audit.path)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,10 @@ def mesh_env(tmp_path_factory):
     import dask
 
     root = tmp_path_factory.mktemp("mesh-server")
-    env = MeshEnv(registry=root / "registry", history=root / "history.sqlite3")
-    with dask.config.set({"mesh.registry.path": str(env.registry), "mesh.history.path": str(env.history)}):
+    env = MeshEnv(registry=root / "registry", history=root / "history.sqlite3", audit=root / "audit.sqlite3")
+    settings = {"mesh.registry.path": str(env.registry), "mesh.history.path": str(env.history),
+                "mesh.audit.path": str(env.audit)}  # fmt: skip
+    with dask.config.set(settings):
         yield env
 
 
@@ -49,6 +52,7 @@ class BusyKernel:
             os.environ,
             DASK_MESH__REGISTRY__PATH=str(env.registry),
             DASK_MESH__HISTORY__PATH=str(env.history),
+            DASK_MESH__AUDIT__PATH=str(env.audit),
             PYTHONUNBUFFERED="1",
         )
         self.proc = subprocess.Popen(

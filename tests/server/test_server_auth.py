@@ -62,6 +62,7 @@ async def test_no_route_answers_without_auth(jp_serverapp, jp_fetch, jp_base_url
         "RunHandler",
         "CancelHandler",
         "EventsHandler",
+        "MetricsHandler",
         "NotFoundHandler",
     } <= names, names
     assert all(pattern.startswith(jp_base_url) for pattern, _ in routes)  # under the base URL
@@ -85,6 +86,19 @@ async def test_no_route_answers_without_auth(jp_serverapp, jp_fetch, jp_base_url
     # ...and with the token, the same paths do answer (the 403s above were the auth, not the route)
     r = await jp_fetch(concrete(next(p for p, h in routes if h.__name__ == "VersionHandler"), jp_base_url))
     assert r.code == 200
+
+
+async def test_metrics_need_auth_and_answer_a_token(jp_fetch):
+    """A scraper without credentials gets nothing; with ``Authorization: token`` it gets the page."""
+    refused = await jp_fetch("mesh", "api", "metrics", headers=dict(NO_AUTH), raise_error=False)
+    assert refused.code == 403 and b"mesh_magics_" not in refused.body
+    bad = await jp_fetch(
+        "mesh", "api", "metrics", headers={"Authorization": "token wrong"}, raise_error=False
+    )
+    assert bad.code == 403 and b"mesh_magics_" not in bad.body
+    ok = await jp_fetch("mesh", "api", "metrics")  # jp_fetch sends the server's token
+    assert ok.code == 200 and ok.headers["Content-Type"].startswith("text/plain")
+    assert b"# TYPE mesh_magics_meshes gauge" in ok.body
 
 
 async def test_events_websocket_needs_auth(jp_ws_fetch):

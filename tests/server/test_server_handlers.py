@@ -120,6 +120,24 @@ async def test_runs_reject_bad_queries(api, params):
     assert code == 400
 
 
+async def test_runs_filter_by_user(api, mesh_env):
+    from mesh_magics.store.audit import current_user
+
+    with History(mesh_env.history) as h:
+        for i, user in enumerate(["ann", "bob", "ann"]):
+            h.add(f"by-{user}-{i}", mesh="tcp://127.0.0.1:9", source="x", status="finished", user=user)
+    code, body = await api("runs", params={"user": "ann", "q": "x"})
+    assert code == 200 and sorted(r["id"] for r in body["runs"]) == ["by-ann-0", "by-ann-2"]
+    assert body["total"] == 2 and {r["user"] for r in body["runs"]} == {"ann"}
+    assert {"ann", "bob"} <= set(body["users"])
+    code, body = await api("runs", params={"user": "nobody-at-all"})
+    assert code == 200 and body["runs"] == [] and body["total"] == 0
+    with History(mesh_env.history) as h:  # a run recorded by a kernel: this process's user
+        h.add("by-default", mesh="tcp://127.0.0.1:9", source="x", status="finished")
+        assert h.get("by-default")["user"] == current_user()
+    assert (await api("runs", params={"user": "u" * 501}))[0] == 400
+
+
 async def test_run_detail(api, seeded):
     code, body = await api("runs", "seed-1")
     assert code == 200 and body["stdout_tail"] == "1\n" and body["summary"] == {"targets": 1}

@@ -59,7 +59,7 @@ def test_meshes_have_a_state(manager, busy_kernel, extra_entries):
     meshes = {m["id"]: m for m in asyncio.run(manager.meshes())}
     assert time.monotonic() - t0 < 3  # probes run concurrently, each bounded
     live = meshes[busy_kernel.id]
-    assert set(live) == {*MESH_FIELDS, "stale", "state", "reason"}
+    assert set(live) == {*MESH_FIELDS, "stale", "state", "reason", "metrics_link"}
     assert live["state"] == "connected" and live["scheduler_address"] == busy_kernel.address
     assert live["kind"] == "local-cpu" and live["stale"] is False and live["reason"] is None
     gone = meshes[extra_entries["gone"]]

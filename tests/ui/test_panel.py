@@ -93,6 +93,39 @@ def test_cancel_a_running_cell_from_the_panel(lab: LabPage) -> None:
     assert lab.page.console_errors == []
 
 
+def test_history_filters_by_user(lab: LabPage, lab_server) -> None:
+    """Runs of two users in the history the server reads: the user filter offers both and
+    shows one user's runs only."""
+    from mesh_magics.store.history import History
+
+    path = lab_server.base / "user-data" / "mesh-magics" / "history.sqlite3"  # its default path
+    with History(path) as h:
+        for i, who in enumerate(["ui-ann", "ui-bob", "ui-ann"]):
+            h.add(f"ui-user-{i}", mesh="tcp://127.0.0.1:9", source="# ui-user-filter", name=f"ui-user-{i}",
+                  status="finished", user=who)  # fmt: skip
+    panel = lab.open_panel()
+    history = panel.locator('[data-section="history"]')
+    # the "all" choices are there even with no mesh (an empty select once hid them)
+    panel.locator('.jp-MeshPanel-meshFilter option[value=""]').wait_for(state="attached", timeout=15_000)
+    assert panel.locator(".jp-MeshPanel-meshFilter option").first.inner_text() == "all meshes"
+    panel.locator(".jp-MeshPanel-search").fill("ui-user-filter")
+    history.locator('.jp-MeshPanel-run[data-run-id="ui-user-1"]').wait_for(timeout=15_000)
+    user = panel.locator(".jp-MeshPanel-userFilter")
+    user.locator('option[value="ui-bob"]').wait_for(state="attached", timeout=15_000)
+    user.select_option("ui-ann")
+    history.locator('.jp-MeshPanel-run[data-run-id="ui-user-1"]').wait_for(state="detached", timeout=15_000)
+    assert sorted(_ids(history)) == ["ui-user-0", "ui-user-2"]
+    lab.screenshot("panel-history-user")
+    user.select_option("")
+    history.locator('.jp-MeshPanel-run[data-run-id="ui-user-1"]').wait_for(timeout=15_000)
+    assert user.evaluate("s => s.options[s.selectedIndex].text") == "all users"
+    assert lab.page.console_errors == []
+
+
+def _ids(history) -> list[str]:
+    return history.locator(".jp-MeshPanel-run").evaluate_all("rows => rows.map(r => r.dataset.runId)")
+
+
 def _statuses(history) -> list[str]:
     return history.locator(".jp-MeshPanel-run").evaluate_all("rows => rows.map(r => r.dataset.status)")
 

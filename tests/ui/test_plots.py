@@ -76,7 +76,11 @@ def test_a_plot_opens_as_a_pane_beside_dask_labextension(both: LabPage) -> None:
 
     both.execute(
         "mesh-magics:open-plot",
-        {"mesh": pane.get_attribute("data-mesh-id"), "path": "/individual-task-stream", "name": "Task Stream"},
+        {
+            "mesh": pane.get_attribute("data-mesh-id"),
+            "path": "/individual-task-stream",
+            "name": "Task Stream",
+        },
     )
     assert page.locator(".jp-MeshPlot").count() == 1
     assert page.console_errors == []

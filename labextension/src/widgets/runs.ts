@@ -54,6 +54,12 @@ export function renderActive(model: MeshModel, now: number): HTMLElement {
   );
 }
 
+/** Whether `select` offers exactly `values`, in order (an empty select differs from `['']`). */
+function sameValues(select: HTMLSelectElement, values: readonly string[]): boolean {
+  const have = [...select.options].map(o => o.value);
+  return have.length === values.length && have.every((v, i) => v === values[i]);
+}
+
 /** The persistent filter bar of the history (kept across re-renders for focus). */
 export class HistoryFilters {
   readonly node: HTMLElement;
@@ -84,7 +90,18 @@ export class HistoryFilters {
     this._mesh.addEventListener('change', () => {
       void this._model.setFilters({ mesh: this._mesh.value });
     });
-    this.node = h('div', { class: 'jp-MeshPanel-filters' }, this._search, this._status, this._mesh);
+    this._user = h('select', { class: 'jp-MeshPanel-userFilter jp-mod-styled', 'aria-label': 'Filter by user' });
+    this._user.addEventListener('change', () => {
+      void this._model.setFilters({ user: this._user.value });
+    });
+    this.node = h(
+      'div',
+      { class: 'jp-MeshPanel-filters' },
+      this._search,
+      this._status,
+      this._mesh,
+      this._user
+    );
   }
 
   /** Keep the mesh choices in step with the model. */
@@ -94,8 +111,7 @@ export class HistoryFilters {
     if (current && !wanted.includes(current)) {
       wanted.push(current);
     }
-    const have = [...this._mesh.options].map(o => o.value);
-    if (have.join('\n') !== wanted.join('\n')) {
+    if (!sameValues(this._mesh, wanted)) {
       this._mesh.textContent = '';
       for (const id of wanted) {
         this._mesh.append(h('option', { value: id }, id ? `mesh ${id.slice(0, 8)}` : 'all meshes'));
@@ -103,6 +119,18 @@ export class HistoryFilters {
     }
     this._mesh.value = current;
     this._status.value = this._model.filters.status;
+    const user = this._model.filters.user;
+    const users = ['', ...this._model.users];
+    if (user && !users.includes(user)) {
+      users.push(user);
+    }
+    if (!sameValues(this._user, users)) {
+      this._user.textContent = '';
+      for (const u of users) {
+        this._user.append(h('option', { value: u }, u ? `user ${u}` : 'all users'));
+      }
+    }
+    this._user.value = user;
   }
 
   dispose(): void {
@@ -112,6 +140,7 @@ export class HistoryFilters {
   private _search: HTMLInputElement;
   private _status: HTMLSelectElement;
   private _mesh: HTMLSelectElement;
+  private _user: HTMLSelectElement;
   private _timer = 0;
 }
 
