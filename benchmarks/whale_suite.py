@@ -410,7 +410,7 @@ def main() -> int:
     shapes: list[Shape | None] = [None]
     if args.matrix or args.shapes:
         shapes = [parse(n) for n in (args.shapes.split(",") if args.shapes else SAMPLE)]
-        if args.data:
+        if args.data and len(shapes) > 1:
             ap.error("--data names one dataset; a matrix writes one per shape")
     args.mode = args.mode or ("memory" if shapes != [None] else "files")
 
