@@ -264,23 +264,29 @@ def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, 
     return [{**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"]} for p in pieces]
 
 
-def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
-    """An output partition: its pieces concatenated, its addresses coded into its own sorted dictionary."""
-    cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
-    n = len(cols["rune"])
-    strings = [a for p in pieces for a in p["snd"]] + [a for p in pieces for a in p["rcv"]]
-    addr = pa.chunked_array(strings, type=pa.large_string()).combine_chunks()
-    enc = pc.dictionary_encode(addr)
+def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Codes (int32, -1 for null) of strings into their own sorted dictionary, and that dictionary."""
+    enc = pc.dictionary_encode(addr)  # Arrow's hash: faster than hashing fixed-width words in numpy
+    # and checking for collisions (best of 5 on 1M addresses: 0.12 s against 0.21 s, BENCHMARKS.md)
     order = pc.sort_indices(enc.dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     codes = np.where(idx >= 0, rank[np.maximum(idx, 0)] if len(rank) else -1, -1).astype(np.int32)
+    return codes, enc.dictionary.take(pa.array(order))
+
+
+def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
+    """An output partition: its pieces concatenated, its addresses coded into its own sorted dictionary."""
+    cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
+    n = len(cols["rune"])
+    strings = [a for p in pieces for a in p["snd"]] + [a for p in pieces for a in p["rcv"]]
+    codes, dictionary = _encode(pa.chunked_array(strings, type=pa.large_string()).combine_chunks())
     frame = pd.DataFrame({
         "rune": cols["rune"], "snd": codes[:n], "rcv": codes[n:],
         "amount": cols["amount"], "t": cols["t"], "send": cols["send"],
     })  # fmt: skip
-    return frame, enc.dictionary.take(pa.array(order))
+    return frame, dictionary
 
 
 def _client() -> Any:
