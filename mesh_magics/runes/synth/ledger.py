@@ -258,9 +258,11 @@ def synthetic(
         raise RunesError("synthetic: n_addresses must be at least 2 (senders need someone to send to)")
     if rune_share not in ("default", "uniform", "zipf"):
         raise RunesError(f"synthetic: rune_share must be 'default', 'uniform' or 'zipf', got {rune_share!r}")
-    if isinstance(zipf_s, bool) or not isinstance(zipf_s, (int, float)) or not 0 < zipf_s < 10:
+    s_: object = zipf_s  # as given: callers may pass anything
+    if isinstance(s_, bool) or not isinstance(s_, (int, float)) or not 0 < s_ < 10:
         raise RunesError(f"synthetic: zipf_s must be a number in (0, 10), got {zipf_s!r}")
-    if files is not None and (isinstance(files, bool) or not isinstance(files, int) or not 1 <= files <= n_rows):
+    f_: object = files
+    if f_ is not None and (isinstance(f_, bool) or not isinstance(f_, int) or not 1 <= f_ <= n_rows):
         raise RunesError(f"synthetic: files must be a positive int at most n_rows, got {files!r}")
     n_blocks = n_blocks or max(2 * npartitions, n_rows // 20)
     if n_blocks < 2 * npartitions:
