@@ -9,8 +9,15 @@ integers, floats to rel 1e-9, same order) before any time is printed; a
 mismatch exits with status 1 and prints no table. Results go to
 ``benchmarks/results/whale_suite-<rows>-<backend>.json`` (or ``--out``).
 
+Other dataset shapes (``--matrix``, ``--shapes``; see ``_shapes.py``) run with the
+tables loaded once (``--mode memory``: persisted on the mesh, DuckDB tables,
+polars frames), and ``--cold`` adds each query alone on fresh workers / a fresh
+process (load + that query).
+
 Usage::
 
+    .venv/bin/python benchmarks/whale_suite.py --rows 10_000_000 --matrix --cold --engines mesh,polars,duckdb
+    .venv/bin/python benchmarks/whale_suite.py --rows 10_000_000 --shapes r200-a1M-zipf-f16 --cold
     .venv/bin/python benchmarks/whale_suite.py --rows 10_000_000
     .venv/bin/python benchmarks/whale_suite.py --rows 1_000_000 --engines mesh,duckdb
     .venv/bin/python benchmarks/whale_suite.py --rows 100_000_000 --backend cudf --engines mesh,pandas,duckdb
@@ -23,7 +30,6 @@ import json
 import os
 import pickle
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,37 +42,35 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-from _answers import compare, to_host  # noqa: E402
+from _answers import compare  # noqa: E402
+from _runs import maxrss_mib, run_mesh, run_mesh_cold, worker_peaks  # noqa: E402
+from _shapes import SAMPLE, Shape, parse, summary  # noqa: E402
 from peers import PARAMS  # noqa: E402
 
 QUERY_NAMES = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
 
 
-def _maxrss_mib() -> float:
-    """Peak resident set size of this process, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _worker_peaks(client: Any) -> dict[str, float]:
-    return {addr.split("//")[-1]: round(v, 1) for addr, v in sorted(client.run(_maxrss_mib).items())}
-
-
 # --------------------------------------------------------------------------- data
 
 
-def make_data(args: argparse.Namespace, client: Any) -> tuple[Path, dict]:
+def make_data(args: argparse.Namespace, client: Any, shape: Shape | None) -> tuple[Path, dict]:
     """Write the dataset once as Parquet with ``mesh_magics.runes.synthetic`` (on the workers)."""
     from mesh_magics.runes import synthetic
 
-    spec = dict(
+    spec: dict[str, Any] = dict(
         n_rows=args.rows,
-        n_runes=args.runes,
-        n_addresses=args.addresses,
+        n_runes=shape.runes if shape else args.runes,
+        n_addresses=shape.addresses if shape else args.addresses,
         seed=args.seed,
         npartitions=max(2, -(-args.rows // args.partition_rows)),
         n_blocks=args.blocks,
     )
-    data = Path(args.data) if args.data else HERE / "results" / f"data-{args.rows}-s{args.seed}"
+    if shape is not None:
+        spec.update(rune_share=shape.share, zipf_s=shape.zipf_s, files=shape.files)
+        default = HERE / "results" / f"data-{args.rows}-{shape.name}-s{args.seed}"
+    else:
+        default = HERE / "results" / f"data-{args.rows}-s{args.seed}"
+    data = Path(args.data) if args.data else default
     stamp = data / "spec.json"
     if args.reuse and stamp.exists() and json.loads(stamp.read_text()).get("spec") == spec:
         return data, json.loads(stamp.read_text())
@@ -80,94 +84,60 @@ def make_data(args: argparse.Namespace, client: Any) -> tuple[Path, dict]:
         "seconds": round(seconds, 2),
         "rows_per_s": round(args.rows / seconds),
         "parquet_mib": round(size / 2**20, 1),
-        "worker_peak_rss_mib": _worker_peaks(client),
+        "files": len(list((data / "transfers").glob("*.parquet"))),
+        "worker_peak_rss_mib": worker_peaks(client),
     }
     stamp.write_text(json.dumps(info))
     return data, info
 
 
-# --------------------------------------------------------------------------- the mesh
-
-
-def mesh_queries() -> dict[str, Any]:
-    from mesh_magics.runes import (
-        concentration,
-        daily_activity,
-        top_holders,
-        whale_flows,
-        whale_netflow,
-        whale_transfers,
-    )
-
-    p = PARAMS
-    return {
-        "Q1": lambda t, r: whale_transfers(t, r, min_share=p["min_share"]),
-        "Q2": lambda t, r: top_holders(t, n=p["n"]),
-        "Q3": lambda t, r: concentration(t, top=p["top"]),
-        "Q4": lambda t, r: whale_netflow(t, freq=p["freq"], top=p["top"]),
-        "Q5": lambda t, r: whale_flows(t, r, min_share=p["min_share"], top=p["flows_top"]),
-        "Q6": lambda t, r: daily_activity(t),
-    }
-
-
-def _warm() -> None:
-    import mesh_magics.runes.whale  # noqa: F401
-
-
-def run_mesh(data: Path, backend: str, client: Any) -> dict:
-    import dask
-    import dask.dataframe as dd
-
-    from mesh_magics.runes import whale
-
-    whale.clear_cache()
-    client.restart()  # fresh worker processes: their peak RSS is the queries' alone
-    client.run(_warm)  # imports, as the peers import their engine before the clock starts
-    times, answers = {}, {}
-    with dask.config.set({"dataframe.backend": backend}):
-        # one partition per file (filesystem="arrow" reads faster per file but merged the 20
-        # files into 7 partitions, unbalanced on 2 workers: slower overall, see BENCHMARKS.md)
-        transfers = dd.read_parquet(data / "transfers")
-        runes = dd.read_parquet(data / "runes")
-        for name, q in mesh_queries().items():
-            t0 = time.perf_counter()
-            out = q(transfers, runes)
-            times[name] = time.perf_counter() - t0
-            answers[name] = to_host(out)
-    return {
-        "times": times,
-        "answers": answers,
-        "client_peak_rss_mib": round(_maxrss_mib(), 1),
-        "worker_peak_rss_mib": _worker_peaks(client),
-        "cache": whale.cache_info(),
-    }
-
-
 # --------------------------------------------------------------------------- peers (subprocesses)
 
 
-def peer_main(engine: str, data: Path, result: Path) -> None:
-    """Subprocess side: answer Q1–Q6 with one peer engine, pickle times and answers."""
-    from peers import load
+def peer_main(engine: str, data: Path, result: Path, mode: str, only: list[str]) -> None:
+    """Subprocess side: answer the queries with one peer engine, pickle times and answers."""
+    from peers import load, source
 
     queries = load(engine)
+    t0 = time.perf_counter()
+    src = source(engine)(data, memory=mode == "memory")
+    load_s = time.perf_counter() - t0
     times, answers = {}, {}
     for name in QUERY_NAMES:
+        if name not in only:
+            continue
         t0 = time.perf_counter()
-        out = queries[name](data, PARAMS)
+        out = queries[name](src, PARAMS)
         times[name] = time.perf_counter() - t0
         answers[name] = out
     with open(result, "wb") as f:
-        pickle.dump({"times": times, "answers": answers, "peak_rss_mib": round(_maxrss_mib(), 1)}, f)
+        doc = {
+            "times": times,
+            "load": round(load_s, 3),
+            "answers": answers,
+            "peak_rss_mib": round(maxrss_mib(), 1),
+        }
+        pickle.dump(doc, f)
 
 
-def run_peer(engine: str, data: Path) -> dict:
+def run_peer(engine: str, data: Path, mode: str, only: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as d:
         result = Path(d) / "r.pkl"
         cmd = [sys.executable, __file__, "--peer", engine, "--data", str(data), "--result", str(result)]
+        cmd += ["--mode", mode, "--queries", ",".join(only)]
         subprocess.run(cmd, check=True)
         with open(result, "rb") as f:
             return pickle.load(f)
+
+
+def run_peer_cold(engine: str, data: Path, only: list[str]) -> dict:
+    """Each query in a fresh subprocess: the tables loaded in memory, then that query."""
+    times, loads, answers, peaks = {}, {}, {}, {}
+    for q in only:
+        r = run_peer(engine, data, "memory", [q])
+        times[q], loads[q] = r["load"] + r["times"][q], r["load"]
+        answers[q], peaks[q] = r["answers"][q], r["peak_rss_mib"]
+    return {"times": times, "load": loads, "answers": answers, "peak_rss_mib": peaks}
 
 
 # --------------------------------------------------------------------------- report
@@ -183,19 +153,21 @@ def versions() -> dict[str, str]:
     return out
 
 
-def table(results: dict, rows: int) -> str:
+def table(results: dict, rows: int, queries: list[str]) -> str:
     engines = list(results)
     lines = [
         "engine    "
-        + "".join(f"{q:>8}" for q in QUERY_NAMES)
-        + f"{'total':>9}{'Mrows/s':>9}"
+        + "".join(f"{q:>8}" for q in queries)
+        + f"{'total':>9}{'Mrows/s':>9}{'load':>8}"
         + "".join(f"{'mesh/' + e:>14}" for e in engines if e != "mesh")
     ]
     for e in engines:
         t = results[e]["times"]
         total = sum(t.values())
-        line = f"{e:<10}" + "".join(f"{t[q]:8.2f}" for q in QUERY_NAMES) + f"{total:9.2f}"
-        line += f"{rows * len(QUERY_NAMES) / total / 1e6:9.2f}"
+        load = results[e].get("load")
+        line = f"{e:<10}" + "".join(f"{t[q]:8.2f}" for q in queries) + f"{total:9.2f}"
+        line += f"{rows * len(queries) / total / 1e6:9.2f}"
+        line += f"{load:8.2f}" if isinstance(load, (int, float)) else f"{'(in)':>8}"
         lines.append(line)
     if "mesh" in results:
         m = results["mesh"]["times"]
@@ -205,10 +177,84 @@ def table(results: dict, rows: int) -> str:
             p = results[e]["times"]
             lines.append(
                 f"mesh/{e:<5}"
-                + "".join(f"{m[q] / p[q]:8.2f}" for q in QUERY_NAMES)
+                + "".join(f"{m[q] / p[q]:8.2f}" for q in queries)
                 + f"{sum(m.values()) / sum(p.values()):9.2f}"
             )
     return "\n".join(lines)
+
+
+def _check(runs: dict[str, dict], ref: dict, queries: list[str]) -> list[str]:
+    bad = []
+    for e, r in runs.items():
+        for q in queries:
+            diff = compare(r["answers"][q], ref["answers"][q]) if r is not ref else None
+            if diff:
+                bad.append(f"{e} {q}: {diff}")
+    return bad
+
+
+def _rss_lines(runs: dict[str, dict]) -> list[str]:
+    out = []
+    for e, r in runs.items():
+        if e == "mesh":
+            out.append(f"  mesh: client {r['client_peak_rss_mib']}, workers {r['worker_peak_rss_mib']}")
+        else:
+            out.append(f"  {e}: {r['peak_rss_mib']}")
+    return out
+
+
+def run_shape(args: argparse.Namespace, mesh: Any, shape: Shape | None, engines: list[str]) -> dict | None:
+    """One dataset: the warm suite (and the cold one); ``None`` when answers differ."""
+    only = [q.strip() for q in args.queries.split(",")]
+    data, gen = make_data(args, mesh.client, shape)
+    label = shape.name if shape else "default"
+    print(
+        f"\n=== {label}: {args.rows:,} rows in {data} ({gen['parquet_mib']} MiB Parquet, "
+        f"{gen.get('files', '?')} files), written in {gen['seconds']} s; load average {_load_average()}",
+        flush=True,
+    )
+    cell: dict[str, Any] = {"shape": label, "dataset": gen, "load_average": _load_average()}
+    warm: dict[str, dict] = {}
+    for e in engines:
+        print(f"running {e} ({args.mode}) ...", flush=True)
+        if e == "mesh":
+            warm[e] = run_mesh(data, args.backend, mesh.client, args.mode, only)
+        else:
+            warm[e] = run_peer(e, data, args.mode, only)
+    ref = warm["mesh"] if "mesh" in warm else warm[engines[0]]
+    bad = _check(warm, ref, only)
+    cold: dict[str, dict] = {}
+    if args.cold:
+        for e in engines:
+            print(f"running {e} cold ...", flush=True)
+            if e == "mesh":
+                cold[e] = run_mesh_cold(data, args.backend, mesh.client, only)
+            else:
+                cold[e] = run_peer_cold(e, data, only)
+        bad += [f"cold {b}" for b in _check(cold, ref, only)]
+    if bad:
+        print("ANSWERS DIFFER — no times reported:\n  " + "\n  ".join(bad))
+        return None
+    sizes = {q: len(ref["answers"][q]) for q in only}
+    print(f"answers equal across {', '.join(engines)}{' (warm and cold)' if cold else ''} (rows: {sizes})\n")
+    print(
+        f"warm ({args.mode}; load = read{' + persist' if args.mode == 'memory' else ''}, not in the totals):"
+    )
+    print(table(warm, args.rows, only))
+    print("peak RSS (MiB):\n" + "\n".join(_rss_lines(warm)))
+    if cold:
+        print("\ncold (each query alone, fresh workers / process: load + that query):")
+        print(table(cold, args.rows, only))
+        print("peak RSS (MiB) per query:\n" + "\n".join(_rss_lines(cold)))
+    if args.drop_data:
+        shutil.rmtree(data, ignore_errors=True)
+    strip = lambda runs: {e: {k: v for k, v in r.items() if k != "answers"} for e, r in runs.items()}  # noqa: E731
+    cell.update(answer_rows=sizes, warm=strip(warm), cold=strip(cold))
+    return cell
+
+
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -221,59 +267,60 @@ def main() -> int:
     ap.add_argument(
         "--out", help="JSON result path (default benchmarks/results/whale_suite-ROWS-BACKEND.json)"
     )
-    ap.add_argument("--data", help="dataset directory (default benchmarks/results/data-ROWS-sSEED)")
+    ap.add_argument("--data", help="dataset directory (default benchmarks/results/data-ROWS-[SHAPE-]sSEED)")
     ap.add_argument("--reuse", action="store_true", help="reuse the dataset if --data holds the same spec")
+    ap.add_argument("--drop-data", action="store_true", help="delete each dataset after its shape's runs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runes", type=int, default=2_000)
     ap.add_argument("--addresses", type=int, default=1_000_000)
     ap.add_argument("--blocks", type=int, default=52_560, help="blocks spanned (default: one year)")
     ap.add_argument("--partition-rows", type=int, default=500_000)
+    ap.add_argument(
+        "--mode",
+        choices=("files", "memory"),
+        help="files: every query reads the Parquet files (the default without --matrix); memory: the "
+        "tables loaded once (mesh: persisted; DuckDB tables; polars/pandas frames), the default with --matrix",
+    )
+    ap.add_argument("--queries", default=",".join(QUERY_NAMES), help="a subset, e.g. Q1,Q6")
+    ap.add_argument("--cold", action="store_true", help="also each query alone: load + that query, fresh")
+    ap.add_argument("--matrix", action="store_true", help=f"run the sample of shapes: {', '.join(SAMPLE)}")
+    ap.add_argument("--shapes", help="comma-separated shape names (r200-a1M-zipf-f16, ...); implies --matrix")
     ap.add_argument("--peer", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer:
-        peer_main(args.peer, Path(args.data), Path(args.result))
+        peer_main(args.peer, Path(args.data), Path(args.result), args.mode, args.queries.split(","))
         return 0
+    shapes: list[Shape | None] = [None]
+    if args.matrix or args.shapes:
+        shapes = [parse(n) for n in (args.shapes.split(",") if args.shapes else SAMPLE)]
+        if args.data and len(shapes) > 1:
+            ap.error("--data names one dataset; a matrix writes one per shape")
+    args.mode = args.mode or ("memory" if shapes != [None] else "files")
 
     import mesh_magics
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     kind = "gpu" if args.backend == "cudf" else "cpu"
     mesh = mesh_magics.up(workers=args.workers, threads=args.threads, kind=kind)
+    cells = []
     try:
-        data, gen = make_data(args, mesh.client)
-        print(
-            f"dataset: {args.rows:,} rows in {data} ({gen['parquet_mib']} MiB Parquet), written in "
-            f"{gen['seconds']} s ({gen['rows_per_s']:,} rows/s), worker peak RSS {gen['worker_peak_rss_mib']} MiB",
-            flush=True,
-        )
-        results: dict[str, dict] = {}
-        for e in engines:
-            print(f"running {e} ...", flush=True)
-            results[e] = run_mesh(data, args.backend, mesh.client) if e == "mesh" else run_peer(e, data)
+        for shape in shapes:
+            cell = run_shape(args, mesh, shape, engines)
+            if cell is None:
+                return 1
+            cells.append(cell)
     finally:
         mesh.down()
-    ref = "mesh" if "mesh" in results else engines[0]
-    bad = []
-    for e in engines:
-        for q in QUERY_NAMES:
-            diff = compare(results[e]["answers"][q], results[ref]["answers"][q]) if e != ref else None
-            if diff:
-                bad.append(f"{e} {q}: {diff}")
-    if bad:
-        print("ANSWERS DIFFER — no times reported:\n  " + "\n  ".join(bad))
-        return 1
-    sizes = {q: len(results[ref]["answers"][q]) for q in QUERY_NAMES}
-    print(f"answers equal across {', '.join(engines)} (rows per answer: {sizes})\n")
-    print(table(results, args.rows))
-    print("\npeak RSS (MiB):")
-    for e in engines:
-        r = results[e]
-        if e == "mesh":
-            print(f"  mesh: client {r['client_peak_rss_mib']}, workers {r['worker_peak_rss_mib']}")
-        else:
-            print(f"  {e}: {r['peak_rss_mib']}")
-    out = Path(args.out) if args.out else HERE / "results" / f"whale_suite-{args.rows}-{args.backend}.json"
+    if len(cells) > 1:
+        print("\nmatrix (warm totals, s; rss = peak MiB, mesh = client + workers):")
+        print(summary(cells))
+    name = (
+        f"whale_matrix-{args.rows}.json"
+        if shapes != [None]
+        else f"whale_suite-{args.rows}-{args.backend}.json"
+    )
+    out = Path(args.out) if args.out else HERE / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -282,9 +329,7 @@ def main() -> int:
         "versions": versions(),
         "args": vars(args),
         "params": PARAMS,
-        "dataset": gen,
-        "answer_rows": sizes,
-        "engines": {e: {k: v for k, v in r.items() if k != "answers"} for e, r in results.items()},
+        "cells": cells,
     }
     out.write_text(json.dumps(doc, indent=2, default=str))
     print(f"\nwrote {out}")

@@ -98,3 +98,37 @@ def test_bad_arguments():
         synthetic(n_rows=10, n_runes=50, npartitions=2)
     with pytest.raises(RunesError, match="backend"):
         synthetic(backend="polars")
+
+
+def test_rune_share_shapes_and_the_default_is_unchanged():
+    kw = dict(n_rows=20_000, n_runes=40, n_addresses=2_000, npartitions=2)
+    default = synthetic(**kw)[0].compute(scheduler="sync")
+    explicit = synthetic(**kw, rune_share="default", zipf_s=3.0)[0].compute(scheduler="sync")
+    pd.testing.assert_frame_equal(default, explicit)  # zipf_s only matters for "zipf"
+    shares = {}
+    for share in ("uniform", "zipf"):
+        t, r = synthetic(**kw, rune_share=share)
+        df = t.compute(scheduler="sync")
+        validate_transfers(df)
+        shares[share] = df["rune_id"].value_counts(normalize=True)
+    first = r.compute(scheduler="sync")["rune_id"].iloc[0]  # etched first: the Zipf head
+    assert shares["zipf"].index[0] == first and shares["zipf"].iloc[0] > 0.15
+    assert shares["uniform"].iloc[0] < 0.1
+    steep = synthetic(**kw, rune_share="zipf", zipf_s=3.0)[0].compute(scheduler="sync")
+    assert steep["rune_id"].value_counts(normalize=True).iloc[0] > 0.5  # one rune dominant
+
+
+def test_files_sets_the_parquet_file_count_not_the_rows(tmp_path):
+    t, _ = synthetic(**ARGS, seed=0, path=tmp_path, files=7)
+    assert len(list((tmp_path / "transfers").glob("*.parquet"))) == 7
+    ref = synthetic(**ARGS, seed=0)[0].compute(scheduler="sync")
+    got = t.compute(scheduler="sync").reset_index(drop=True)  # each file's index starts at 0
+    pd.testing.assert_frame_equal(got, ref.reset_index(drop=True), check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "kw", [{"rune_share": "pareto"}, {"zipf_s": 0}, {"zipf_s": True}, {"files": 0}, {"files": 2.5}]
+)
+def test_bad_shape_arguments(kw):
+    with pytest.raises(RunesError):
+        synthetic(**ARGS, **kw)

@@ -13,23 +13,32 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-__all__ = ["QUERIES"]
+__all__ = ["QUERIES", "source"]
+
+#: a query's first argument: the dataset directory (each query scans the files) or a
+#: connection from :func:`source` (tables loaded once)
+Source = Path | duckdb.DuckDBPyConnection
 
 
-def _con(data: Path) -> duckdb.DuckDBPyConnection:
+def source(data: Path, memory: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with ``t`` and ``r``: views over the files, or (``memory``) tables loaded in memory."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data / 'transfers'}/*.parquet')")
-    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{data / 'runes'}/*.parquet')")
+    kind = "TABLE" if memory else "VIEW"
+    con.execute(f"CREATE {kind} t AS SELECT * FROM read_parquet('{data / 'transfers'}/*.parquet')")
+    con.execute(f"CREATE {kind} r AS SELECT * FROM read_parquet('{data / 'runes'}/*.parquet')")
     return con
 
 
-def _run(data: Path, sql: str, columns: list[str], params: list | None = None) -> pd.DataFrame:
-    con = _con(data)
-    try:
-        rows = con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+def _run(data: Source, sql: str, columns: list[str], params: list | dict | None = None) -> pd.DataFrame:
+    if isinstance(data, duckdb.DuckDBPyConnection):
+        rows = data.execute(sql, params or []).fetchall()
+    else:
+        con = source(data)
+        try:
+            rows = con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
@@ -57,7 +66,7 @@ def _ratio(min_share: float) -> dict:
     return {"num": num, "den": den}
 
 
-def q1(data: Path, p: dict) -> pd.DataFrame:
+def q1(data: Source, p: dict) -> pd.DataFrame:
     sql = f"""
         SELECT rune_id, COUNT(*) AS n, SUM(amount::HUGEINT) AS volume FROM ({_WHALE_ROWS})
         GROUP BY rune_id ORDER BY volume DESC, rune_id
@@ -65,7 +74,7 @@ def q1(data: Path, p: dict) -> pd.DataFrame:
     return _run(data, sql, ["rune_id", "n", "volume"], _ratio(p["min_share"]))
 
 
-def q2(data: Path, p: dict) -> pd.DataFrame:
+def q2(data: Source, p: dict) -> pd.DataFrame:
     sql = f"""
         WITH {_BALANCES}
         SELECT rune_id, address, balance, rk AS rank FROM (
@@ -75,7 +84,7 @@ def q2(data: Path, p: dict) -> pd.DataFrame:
     return _run(data, sql, ["rune_id", "address", "balance", "rank"], {"n": p["n"]})
 
 
-def q3(data: Path, p: dict) -> pd.DataFrame:
+def q3(data: Source, p: dict) -> pd.DataFrame:
     sql = f"""
         WITH {_BALANCES},
         ranked AS (
@@ -100,7 +109,7 @@ def q3(data: Path, p: dict) -> pd.DataFrame:
     return _run(data, sql, cols, {"top": p["top"]})
 
 
-def q4(data: Path, p: dict) -> pd.DataFrame:
+def q4(data: Source, p: dict) -> pd.DataFrame:
     step = pd.Timedelta(p["freq"]).value  # nanoseconds
     sql = f"""
         WITH {_BALANCES},
@@ -126,7 +135,7 @@ def q4(data: Path, p: dict) -> pd.DataFrame:
     return out
 
 
-def q5(data: Path, p: dict) -> pd.DataFrame:
+def q5(data: Source, p: dict) -> pd.DataFrame:
     sql = f"""
         SELECT rune_id, sender, receiver, SUM(amount::HUGEINT) AS amount, COUNT(*) AS n
         FROM ({_WHALE_ROWS}) GROUP BY rune_id, sender, receiver
@@ -136,7 +145,7 @@ def q5(data: Path, p: dict) -> pd.DataFrame:
     return _run(data, sql, ["rune_id", "sender", "receiver", "amount", "n"], params)
 
 
-def q6(data: Path, p: dict) -> pd.DataFrame:
+def q6(data: Source, p: dict) -> pd.DataFrame:
     sql = """
         SELECT rune_id, epoch_ns(block_time) // 86400000000000 * 86400000000000 AS day,
                COUNT(*) AS n, SUM(amount::HUGEINT) AS volume, COUNT(DISTINCT sender) AS senders

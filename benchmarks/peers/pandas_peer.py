@@ -14,13 +14,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUERIES"]
+__all__ = ["QUERIES", "source"]
 
 _LO = (1 << 32) - 1
 
+#: a query's first argument: the dataset directory (each query reads its columns) or the
+#: frames of :func:`source` (read once, in memory)
+Source = Path | dict
 
-def _t(data: Path, columns: list[str]) -> pd.DataFrame:
+
+def source(data: Source, memory: bool = False) -> Source:
+    """The dataset as it is (files), or (``memory``) both tables read into memory."""
+    if not memory:
+        return data
+    return {"t": pd.read_parquet(data / "transfers"), "r": pd.read_parquet(data / "runes")}
+
+
+def _t(data: Source, columns: list[str]) -> pd.DataFrame:
+    if isinstance(data, dict):
+        return data["t"][columns]
     return pd.read_parquet(data / "transfers", columns=columns)
+
+
+def _r(data: Source, columns: list[str]) -> pd.DataFrame:
+    if isinstance(data, dict):
+        return data["r"][columns]
+    return pd.read_parquet(data / "runes", columns=columns)
 
 
 def _halves(df: pd.DataFrame, col: str = "amount", sign: int = 1) -> pd.DataFrame:
@@ -34,8 +53,8 @@ def _join(hi: pd.Series, lo: pd.Series) -> pd.Series:
     return pd.Series(vals, index=hi.index, dtype="int64" if fits else object)
 
 
-def _whale_rows(data: Path, min_share: float, cols: list[str]) -> pd.DataFrame:
-    runes = pd.read_parquet(data / "runes", columns=["rune_id", "supply"])
+def _whale_rows(data: Source, min_share: float, cols: list[str]) -> pd.DataFrame:
+    runes = _r(data, ["rune_id", "supply"]).copy()
     share = Fraction(min_share)
     runes["_thr"] = [math.ceil(share * int(s)) for s in runes["supply"]]
     t = _t(data, ["operation", "amount", *cols])
@@ -43,7 +62,7 @@ def _whale_rows(data: Path, min_share: float, cols: list[str]) -> pd.DataFrame:
     return t[t["amount"] >= t["_thr"]]
 
 
-def q1(data: Path, p: dict) -> pd.DataFrame:
+def q1(data: Source, p: dict) -> pd.DataFrame:
     w = _halves(_whale_rows(data, p["min_share"], ["rune_id"])[["rune_id", "amount"]])
     g = w.groupby("rune_id").agg(n=("_hi", "size"), _hi=("_hi", "sum"), _lo=("_lo", "sum")).reset_index()
     g["volume"] = _join(g["_hi"], g["_lo"])
@@ -51,7 +70,7 @@ def q1(data: Path, p: dict) -> pd.DataFrame:
     return g[["rune_id", "n", "volume"]].reset_index(drop=True)
 
 
-def _balances(data: Path) -> pd.DataFrame:
+def _balances(data: Source) -> pd.DataFrame:
     t = _t(data, ["rune_id", "sender", "receiver", "amount"])
     recv = t.loc[t["receiver"].notna(), ["rune_id", "receiver", "amount"]].rename(
         columns={"receiver": "address"}
@@ -68,18 +87,18 @@ def _balances(data: Path) -> pd.DataFrame:
     return g[["rune_id", "address", "balance"]]
 
 
-def _ranked(data: Path) -> pd.DataFrame:
+def _ranked(data: Source) -> pd.DataFrame:
     b = _balances(data).sort_values(["rune_id", "balance", "address"], ascending=[True, False, True])
     b["rank"] = b.groupby("rune_id").cumcount() + 1
     return b
 
 
-def q2(data: Path, p: dict) -> pd.DataFrame:
+def q2(data: Source, p: dict) -> pd.DataFrame:
     b = _ranked(data)
     return b[b["rank"] <= p["n"]].reset_index(drop=True)
 
 
-def q3(data: Path, p: dict) -> pd.DataFrame:
+def q3(data: Source, p: dict) -> pd.DataFrame:
     b = _ranked(data)
     g = b.groupby("rune_id")
     b["total"] = g["balance"].transform("sum")
@@ -109,7 +128,7 @@ def q3(data: Path, p: dict) -> pd.DataFrame:
     return out[["rune_id", "holders", "total", "top_share", "hhi", "gini", "nakamoto"]]
 
 
-def q4(data: Path, p: dict) -> pd.DataFrame:
+def q4(data: Source, p: dict) -> pd.DataFrame:
     b = _ranked(data)
     whales = b.loc[b["rank"] <= p["top"], ["rune_id", "address"]]
     t = _t(data, ["rune_id", "block_time", "sender", "receiver", "amount"])
@@ -132,7 +151,7 @@ def q4(data: Path, p: dict) -> pd.DataFrame:
     return g[["rune_id", "bucket", "netflow", "moves"]]
 
 
-def q5(data: Path, p: dict) -> pd.DataFrame:
+def q5(data: Source, p: dict) -> pd.DataFrame:
     keys = ["rune_id", "sender", "receiver"]
     w = _halves(_whale_rows(data, p["min_share"], keys)[[*keys, "amount"]])
     g = w.groupby(keys).agg(_hi=("_hi", "sum"), _lo=("_lo", "sum"), n=("_hi", "size")).reset_index()
@@ -142,7 +161,7 @@ def q5(data: Path, p: dict) -> pd.DataFrame:
     return g[[*keys, "amount", "n"]].reset_index(drop=True)
 
 
-def q6(data: Path, p: dict) -> pd.DataFrame:
+def q6(data: Source, p: dict) -> pd.DataFrame:
     t = _t(data, ["rune_id", "block_time", "sender", "amount"])
     t["day"] = t["block_time"].dt.floor("1D")
     t = _halves(t)

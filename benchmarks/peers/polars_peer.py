@@ -12,16 +12,34 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-__all__ = ["QUERIES"]
+__all__ = ["QUERIES", "source"]
 
 I128 = pl.Int128
 
+#: a query's first argument: the dataset directory (lazy scans of the files) or the frames
+#: of :func:`source` (read once, in memory)
+Source = Path | dict
 
-def _t(data: Path) -> pl.LazyFrame:
+
+def source(data: Source, memory: bool = False) -> Source:
+    """The dataset as it is (scans), or (``memory``) both tables read into memory."""
+    if not memory:
+        return data
+    return {
+        "t": pl.read_parquet(data / "transfers" / "*.parquet"),
+        "r": pl.read_parquet(data / "runes" / "*.parquet"),
+    }
+
+
+def _t(data: Source) -> pl.LazyFrame:
+    if isinstance(data, dict):
+        return data["t"].lazy()
     return pl.scan_parquet(data / "transfers" / "*.parquet")
 
 
-def _r(data: Path) -> pl.LazyFrame:
+def _r(data: Source) -> pl.LazyFrame:
+    if isinstance(data, dict):
+        return data["r"].lazy()
     return pl.scan_parquet(data / "runes" / "*.parquet")
 
 
@@ -37,7 +55,7 @@ def _pandas(df: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _whale_rows(data: Path, min_share: float) -> pl.LazyFrame:
+def _whale_rows(data: Source, min_share: float) -> pl.LazyFrame:
     num, den = Fraction(min_share).as_integer_ratio()
     return (
         _t(data)
@@ -61,7 +79,7 @@ def _balances(data: Path) -> pl.LazyFrame:
     return bal.filter(pl.col("balance") > 0)
 
 
-def _ranked(data: Path, n: int) -> pl.LazyFrame:
+def _ranked(data: Source, n: int) -> pl.LazyFrame:
     return (
         _balances(data)
         .sort(["rune_id", "balance", "address"], descending=[False, True, False])
@@ -70,7 +88,7 @@ def _ranked(data: Path, n: int) -> pl.LazyFrame:
     )
 
 
-def q1(data: Path, p: dict) -> pd.DataFrame:
+def q1(data: Source, p: dict) -> pd.DataFrame:
     out = (
         _whale_rows(data, p["min_share"])
         .group_by("rune_id")
@@ -80,12 +98,12 @@ def q1(data: Path, p: dict) -> pd.DataFrame:
     return _pandas(out.collect())
 
 
-def q2(data: Path, p: dict) -> pd.DataFrame:
+def q2(data: Source, p: dict) -> pd.DataFrame:
     out = _ranked(data, p["n"]).select("rune_id", "address", "balance", "rank").sort("rune_id", "rank")
     return _pandas(out.collect())
 
 
-def q3(data: Path, p: dict) -> pd.DataFrame:
+def q3(data: Source, p: dict) -> pd.DataFrame:
     b = pl.col("balance")
     desc = _balances(data).sort(["rune_id", "balance"], descending=[False, True])
     per = desc.with_columns(
@@ -110,7 +128,7 @@ def q3(data: Path, p: dict) -> pd.DataFrame:
     return _pandas(out.sort("rune_id").collect())
 
 
-def q4(data: Path, p: dict) -> pd.DataFrame:
+def q4(data: Source, p: dict) -> pd.DataFrame:
     whales = _ranked(data, p["top"]).select("rune_id", "address").collect().lazy()
     t = _t(data).select("rune_id", "block_time", "sender", "receiver", "amount")
     inflow = t.join(whales, left_on=["rune_id", "receiver"], right_on=["rune_id", "address"]).select(
@@ -129,7 +147,7 @@ def q4(data: Path, p: dict) -> pd.DataFrame:
     return _pandas(out.collect())
 
 
-def q5(data: Path, p: dict) -> pd.DataFrame:
+def q5(data: Source, p: dict) -> pd.DataFrame:
     out = (
         _whale_rows(data, p["min_share"])
         .group_by("rune_id", "sender", "receiver")
@@ -140,7 +158,7 @@ def q5(data: Path, p: dict) -> pd.DataFrame:
     return _pandas(out.collect())
 
 
-def q6(data: Path, p: dict) -> pd.DataFrame:
+def q6(data: Source, p: dict) -> pd.DataFrame:
     out = (
         _t(data)
         .with_columns(day=pl.col("block_time").dt.truncate("1d"))

@@ -200,6 +200,9 @@ def synthetic(
     *,
     n_blocks: int | None = None,
     n_whales: int = 5,
+    rune_share: str = "default",
+    zipf_s: float = 1.1,
+    files: int | None = None,
 ) -> tuple[Any, Any]:
     """A synthetic Runes ledger as lazy dask frames ``(transfers, runes)``.
 
@@ -224,6 +227,16 @@ def synthetic(
         Blocks spanned (default ``max(2·npartitions, n_rows // 20)``).
     n_whales
         Planted whale addresses.
+    rune_share, zipf_s
+        How mints (and so the holders who send) are shared across runes: ``"default"``
+        (Zipf 1.1 over a random order of the runes, the generator's original shape),
+        ``"uniform"`` (every rune alike, apart from when it is etched) or ``"zipf"``
+        (Zipf with exponent ``zipf_s`` by etching order: the first rune, mintable from the
+        first block, is the largest). The default output is unchanged by these options.
+    files
+        With ``path``: the number of Parquet files ``transfers`` is written as (the
+        partitions are merged or split into that many; default one file per partition).
+        The rows are the same whatever the file count.
     """
     import dask.dataframe as dd
 
@@ -243,6 +256,14 @@ def synthetic(
         raise RunesError(f"synthetic: n_rows ({n_rows}) must be at least npartitions ({npartitions})")
     if n_addresses < 2:
         raise RunesError("synthetic: n_addresses must be at least 2 (senders need someone to send to)")
+    if rune_share not in ("default", "uniform", "zipf"):
+        raise RunesError(f"synthetic: rune_share must be 'default', 'uniform' or 'zipf', got {rune_share!r}")
+    s_: object = zipf_s  # as given: callers may pass anything
+    if isinstance(s_, bool) or not isinstance(s_, (int, float)) or not 0 < s_ < 10:
+        raise RunesError(f"synthetic: zipf_s must be a number in (0, 10), got {zipf_s!r}")
+    f_: object = files
+    if f_ is not None and (isinstance(f_, bool) or not isinstance(f_, int) or not 1 <= f_ <= n_rows):
+        raise RunesError(f"synthetic: files must be a positive int at most n_rows, got {files!r}")
     n_blocks = n_blocks or max(2 * npartitions, n_rows // 20)
     if n_blocks < 2 * npartitions:
         raise RunesError(f"synthetic: n_blocks must be at least 2 per partition ({2 * npartitions})")
@@ -258,6 +279,8 @@ def synthetic(
         if pd.Timestamp(start).tzinfo
         else pd.Timestamp(start, tz="UTC").value,
         backend,
+        rune_share,
+        float(zipf_s),
     )
     etched = np.bincount(catalog(plan)["etch_part"], minlength=npartitions)
     short = [p for p in range(npartitions) if plan.rows(p) < etched[p] + (1 if p == 0 else 0)]
@@ -283,8 +306,9 @@ def synthetic(
     if path is None:
         return transfers, runes
     root = Path(path)
+    written = transfers if files is None else transfers.repartition(npartitions=files)
     dask.compute(
-        transfers.to_parquet(root / "transfers", write_index=False, compute=False),
+        written.to_parquet(root / "transfers", write_index=False, compute=False),
         runes.to_parquet(root / "runes", write_index=False, compute=False),
     )
     return dd.read_parquet(root / "transfers"), dd.read_parquet(root / "runes")

@@ -47,6 +47,10 @@ class Plan:
     n_whales: int
     start_ns: int
     backend: str
+    #: share of rows across runes: "default" (Zipf 1.1 over a random order of the runes),
+    #: "uniform" or "zipf" (Zipf ``zipf_s`` by etching order: the first rune is the largest)
+    rune_share: str = "default"
+    zipf_s: float = 1.1
 
     def rows(self, p: int) -> int:
         return self.n_rows * (p + 1) // self.npartitions - self.n_rows * p // self.npartitions
@@ -75,7 +79,11 @@ def catalog(plan: Plan) -> dict[str, Any]:
         idx = np.flatnonzero(etch_part == p)
         tx[idx] = np.arange(1, len(idx) + 1)
     etch_block = np.array([plan.blocks(int(p))[0] for p in etch_part], dtype=np.int64)
-    popularity = 1.0 / (rng.permutation(r) + 1.0) ** 1.1
+    popularity = 1.0 / (rng.permutation(r) + 1.0) ** 1.1  # drawn in every case: the stream stays the same
+    if plan.rune_share == "uniform":
+        popularity = np.ones(r)
+    elif plan.rune_share == "zipf":
+        popularity = 1.0 / (np.arange(r) + 1.0) ** plan.zipf_s
     divisibility = rng.choice([0, 0, 1, 2, 2, 5, 8], size=r)
     # supplies stay below 2**62: mints are capped by n_rows, premines by 2**61
     mint_cap = max(1, 2**61 // max(plan.n_rows, 1))

@@ -13,16 +13,24 @@ t      int64   ``block_time`` as ticks of its unit since the epoch
 send   bool    ``operation == "send"``
 ====== ======= ==============================================================
 
-and persisted on the workers (about 29 bytes a row instead of ~150). Codes are
-positions in the *sorted* dictionaries of rune ids and addresses, so ordering
-by code is ordering by string: ties broken "by address asc" are broken on
-codes, and strings come back only for the rows of a result.
+and persisted on the workers (about 29 bytes a row instead of ~150). Rune codes
+are positions in the *sorted* dictionary of rune ids (global, a few thousand
+strings, held by the client). Address codes are positions in a sorted
+dictionary **of their partition** of the coded table: every rune lives in one
+partition, and every query compares addresses only within a rune (ties broken
+"by address asc", holders, senders, flows), so per-partition codes order as
+the strings do wherever an order is asked, and strings come back only for the
+rows of a result, decoded on the worker that holds the partition's dictionary.
 
-Building it is one pass over the input. Each partition factorizes its own
-strings (local codes, local uniques); the local uniques are merged in a tree on
-the workers and the sorted dictionaries (unique addresses and rune ids — never
-the transfers) come to the client, which shares them with every worker; each
-partition then maps its local codes to global ones.
+Building it is one pass over the input. Each input partition counts its rows
+per rune id and keeps its fixed-width columns beside its address strings (no
+copy of a persisted input's strings); the counts are merged in a tree on the
+workers and only they (rune ids and counts) come to the client, which assigns
+runes to partitions. The rows then move, address strings included, in one
+all-to-all, and each output partition dictionary-encodes its own addresses
+once (one hash of each address string in all; the global address dictionary
+of the first version cost a gather of ~700k strings on the client and a hash
+table of all of them per input partition, see BENCHMARKS.md).
 
 The coded table is *partitioned by rune*: every row of a rune lives in one
 partition, so every query after the build (balances, holders, daily senders,
@@ -30,7 +38,7 @@ flows) is one task per partition with no shuffle. Runes are assigned to
 partitions largest first, each to the least loaded one (row counts per rune are
 known from the local factorization), and the rows move in one all-to-all of
 plain tasks: each input partition is split by owner, each output partition
-concatenates its pieces. (``set_index`` with the same boundaries also sorts and
+concatenates its pieces and encodes their addresses. (``set_index`` with the same boundaries also sorts and
 builds an index: 4.6 s against 1.5-2 s at 10M rows, see BENCHMARKS.md.)
 
 The cache is keyed by the dask token of the input's columns, so a changed
@@ -55,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from distributed import futures_of, wait
 
-__all__ = ["CODED_COLUMNS", "Coded", "assign_runes", "cache_info", "clear_cache", "coded"]
+__all__ = ["CODED_COLUMNS", "Coded", "assign_runes", "cache_info", "clear_cache", "coded", "decode_codes"]
 
 #: input columns the coded table is built from
 CODED_COLUMNS = ["rune_id", "block_time", "operation", "sender", "receiver", "amount"]
@@ -75,14 +83,15 @@ class Coded:
     key: str
     table: Any  # dask DataFrame of the coded columns, each rune inside one partition
     parts: list[Any]  # the table's partitions (futures held on the workers)
+    dicts: list[Any]  # per partition, its sorted addresses (futures of pa.Array): code -> address
     runes: pa.Array  # sorted rune ids: code -> rune_id
-    addresses: pa.Array  # sorted addresses: code -> address
+    n_addresses: list[int]  # addresses in each partition's dictionary
     time_dtype: Any
     derived: dict[str, Any] = field(default_factory=dict)  # e.g. "balances": persisted collection
 
     def alive(self) -> bool:
         """False once a persisted partition is gone (e.g. its worker restarted)."""
-        futures = [*self.parts, *(f for c in self.derived.values() for f in futures_of(c))]
+        futures = [*self.parts, *self.dicts, *(f for c in self.derived.values() for f in futures_of(c))]
         return all(f.status == "finished" for f in futures)
 
     def derive(self, name: str, build: Any) -> Any:
@@ -93,14 +102,11 @@ class Coded:
 
     def rune_ids(self, codes: Any) -> pd.Series:
         """Rune id strings of host codes."""
-        return _decode(self.runes, codes)
-
-    def address_strings(self, codes: Any) -> pd.Series:
-        """Address strings of host codes (``-1`` -> null)."""
-        return _decode(self.addresses, codes)
+        return decode_codes(self.runes, codes)
 
 
-def _decode(dictionary: pa.Array, codes: Any) -> pd.Series:
+def decode_codes(dictionary: pa.Array, codes: Any) -> pd.Series:
+    """Strings of codes into a sorted dictionary (``-1`` -> null); on the host or a worker."""
     idx = pa.array(np.asarray(codes, dtype=np.int64), mask=np.asarray(codes) < 0)
     return pd.Series(pd.arrays.ArrowStringArray(pc.cast(dictionary.take(idx), pa.large_string())))
 
@@ -111,7 +117,7 @@ def cache_info() -> dict[str, Any]:
         **_STATS,
         "entries": [
             {"key": e.key, "partitions": e.table.npartitions, "runes": len(e.runes),
-             "addresses": len(e.addresses), "derived": sorted(e.derived)}
+             "addresses": sum(e.n_addresses), "derived": sorted(e.derived)}
             for e in _CACHE.values()
         ],
     }  # fmt: skip
@@ -123,8 +129,11 @@ def clear_cache() -> None:
     _STATS.update(hits=0, misses=0)
 
 
-def coded(transfers: Any) -> Coded | None:
+def coded(transfers: Any, build: bool = True) -> Coded | None:
     """The cached coded table of ``transfers``, built on first use; ``None`` when not applicable.
+
+    ``build=False``: the entry only if it is already cached (queries that read few
+    columns of few rows, Q1 and Q5, use the table when it is there and never pay for it).
 
     Applies to pandas-backed dask DataFrames with every column of
     :data:`CODED_COLUMNS` and int64 amounts, computed on a distributed client
@@ -146,6 +155,8 @@ def coded(transfers: Any) -> Coded | None:
         _STATS["hits"] += 1
         _CACHE.move_to_end(key)
         return entry
+    if not build:
+        return None
     _STATS["misses"] += 1
     entry = _build(client, key, src)
     _CACHE[key] = entry
@@ -157,52 +168,58 @@ def coded(transfers: Any) -> Coded | None:
 # --------------------------------------------------------------------------- building
 
 
-def _arrow_strings(values: Any) -> pa.Array:
-    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+def _empty_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "rune": np.zeros(0, np.int32), "snd": np.zeros(0, np.int32), "rcv": np.zeros(0, np.int32),
+        "amount": np.zeros(0, np.int64), "t": np.zeros(0, np.int64), "send": np.zeros(0, bool),
+    })  # fmt: skip
 
 
-def _local(part: pd.DataFrame) -> tuple[pd.DataFrame, pa.Array, pa.Array]:
-    """One partition with local codes, and its local dictionaries (addresses, rune ids)."""
+def _strings(values: Any) -> pa.Array:
+    """A column's strings as one large_string Arrow array (zero-copy from Arrow-backed pandas)."""
+    arr = values.array
+    arr = (
+        arr._pa_array
+        if hasattr(arr, "_pa_array")
+        else pa.array(np.asarray(values, dtype=object), from_pandas=True)
+    )
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
+def _local(part: pd.DataFrame) -> tuple[dict[str, Any], pd.Series]:
+    """One partition: fixed-width columns (local rune codes) and address strings; rows per rune id."""
     part = part[part["rune_id"].notna()]
-    n = len(part)
-    addr_codes, addr_u = pd.factorize(pd.concat([part["sender"], part["receiver"]], ignore_index=True))
     rune_codes, rune_u = pd.factorize(part["rune_id"])
-    frame = pd.DataFrame({
+    cols = {
         "rune": rune_codes.astype(np.int32),
-        "snd": addr_codes[:n].astype(np.int32),
-        "rcv": addr_codes[n:].astype(np.int32),
         "amount": part["amount"].to_numpy(dtype=np.int64),
         "t": part["block_time"].astype("int64").to_numpy(),
         "send": (part["operation"] == "send").to_numpy(dtype=bool, na_value=False),
-    })  # fmt: skip
-    return frame, _arrow_strings(addr_u), _arrow_strings(rune_u)
+        "snd": _strings(part["sender"]),
+        "rcv": _strings(part["receiver"]),
+        "runes": pa.array(np.asarray(rune_u, dtype=object), type=pa.large_string()),
+    }
+    counts = pd.Series(
+        np.bincount(cols["rune"], minlength=len(rune_u)), index=np.asarray(rune_u, dtype=object)
+    )
+    return cols, counts
 
 
-def _union(*arrays: pa.Array) -> pa.Array:
-    return pc.unique(pa.chunked_array(arrays, type=pa.large_string()))
+def _merge_counts(*counts: pd.Series) -> pd.Series:
+    if not counts:
+        return pd.Series(np.zeros(0, np.int64), index=pd.Index([], dtype=object))
+    return pd.concat(counts).groupby(level=0, sort=False).sum()
 
 
 def _tree(client: Any, items: list[Any], fan_in: int = 8) -> Any:
-    """Merge unique-array futures in a tree on the workers; one future."""
+    """Merge per-partition rune counts in a tree on the workers; one future."""
     while len(items) > 1:
         items = [
-            client.submit(_union, *items[i : i + fan_in], pure=False) for i in range(0, len(items), fan_in)
+            client.submit(_merge_counts, *items[i : i + fan_in], pure=False)
+            for i in range(0, len(items), fan_in)
         ]
-    return items[0] if items else client.submit(_union, pure=False)
-
-
-def _sorted(arr: pa.Array) -> pa.Array:
-    return arr.take(pc.sort_indices(arr))
-
-
-def _rune_counts(local: tuple[pd.DataFrame, pa.Array, pa.Array], runes: pa.Array) -> np.ndarray:
-    """Rows per global rune code in one partition."""
-    frame, _, rune_u = local
-    counts = np.zeros(len(runes), dtype=np.int64)
-    where = pc.index_in(rune_u, value_set=runes).to_numpy(zero_copy_only=False).astype(np.int64)
-    counts[where] = np.bincount(frame["rune"].to_numpy(), minlength=len(rune_u))
-    return counts
+    return items[0] if items else client.submit(_merge_counts, pure=False)
 
 
 def assign_runes(counts: np.ndarray, nparts: int) -> np.ndarray:
@@ -222,33 +239,54 @@ def assign_runes(counts: np.ndarray, nparts: int) -> np.ndarray:
     return owner
 
 
-def _remap(local: tuple[pd.DataFrame, pa.Array, pa.Array], addresses: pa.Array, runes: pa.Array) -> dict:
-    """Local codes -> global codes (positions in the sorted dictionaries), as column arrays."""
-    frame, addr_u, rune_u = local
-    cols = {c: frame[c].to_numpy() for c in frame.columns}  # the stored local frame is left as it is
-    for names, u, dictionary in ((("snd", "rcv"), addr_u, addresses), (("rune",), rune_u, runes)):
-        to_global = pc.index_in(u, value_set=dictionary).to_numpy(zero_copy_only=False)
-        to_global = np.append(to_global.astype(np.int32), np.int32(-1))  # local -1 (null) stays -1
-        for c in names:
-            cols[c] = to_global[cols[c]]
-    return cols
+_NUMERIC = ("rune", "amount", "t", "send")
 
 
-def _remap_split(
-    addresses: pa.Array, runes: pa.Array, owner: np.ndarray, *locals_: Any
-) -> list[pd.DataFrame]:
-    """A group of local partitions with global codes, split by owner partition."""
-    remapped = [_remap(loc, addresses, runes) for loc in locals_]
-    cols = {c: np.concatenate([r[c] for r in remapped]) for c in remapped[0]}
-    dest = owner[cols["rune"]]
-    order = np.argsort(dest, kind="stable")
-    cols = {c: v[order] for c, v in cols.items()}
-    bounds = np.searchsorted(dest[order], np.arange(int(owner.max(initial=0)) + 2))
-    return [pd.DataFrame({c: v[a:b] for c, v in cols.items()}) for a, b in zip(bounds[:-1], bounds[1:])]
+def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, Any]]:
+    """A group of local partitions with global rune codes, split by owner partition."""
+    nout = int(owner.max(initial=0)) + 1
+    pieces: list[dict[str, list[Any]]] = [{c: [] for c in (*_NUMERIC, "snd", "rcv")} for _ in range(nout)]
+    for cols, _ in locals_:
+        to_global = (
+            pc.index_in(cols["runes"], value_set=runes).to_numpy(zero_copy_only=False).astype(np.int32)
+        )
+        rune = to_global[cols["rune"]] if len(to_global) else cols["rune"]
+        dest = owner[rune]
+        order = np.argsort(dest, kind="stable")
+        bounds = np.searchsorted(dest[order], np.arange(nout + 1))
+        taken = {"rune": rune[order], **{c: cols[c][order] for c in _NUMERIC[1:]}}
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            for c, v in taken.items():
+                pieces[i][c].append(v[a:b])
+            idx = pa.array(order[a:b])  # compact arrays: a piece travels without its neighbours' strings
+            pieces[i]["snd"].append(cols["snd"].take(idx))
+            pieces[i]["rcv"].append(cols["rcv"].take(idx))
+    return [{**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"]} for p in pieces]
 
 
-def _concat(*pieces: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat(pieces, ignore_index=True)
+def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Codes (int32, -1 for null) of strings into their own sorted dictionary, and that dictionary."""
+    enc = pc.dictionary_encode(addr)  # Arrow's hash: faster than hashing fixed-width words in numpy
+    # and checking for collisions (best of 5 on 1M addresses: 0.12 s against 0.21 s, BENCHMARKS.md)
+    order = pc.sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = np.where(idx >= 0, rank[np.maximum(idx, 0)] if len(rank) else -1, -1).astype(np.int32)
+    return codes, enc.dictionary.take(pa.array(order))
+
+
+def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
+    """An output partition: its pieces concatenated, its addresses coded into its own sorted dictionary."""
+    cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
+    n = len(cols["rune"])
+    strings = [a for p in pieces for a in p["snd"]] + [a for p in pieces for a in p["rcv"]]
+    codes, dictionary = _encode(pa.chunked_array(strings, type=pa.large_string()).combine_chunks())
+    frame = pd.DataFrame({
+        "rune": cols["rune"], "snd": codes[:n], "rcv": codes[n:],
+        "amount": cols["amount"], "t": cols["t"], "send": cols["send"],
+    })  # fmt: skip
+    return frame, dictionary
 
 
 def _client() -> Any:
@@ -261,17 +299,17 @@ def _client() -> Any:
 
 
 def _build(client: Any, key: str, src: Any) -> Coded:
-    """One pass over ``src`` on the workers; only the dictionaries come to the client."""
+    """One pass over ``src`` on the workers; only rune ids and their row counts come to the client."""
     import operator
 
     import dask.dataframe as dd
 
     local = client.compute([dask.delayed(_local)(p) for p in src.to_delayed()])
-    addr_u = _tree(client, [client.submit(operator.getitem, f, 1, pure=False) for f in local])
-    rune_u = _tree(client, [client.submit(operator.getitem, f, 2, pure=False) for f in local])
-    addresses, runes = (_sorted(a) for a in client.gather([addr_u, rune_u]))
-    shared_a, shared_r = client.scatter([addresses, runes], hash=False)  # fetched once per worker
-    counts = np.sum(client.gather([client.submit(_rune_counts, f, shared_r, pure=False) for f in local]), 0)
+    total = client.gather(_tree(client, [client.submit(operator.getitem, f, 1, pure=False) for f in local]))
+    order = np.argsort(np.asarray(total.index, dtype=object), kind="stable")
+    runes = pa.array(np.asarray(total.index, dtype=object)[order], type=pa.large_string())
+    counts = total.to_numpy(dtype=np.int64)[order]
+    (shared_r,) = client.scatter([runes], hash=False)  # fetched once per worker
     workers = len(client.scheduler_info(n_workers=-1)["workers"])
     nparts = min(len(local), max(workers, -(-int(counts.sum()) // PARTITION_ROWS)))
     owner = assign_runes(counts, nparts)
@@ -279,15 +317,19 @@ def _build(client: Any, key: str, src: Any) -> Coded:
     # at most MAX_PIECES pieces in the all-to-all: large inputs split groups of local partitions
     size = -(-len(local) * nparts // MAX_PIECES)
     groups = [local[i : i + size] for i in range(0, len(local), size)]
-    split = [client.submit(_remap_split, shared_a, shared_r, owner, *g, pure=False) for g in groups]
-    del local, groups, shared_a, shared_r  # released once the split tasks have run
-    parts = [
+    split = [client.submit(_split, shared_r, owner, *g, pure=False) for g in groups]
+    del local, groups, shared_r  # released once the split tasks have run
+    done = [
         client.submit(
-            _concat, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False
+            _finish, *[client.submit(operator.getitem, s, i, pure=False) for s in split], pure=False
         )
         for i in range(nparts)
     ]
     del split
+    parts = [client.submit(operator.getitem, f, 0, pure=False) for f in done]
+    dicts = [client.submit(operator.getitem, f, 1, pure=False) for f in done]
+    sizes = client.gather([client.submit(len, d, pure=False) for d in dicts])
     wait(parts)
-    table = dd.from_delayed(parts, meta=_local(src._meta)[0], verify_meta=False)
-    return Coded(key, table, parts, runes, addresses, src._meta["block_time"].dtype)
+    del done
+    table = dd.from_delayed(parts, meta=_empty_table(), verify_meta=False)
+    return Coded(key, table, parts, dicts, runes, sizes, src._meta["block_time"].dtype)

@@ -127,16 +127,22 @@ class WhaleEngine(ABC):
         """
 
 
-def engine_for(transfers: Any) -> WhaleEngine:
+def engine_for(transfers: Any, build: bool = True) -> WhaleEngine:
     """The engine for one query on ``transfers``: chosen once per call.
 
     The coded-table engine when the cache applies (see
     :func:`~.cache.coded`: a pandas-backed dask DataFrame with the coded
     columns and int64 amounts, on a distributed client; the table is built
     on first use), else the general dask.dataframe engine.
+
+    ``build=False`` is what the queries that filter before they group (Q1,
+    Q5: a few whale-sized rows of a few columns) ask for: the coded table
+    if it is already cached, else the general engine on the input as it is,
+    never the build (about as long as the six queries after it, so a query
+    that needs none of it does not wait for it).
     """
     from .coded import CodedEngine
     from .general import GeneralEngine
 
-    c = coded(transfers)
+    c = coded(transfers, build=build)
     return CodedEngine(c) if c is not None else GeneralEngine()

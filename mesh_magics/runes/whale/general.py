@@ -7,13 +7,22 @@ limbs (:mod:`.exact`), tree-reduced or shuffled on the workers, filters and
 broadcast merges against small tables; only aggregated results reach the
 client. Holder balances are :func:`.holders.balances` (one shuffle of partial
 sums on ``rune_id``).
+
+Q1 and Q5 are also the queries that never wait for the coded table (see
+:func:`~.engine.engine_for`): they keep a few rows (whale-sized sends) of a
+few columns. On pandas partitions with int64 amounts they find those rows with
+Arrow and numpy (the rune's threshold looked up by position in the small
+threshold table, no merge) and group only them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import exact as ex
 from .engine import WhaleEngine
@@ -26,7 +35,7 @@ __all__ = ["GeneralEngine"]
 
 def _reduce_sum(inp: Input, chunks: Any, keys: list[str]) -> pd.DataFrame:
     """Group sums of per-partition chunks, tree-reduced on the workers; host result."""
-    agg = chunks.groupby(keys, sort=False).sum().reset_index()
+    agg = chunks.groupby(keys, sort=False).sum(split_out=1).reset_index()
     (pdf,) = inp.compute(agg)
     return pdf
 
@@ -59,6 +68,68 @@ def _q5_top(part: Any, top: int, k: int) -> Any:
     part = ex.normalize(part.copy(), ex.limb_names(k))
     by, ascending = flow_order(k)
     return part.sort_values(by, ascending=ascending).head(top)
+
+
+def _fast(inp: Input) -> bool:
+    """Whether the Arrow/numpy kernels of Q1 and Q5 apply: pandas partitions, int64 amounts."""
+    return (
+        inp.family == "pandas" and inp.k == 2 and pd.api.types.is_integer_dtype(inp.ddf._meta["amount"].dtype)
+    )
+
+
+def _limits(thr: pd.DataFrame) -> tuple[pa.Array, np.ndarray]:
+    """The threshold table as rune ids (Arrow) and the least qualifying amount of each (int64)."""
+    ids = pa.array(thr["rune_id"].astype(object).to_numpy(), type=pa.large_string())
+    value = thr["_t1"].to_numpy(np.int64) * np.int64(ex.BASE) + thr["_t0"].to_numpy(np.int64)
+    return ids, value  # <= INT64_MAX: larger thresholds were dropped (no int64 amount reaches them)
+
+
+def _strings(s: pd.Series) -> Any:
+    arr = s.array
+    return (
+        arr._pa_array if hasattr(arr, "_pa_array") else pa.array(s.to_numpy(dtype=object), from_pandas=True)
+    )
+
+
+def _whale_mask(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the position of its rune in ``ids`` (-1: none), and which rows are whale-sized sends."""
+    pos = pc.fill_null(pc.index_in(_strings(part["rune_id"]), value_set=ids), -1)
+    pos = np.asarray(pos.to_numpy(zero_copy_only=False) if hasattr(pos, "to_numpy") else pos, dtype=np.int64)
+    send = (part["operation"] == "send").to_numpy(dtype=bool, na_value=False)
+    amount = part["amount"].to_numpy(dtype=np.int64)
+    keep = send & (pos >= 0)
+    keep[keep] = amount[keep] >= limits[pos[keep]]
+    return pos, keep
+
+
+def _limbs_of(amount: np.ndarray) -> dict[str, np.ndarray]:
+    return {"_a0": amount & np.int64(ex.BASE - 1), "_a1": amount >> 32}
+
+
+def _ids(ids: pa.Array, pos: np.ndarray) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(ids.take(pa.array(pos, type=pa.int64())))
+
+
+def _q1_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
+    pos, keep = _whale_mask(part, ids, limits)
+    amount = part["amount"].to_numpy(dtype=np.int64)[keep]
+    df = pd.DataFrame({"_pos": pos[keep], "n": np.ones(len(amount), np.int64), **_limbs_of(amount)})
+    df = df.groupby("_pos", sort=False).sum().reset_index()
+    return pd.DataFrame(
+        {"rune_id": _ids(ids, df["_pos"].to_numpy()), **{c: df[c].to_numpy() for c in ("n", "_a0", "_a1")}}
+    )
+
+
+def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
+    pos, keep = _whale_mask(part, ids, limits)
+    amount = part["amount"].to_numpy(dtype=np.int64)[keep]
+    rows = pd.DataFrame({
+        "rune_id": _ids(ids, pos[keep]),
+        "sender": part["sender"].to_numpy()[keep], "receiver": part["receiver"].to_numpy()[keep],
+        **_limbs_of(amount), "n": np.ones(len(amount), np.int64),
+    })  # fmt: skip
+    rows = rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
+    return rows.groupby(["rune_id", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
 
 
 # --------------------------------------------------------------------------- Q4
@@ -116,17 +187,26 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
-        k = inp.k
-        chunks = inp.ddf.map_partitions(_q1_chunk, thr, k, meta=_q1_chunk(inp.ddf._meta, thr, k))
+        k, ddf = inp.k, inp.ddf
+        if _fast(inp):
+            ids, limits = _limits(thr)
+            chunks = ddf.map_partitions(_q1_fast, ids, limits, meta=_q1_fast(ddf._meta, ids, limits))
+        else:
+            chunks = ddf.map_partitions(_q1_chunk, thr, k, meta=_q1_chunk(ddf._meta, thr, k))
         return _reduce_sum(inp, chunks, ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
         """Groups summed on the workers (split over several partitions); each partition's
         ``top`` best are the only rows brought to the client."""
-        k = inp.k
-        chunks = inp.ddf.map_partitions(_q5_chunk, thr, k, meta=_q5_chunk(inp.ddf._meta, thr, k))
+        k, ddf = inp.k, inp.ddf
+        if _fast(inp):
+            ids, limits = _limits(thr)
+            chunks = ddf.map_partitions(_q5_fast, ids, limits, meta=_q5_fast(ddf._meta, ids, limits))
+        else:
+            chunks = ddf.map_partitions(_q5_chunk, thr, k, meta=_q5_chunk(ddf._meta, thr, k))
         split_out = max(1, chunks.npartitions // 8)
-        groups = chunks.groupby(["rune_id", "sender", "receiver"], sort=False).sum(split_out=split_out)
+        keys = ["rune_id", "sender", "receiver"]
+        groups = chunks.groupby(keys, sort=False).sum(split_out=split_out, shuffle_method="tasks")
         groups = groups.reset_index()
         best = groups.map_partitions(_q5_top, top, k, meta=_q5_top(groups._meta, top, k))
         (pdf,) = inp.compute(best)

@@ -20,7 +20,14 @@ import pandas as pd
 from . import exact as ex
 from .frames import Input, finish, frame_lib
 
-__all__ = ["TRANSFER_COLUMNS", "balances", "concentration_table", "top_holders_table"]
+__all__ = [
+    "TRANSFER_COLUMNS",
+    "balances",
+    "concentration_table",
+    "finish_top_holders",
+    "top_chunk",
+    "top_holders_table",
+]
 
 #: turns a host result with integer codes back into strings
 Decode = Callable[[pd.DataFrame], pd.DataFrame]
@@ -89,7 +96,8 @@ def _sorted_desc_ints(b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return s
 
 
-def _top_chunk(b: Any, n: int, k: int) -> Any:
+def top_chunk(b: Any, n: int, k: int) -> Any:
+    """One partition's top ``n`` holders of each of its runes, with ``_rank``."""
     s = _sorted_desc(b, k)
     return s[s["_rank"] <= n].reset_index(drop=True)
 
@@ -103,9 +111,14 @@ def top_holders_table(inp: Input, n: int, bal: Any = None, decode: Decode | None
     """
     bal = balances(inp) if bal is None else bal
     k = inp.k
-    tops = bal.map_partitions(_top_chunk, n, k, meta=_top_chunk(bal._meta, n, k))
+    tops = bal.map_partitions(top_chunk, n, k, meta=top_chunk(bal._meta, n, k))
     (pdf,) = inp.compute(tops)
     pdf = decode(pdf) if decode is not None else pdf
+    return finish_top_holders(pdf, k)
+
+
+def finish_top_holders(pdf: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The host result of :func:`top_chunk` over all partitions as the public Q2 frame."""
     pdf = pdf.sort_values(["rune_id", "_rank"]).rename(columns={"_rank": "rank"})
     out = finish(pdf, {"balance": ex.limb_names(k)})
     out["rank"] = out["rank"].astype("int64")

@@ -112,7 +112,7 @@ def whale_transfers(transfers: Any, runes: Any, min_share: float = 0.001) -> Any
     inp = prepare(transfers, "transfers", _SEND_COLUMNS)
     thr = inp.small(_thresholds(runes, share, inp.k))
     k = inp.k
-    pdf = engine_for(transfers).whale_sums(inp, thr)
+    pdf = engine_for(transfers, build=False).whale_sums(inp, thr)
     pdf = ex.normalize(pdf, ex.limb_names(k))
     pdf = pdf.sort_values([*reversed(ex.limb_names(k)), "rune_id"], ascending=[*([False] * k), True])
     out = finish(pdf, {"volume": ex.limb_names(k)})
@@ -132,7 +132,7 @@ def whale_flows(transfers: Any, runes: Any, min_share: float = 0.001, top: int =
     inp = prepare(transfers, "transfers", _SEND_COLUMNS)
     thr = inp.small(_thresholds(runes, share, inp.k))
     k = inp.k
-    pdf = engine_for(transfers).flows(inp, thr, top)
+    pdf = engine_for(transfers, build=False).flows(inp, thr, top)
     by, ascending = flow_order(k)
     pdf = pdf.sort_values(by, ascending=ascending).head(top)
     out = finish(pdf, {"amount": ex.limb_names(k)})
