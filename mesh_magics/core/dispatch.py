@@ -129,11 +129,13 @@ class Dispatcher:
             run.notify("nodes", self.nodes)
         self._runs[run_id] = run
         self._user_ns[run_id] = user_ns
-        self.recorder.queued(run)
         if placement.notice:
             run.renderer.message(placement.notice)
         for t in targets:
             self._start(run, t)
+        # written while the cell travels: nobody pumps the run (so writes its later rows) before
+        # this returns, and the cell's round trip no longer waits for the insert
+        self.recorder.queued(run)
         return run
 
     def _some_workers(self, spec: RunSpec) -> dict[str, dict[str, Any]]:
