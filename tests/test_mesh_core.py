@@ -251,7 +251,7 @@ def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh, direct):
     from mesh_magics.core.cancel import cancel_run
 
     wait_for_actor(mesh)
-    with dask.config.set({"mesh.run.direct": direct}):
+    with dask.config.set({"mesh.run.session-actors": direct}):
         run = mesh.run(
             "import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
             retries=2,

@@ -187,7 +187,7 @@ def test_what_needs_the_scheduler_takes_the_task_path(mesh):
     small = {"a": 1}
     run = mesh.run("import time\ntime.sleep(0.5)\nsmall['a'] + 1", user_ns={"small": small}, block=False)
     assert is_direct(run) == [True] and run.wait(10) and run.result() == 2
-    with dask.config.set({"mesh.run.direct": False}):
+    with dask.config.set({"mesh.run.session-actors": False}):
         run = mesh.run("import time\ntime.sleep(0.5)", block=False)
     assert is_direct(run) == [False] and run.wait(10) and run.status == "finished"
 
@@ -196,7 +196,7 @@ def test_a_direct_cell_on_every_worker_shares_the_namespaces_of_the_task_path(me
     import dask
 
     addresses = mesh.worker_addresses()
-    with dask.config.set({"mesh.run.direct": False}):
+    with dask.config.set({"mesh.run.session-actors": False}):
         assert mesh.run("x = 20", on="all").status == "finished"  # a cell task on each worker
     for a in addresses:
         ready(mesh, a)

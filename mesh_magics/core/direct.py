@@ -8,7 +8,7 @@ dispatcher (:mod:`.dispatch`) keeps one :class:`~mesh_magics.worker.actor.Sessio
 worker of the session, created in the background the first time a cell goes to that worker
 (that cell, and any cell while the actor is not ready, takes the task path), and sends a
 cell to it when nothing asks for the scheduler: no ``resources``, priority 0, no pushed
-value scattered as a future, ``mesh.run.direct`` on.
+value scattered as a future, ``mesh.run.session-actors`` on.
 
 A :class:`DirectCall` stands for one attempt the way a Dask future does for a task, so the
 run (:mod:`.run`) reads both alike: ``status`` (``pending``, ``finished``, ``error``, or

@@ -205,7 +205,7 @@ class Dispatcher:
     def _actor(self, client: Any, run: MeshRun, t: Target) -> Any:
         """The session's actor on ``t``'s worker if this attempt may go to it (else None)."""
         spec = run.spec
-        if spec.resources or spec.priority or not config.get("run.direct"):
+        if spec.resources or spec.priority or not config.get("run.session-actors"):
             return None  # the scheduler's resources and priorities apply to tasks only
         from distributed import Future
 
