@@ -68,6 +68,10 @@ def test_a_direct_cell_streams_records_and_counts_its_dask_work(mesh):
     )
     run = mesh.run(code, renderer=rec, block=False)
     assert is_direct(run) == [True]
+    deadline = time.time() + 0.8  # the row reads running while the cell runs
+    while mesh.history.get(run.id)["status"] != "running" and time.time() < deadline:
+        time.sleep(0.02)
+    assert mesh.history.get(run.id)["status"] == "running" and not run.done()
     assert run.wait(30) and run.status == "finished", run.error
     assert run.result() == 55 and run.stdout == "tick 0\ntick 1\ntick 2\n"
     first = rec.chunks[0][0]
@@ -76,6 +80,9 @@ def test_a_direct_cell_streams_records_and_counts_its_dask_work(mesh):
     row = mesh.history.get(run.id)
     assert row["status"] == "finished" and row["stdout_tail"] == run.stdout and row["result"] == "55"
     assert row["started"] is not None and list(row["summary"]["attempts"].values()) == [1]
+    quick = mesh.run("pass")  # its start and its result are read together: one write at the end
+    row = mesh.history.get(quick.id)
+    assert row["status"] == "finished" and row["submitted"] <= row["started"] <= row["finished"]
 
 
 def test_the_plugin_keeps_nodes_live_while_a_direct_cell_runs(mesh):
