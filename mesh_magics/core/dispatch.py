@@ -131,11 +131,9 @@ class Dispatcher:
         self._user_ns[run_id] = user_ns
         if placement.notice:
             run.renderer.message(placement.notice)
+        self.recorder.queued(run)
         for t in targets:
             self._start(run, t)
-        # written while the cell travels: nobody pumps the run (so writes its later rows) before
-        # this returns, and the cell's round trip no longer waits for the insert
-        self.recorder.queued(run)
         return run
 
     def _some_workers(self, spec: RunSpec) -> dict[str, dict[str, Any]]:
