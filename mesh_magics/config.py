@@ -101,6 +101,7 @@ SCHEMA: dict[str, Setting] = {
     "run.retry-wait": _s("float", low=0),
     "run.max-tracebacks": _s("int", low=1),
     "run.output-grace": _s("float", low=0),
+    "run.session-actors": _s("bool"),
     "stream.flush-interval": _s("float", low=0, above=True),
     "stream.max-chunk": _s("int", low=1),
     "stream.max-display-chars": _s("int", low=1),

@@ -49,6 +49,15 @@ def mesh(tmp_path_factory):
         m.down()
 
 
+def wait_for_actor(mesh, timeout: float = 20) -> None:
+    """Until the session's actor on its worker is ready (made in the background on the first cell)."""
+    mesh.run("pass")
+    deadline = time.time() + timeout
+    while mesh._dispatch.actors.ready(mesh.client, mesh._dispatch.home) is None:
+        assert time.time() < deadline, "the session's actor was not ready in time"
+        time.sleep(0.05)
+
+
 def running_on_workers(mesh) -> set[str]:
     return {rid for ids in mesh.client.run(cell.running).values() for rid in ids}
 
@@ -232,23 +241,29 @@ def test_gpu_without_gpus_is_a_clear_error():
         start_local(kind="gpu")
 
 
-def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh):
-    """What the side panel's server does: its own Client, straight to the scheduler."""
+@pytest.mark.parametrize("direct", [True, False], ids=["actor", "task"])
+def test_cancel_from_another_client_ends_the_run_as_cancelled(mesh, direct):
+    """What the side panel's server does: its own Client, straight to the scheduler. A cell
+    sent to the session's actor has no task to cancel: the interrupt alone ends it."""
+    import dask
     from distributed import Client
 
     from mesh_magics.core.cancel import cancel_run
 
-    run = mesh.run(
-        "import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
-        retries=2,
-        block=False,
-    )
+    wait_for_actor(mesh)
+    with dask.config.set({"mesh.run.session-actors": direct}):
+        run = mesh.run(
+            "import time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)",
+            retries=2,
+            block=False,
+        )
+    assert getattr(run._targets[0].future, "direct", False) is direct
     deadline = time.time() + 10
     while "2\n" not in run.stdout and time.time() < deadline:
         time.sleep(0.05)
     with Client(mesh.address, set_as_default=False) as other:
         out = cancel_run(other, run.id)
-    assert out["interrupted"] and out["cancelled_keys"]
+    assert out["interrupted"] and bool(out["cancelled_keys"]) is not direct
     assert run.wait(5) and run.status == "cancelled"  # not retried, although --retries 2
     deadline = time.time() + 3
     while run.id in running_on_workers(mesh) and time.time() < deadline:

@@ -5,6 +5,9 @@ builds what each worker receives (the cell, the variables to push), submits one 
 task per target inside the run's span, routes the mesh's events to the runs in flight,
 and implements what a run asks of the mesh (:class:`~.run.Control`): labels, retries
 (:mod:`.retry`), cancels, the end. Runs in flight and the last 100 ended are kept here.
+
+An attempt goes to the session's actor on its worker when one is ready and nothing asks for
+the scheduler (:mod:`.direct`: one request and its reply), else it is a Dask task.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .. import config
 from ..errors import MeshUsageError
 from ..worker import cell
 from ..worker.keys import run_key
+from .direct import DirectCall, SessionActors
 from .events import EventEmitter
 from .interfaces import RunObserver
 from .push import select_pushes
@@ -35,7 +39,7 @@ from .targets import place
 from .telemetry import RunTelemetry
 from .workers import WorkerTable
 
-__all__ = ["SCATTER_FROM", "Dispatcher", "View"]
+__all__ = ["SCATTER_FROM", "Dispatcher", "View", "span_tags"]
 
 #: pushed values at least this large (bytes, dask's sizeof) go to their worker directly
 SCATTER_FROM = 8 * 2**20
@@ -50,6 +54,11 @@ _EVENT_OF_STATUS = {
     "timeout": "run_failed",
     "lost": "run_failed",
 }
+
+
+def span_tags(name: str, run_id: str) -> tuple[str, str]:
+    """The Dask span of a run's cell (and of the work it launches): the plugin keys on the second."""
+    return (f"mesh:{name}", f"mesh-run:{run_id}")
 
 
 class Dispatcher:
@@ -82,6 +91,7 @@ class Dispatcher:
         self._remote_names: dict[str, set[str]] = {}
         self._user_ns: dict[str, Mapping[str, Any] | None] = {}  # a retry elsewhere pushes again
         self._scattered: dict[str, list[Any]] = {}  # run id -> futures of its large pushes
+        self.actors = SessionActors(session)
 
     # -- runs ----------------------------------------------------------------------
     def in_flight(self) -> list[MeshRun]:
@@ -119,9 +129,9 @@ class Dispatcher:
             run.notify("nodes", self.nodes)
         self._runs[run_id] = run
         self._user_ns[run_id] = user_ns
-        self.recorder.queued(run)
         if placement.notice:
             run.renderer.message(placement.notice)
+        self.recorder.queued(run)
         for t in targets:
             self._start(run, t)
         return run
@@ -147,11 +157,13 @@ class Dispatcher:
             futures = self._client().scatter(big, workers=[address], direct=True, hash=False)
             self._scattered.setdefault(run_id, []).extend(futures.values())
             pushes.update(futures)
+        name = spec.name or f"run-{run_id[:8]}"
         return {
             "session": self.session,
             "run_id": run_id,
             "code": spec.code,
-            "filename": f"<mesh cell {spec.name or f'run-{run_id[:8]}'}>",
+            "filename": f"<mesh cell {name}>",
+            "span": span_tags(name, run_id),
             "push": pushes,
             "pull": list(spec.pull),
             "topic": self.topic,
@@ -165,9 +177,18 @@ class Dispatcher:
 
         t.release()  # the attempt before, if still waiting for a worker that is gone
         attempt = t.attempt()
+        client = self._client()
+        actor = self._actor(client, run, t)
+        if actor is not None:  # straight to the worker (see the module doc)
+
+            def done(call: DirectCall) -> None:
+                run.notify("future", (t, call))
+
+            t.future = self.actors.call(client, actor, t.address, t.payload, done)
+            return
         key = run_key(run.id, attempt, self.label(t.address))
-        with span(f"mesh:{run.name}", f"mesh-run:{run.id}"):  # the dashboard plugin keys on this
-            t.future = self._client().submit(
+        with span(*t.payload["span"]):  # the dashboard plugin keys on this
+            t.future = client.submit(
                 cell.run_cell,
                 t.payload,
                 key=key,
@@ -178,6 +199,17 @@ class Dispatcher:
                 resources=run.spec.resource_map,
             )
         t.future.add_done_callback(lambda f, t=t: run.notify("future", (t, f)))
+
+    def _actor(self, client: Any, run: MeshRun, t: Target) -> Any:
+        """The session's actor on ``t``'s worker if this attempt may go to it (else None)."""
+        spec = run.spec
+        if spec.resources or spec.priority or not config.get("run.session-actors"):
+            return None  # the scheduler's resources and priorities apply to tasks only
+        from distributed import Future
+
+        if any(isinstance(v, Future) for v in (t.payload.get("push") or {}).values()):
+            return None  # a scattered value: a task gets it from the worker's memory
+        return self.actors.ready(client, t.address)
 
     def cancel_all(self, reason: str) -> None:
         for run in list(self._runs.values()):
@@ -209,6 +241,7 @@ class Dispatcher:
                 target.notify("progress", progress)
 
     def worker_left(self, address: str) -> None:
+        self.actors.drop(address)
         for run in list(self._runs.values()):
             run.notify("worker_left", address)
 
@@ -252,7 +285,9 @@ class Dispatcher:
         return True
 
     def cancel(self, run: MeshRun, targets: Sequence[Target]) -> None:
-        futures = [t.future for t in targets if t.future is not None]
+        futures = [
+            t.future for t in targets if t.future is not None and not getattr(t.future, "direct", False)
+        ]
         addresses = sorted({t.address for t in targets})
         client = self._client()
 

@@ -252,6 +252,7 @@ class Mesh:
             return
         self._conn.stop_watching()
         self._dispatch.cancel_all("cancelled: its mesh went down")
+        self._dispatch.actors.close()
         try:
             if self._conn.state == "connected":
                 self.client.run(cell.drop_session, self.session)

@@ -1,7 +1,9 @@
 """The one writer of run history: :class:`RunRecorder`.
 
 Every row of a run is written here, from submission to its end: ``queued`` with its
-source and targets when submitted, ``running`` when the cell starts, the task counts of
+source and targets when submitted, ``running`` when the cell starts (written when the pump
+goes round after the start: a quick cell whose start and result are read together goes from
+``queued`` to its end in one write, off its round trip), the task counts of
 its Dask work every two seconds while it runs (the side panel shows them as progress),
 and at the end its status, error, output tails, a short result and the summary
 (duration, tasks, bytes, peak memory, attempts per worker). The database is opened on
@@ -47,6 +49,7 @@ class RunRecorder(RunObserver):
         self._history: History | None = None
         self._error: str | None = None
         self._progress_at: dict[str, float] = {}
+        self._starting: set[str] = set()  # runs started whose "running" row is not written yet
 
     @property
     def history(self) -> History | None:
@@ -110,9 +113,12 @@ class RunRecorder(RunObserver):
             self._failed(e)
 
     def on_start(self, run: MeshRun) -> None:
-        self.update(run.id, status="running", started=run.started)
+        self._starting.add(run.id)  # the next tick writes it, unless the run ends first
 
     def on_tick(self, run: MeshRun) -> None:
+        if run.id in self._starting:
+            self._starting.discard(run.id)
+            self.update(run.id, status="running", started=run.started)
         t = run.telemetry
         now = time.monotonic()
         if t is None or not t.progress.total or now - self._progress_at.get(run.id, 0.0) < PROGRESS_EVERY:
@@ -123,6 +129,7 @@ class RunRecorder(RunObserver):
 
     def on_end(self, run: MeshRun) -> None:
         self._progress_at.pop(run.id, None)
+        self._starting.discard(run.id)
         err = run.error
         result = None
         if run.status == "finished":

@@ -295,6 +295,13 @@ class MeshRun:
         target, fut = event
         if fut is not target.future or target.done:
             return  # an earlier attempt's future (its worker left and the target moved on)
+        if fut.status == "lost":  # a direct call (.direct) found no worker, or no scheduler, to run on
+            target.release()
+            if self._control.connected:
+                self._target_lost(target)
+            else:
+                target.lost = True
+            return
         try:
             if fut.status == "finished":
                 target.result = fut.result()
@@ -324,10 +331,21 @@ class MeshRun:
     def _on_worker_left(self, address: str) -> None:
         for t in self._targets:
             if t.address == address and not t.done:
-                label = self._control.label(address)
-                if not self._retry(t, f"worker {label} left the mesh", worker_left=True):
-                    t.lost = True
-                    self._control.cancel(self, [t])  # it would wait for that worker forever
+                self._target_lost(t)
+
+    def _target_lost(self, t: Target) -> None:
+        label = self._control.label(t.address)
+        if not self._retry(t, f"worker {label} left the mesh", worker_left=True):
+            t.lost = True
+            self._control.cancel(self, [t])  # it would wait for that worker forever
+
+    def _on_interrupted(self, msg: dict[str, Any]) -> None:
+        """A cell's thread was interrupted (a cancel, from here or from another client): a direct
+        attempt ends now, as a cancelled task's future would, whatever its code still does."""
+        for t in self._targets:
+            if t.address == msg.get("worker") and getattr(t.future, "direct", False) and not t.done:
+                t.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
+                t.release()
 
     def _retry(self, target: Target, why: str, *, worker_left: bool = False) -> bool:
         old, n = target.address, target.attempts
@@ -388,6 +406,7 @@ class MeshRun:
         "started": _on_started,
         "future": _on_future,
         "worker_left": _on_worker_left,
+        "interrupted": _on_interrupted,
         "cancel": _on_cancel,
     }
 

@@ -11,6 +11,7 @@ through a magic are respelled with that magic's flags (:data:`CELL_FLAGS`,
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from typing import Any, NoReturn
 
@@ -73,6 +74,7 @@ class _HelpShown(Exception):
     pass
 
 
+@functools.cache  # built once: building it costs more than a direct cell's round trip to its worker
 def _cell_parser() -> _Parser:
     p = _Parser(prog="%%mesh", add_help=True, description="Run this cell on the mesh's workers.")
     p.add_argument("--name", help="name of the run (history, dashboard)")
@@ -94,6 +96,7 @@ def _cell_parser() -> _Parser:
     return p
 
 
+@functools.cache
 def _line_parser() -> _Parser:
     p = _Parser(prog="%mesh", description="Start, join, inspect and leave the Dask mesh.")
     sub = p.add_subparsers(dest="cmd")

@@ -5,7 +5,8 @@ dispatcher that routes each write to the :class:`Capture` of the writing thread 
 :func:`capture_thread`), or to the original stream for every other thread: other tasks on
 the worker print as before. A capture buffers what its thread writes and sends it every
 ``interval`` seconds as events on the session's topic (``Worker.log_event``), each chunk
-numbered, so the client can tell when it has them all. :class:`LogForward` adds the
+numbered, so the client can tell when it has them all. The flushes are timers on the worker's
+event loop, armed by the first write (no thread is started per cell). :class:`LogForward` adds the
 thread's log records (and distributed's warnings on this worker meanwhile) as a third
 stream, ``log``.
 """
@@ -95,23 +96,27 @@ class Capture:
         self.lock = threading.Lock()
         self.last = time.monotonic()
         self.closed = threading.Event()
-        self.timer: threading.Thread | None = None  # started by the first write
+        self.armed = False  # the flush timer runs from the first write to close()
 
     def write(self, stream: str, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         with self.lock:
             self.buf[stream].append(s)
-            if self.timer is None:
-                self.timer = threading.Thread(
-                    target=self._tick, daemon=True, name=f"mesh-flush-{self.run_id}"
-                )
-                self.timer.start()
+            arm = not self.armed
+            self.armed = True
+        if arm:
+            self.worker.loop.add_callback(self._later)  # thread-safe; the timer lives on the loop
         return len(s)
 
+    def _later(self) -> None:
+        if not self.closed.is_set():
+            self.worker.loop.call_later(self.interval, self._tick)
+
     def _tick(self) -> None:
-        while not self.closed.wait(self.interval):
+        if not self.closed.is_set():
             self.flush()
+            self._later()
 
     def flush(self) -> None:
         with self.lock:

@@ -14,6 +14,10 @@ worker that calls :func:`run_cell`. The task
 * returns a small dict: status, the last expression's value and mimebundle,
   pulled variables, the formatted traceback with the cell's own line numbers.
 
+The same body also runs without a task (:func:`run_direct`): the session's actor on this
+worker (:mod:`.actor`) calls it on a thread of its own when the kernel sends the cell
+straight to the worker, skipping the scheduler. The namespace is the same either way.
+
 This module is imported on the workers, so it imports only the standard library
 and distributed (the rule of :mod:`mesh_magics.worker`).
 """
@@ -37,14 +41,15 @@ __all__ = [
     "interrupt",
     "namespace_names",
     "run_cell",
+    "run_direct",
     "running",
     "version",
 ]
 
 #: session id -> the namespace of that notebook session on this worker
 _SESSIONS: dict[str, dict[str, Any]] = {}
-#: run id -> ident of the thread executing it
-_RUNNING: dict[str, int] = {}
+#: run id -> (ident of the thread executing it, its capture)
+_RUNNING: dict[str, tuple[int, Capture]] = {}
 _LOCK = threading.Lock()
 
 
@@ -109,24 +114,47 @@ def _portable(value: Any) -> tuple[bool, Any, str | None]:
 
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one ``%%mesh`` cell here (the body of the Dask task). See module doc."""
-    from distributed import get_client, get_worker, secede
+    from distributed import get_worker, secede
 
-    worker = get_worker()
+    # Leave the worker's thread pool: the cell may wait on Dask work it
+    # launches itself (get_client()), which needs this worker's threads.
+    return _run(spec, get_worker(), before=secede)
+
+
+def run_direct(spec: dict[str, Any], worker: Any) -> dict[str, Any]:
+    """Run one cell on a thread of the session's actor (no task: see module doc).
+
+    The span a task gets from its annotation (the scheduler plugin attributes the cell's Dask
+    work to the run through it) is opened here; the plugin hears of the cell itself on
+    :data:`~.plugin.CELLS_TOPIC`, as it sees a cell task's transitions."""
+    from distributed import span
+
+    from .plugin import CELLS_TOPIC
+
+    with span(*spec["span"]):
+        worker.log_event(CELLS_TOPIC, {"run": spec["run_id"], "state": "running"})
+        try:
+            return _run(spec, worker, before=None)
+        finally:
+            worker.log_event(CELLS_TOPIC, {"run": spec["run_id"], "state": "done"})
+
+
+def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
+    from distributed import get_client
+
     started = time.time()
     install()
     run_id = spec["run_id"]
     filename = spec["filename"]
+    cap = Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
     with _LOCK:
         ns = _SESSIONS.setdefault(
             spec["session"], {"__name__": "__mesh__", "get_client": get_client, "input": _no_input}
         )
-        _RUNNING[run_id] = threading.get_ident()
+        _RUNNING[run_id] = (threading.get_ident(), cap)
     ns.update(spec.get("push") or {})
-
-    # Leave the worker's thread pool: the cell may wait on Dask work it
-    # launches itself (get_client()), which needs this worker's threads.
-    secede()
-    cap = Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
+    if before is not None:
+        before()
     cap.send({"kind": "started", "time": started})
     capture_thread(cap)
     forward = LogForward(cap, threading.get_ident(), logging.getLevelName(spec.get("log_level", "INFO")))
@@ -202,10 +230,13 @@ def interrupt(run_id: str) -> bool:
     ``time.sleep``, a blocking read) stops when it returns.
     """
     with _LOCK:
-        ident = _RUNNING.get(run_id)
-    if ident is None:
+        running = _RUNNING.get(run_id)
+    if running is None:
         return False
+    ident, cap = running
     n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted))
+    if n:  # a direct call ends on this event: a C call may hold the thread a while
+        cap.send({"kind": "interrupted"})
     return bool(n)
 
 

@@ -13,6 +13,10 @@ inherited by the work a cell launches with ``get_client()``), and every
   any run is in flight or a notebook watches (``%mesh dashboard`` sends a
   ``watch`` event every few seconds through ``Client.log_event``).
 
+A cell sent straight to its worker's session actor (:mod:`.actor`) has no task: its worker
+tells the plugin on :data:`CELLS_TOPIC` when it starts and ends, and it counts like a cell
+task (nodes stay live meanwhile, its worker's tile counts it as processing).
+
 Links are the dependency fetches the scheduler *asks for* since the last tick: a task starts
 processing on W while a dependency sits in memory on V only; the scheduler does
 not see transfers themselves.
@@ -42,6 +46,7 @@ from .keys import is_cell_key
 from .metrics import WorkerInfo, worker_info
 
 __all__ = [
+    "CELLS_TOPIC",
     "TOPIC",
     "WATCH_TOPIC",
     "WORKERS_TOPIC",
@@ -54,6 +59,8 @@ __all__ = [
 TOPIC = "mesh-dashboard"
 WORKERS_TOPIC = "mesh-workers"
 WATCH_TOPIC = "mesh-dashboard-watch"
+#: cells run by session actors: ``{"run": id, "state": "running" | "done"}`` (workers log them)
+CELLS_TOPIC = "mesh-cells"
 _PREFIX = "mesh-run:"
 #: task state -> column of the progress counts
 _COLUMN = {
@@ -112,6 +119,7 @@ class MeshDashboardPlugin(SchedulerPlugin):
         self.bytes: dict[str, int] = defaultdict(int)  # run -> bytes its tasks had fetched
         self.last_seen: dict[str, float] = {}
         self.cells: set[Any] = set()  # cell tasks running now
+        self.direct: set[tuple[str, str]] = set()  # (run, worker) of the actors' cells running now
         self.active: dict[str, int] = defaultdict(int)  # run -> tasks processing or waiting
         self._soon = False
         self._loop = IOLoop.current()
@@ -127,6 +135,16 @@ class MeshDashboardPlugin(SchedulerPlugin):
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == WATCH_TOPIC:
             self.watch_until = time.time() + self.watch_ttl
+        elif topic == CELLS_TOPIC and isinstance(msg, dict):
+            cell = (str(msg.get("run")), str(msg.get("worker")))
+            if msg.get("state") == "running":
+                self.direct.add(cell)
+                self.active_until = max(self.active_until, time.time() + 2 * self.interval)
+            else:
+                self.direct.discard(cell)
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self.direct = {c for c in self.direct if c[1] != worker}
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         prev = self.state.get(key)
@@ -189,7 +207,7 @@ class MeshDashboardPlugin(SchedulerPlugin):
                 self.last_seen[r] = now
             self.dirty.clear()
             self._forget_old(now)
-        if self.cells:
+        if self.cells or self.direct:
             self.active_until = now + 2 * self.interval
         if now < max(self.active_until, self.watch_until):
             self.scheduler.log_event(
@@ -210,8 +228,11 @@ class MeshDashboardPlugin(SchedulerPlugin):
                     d.pop(r, None)
 
     def _nodes(self) -> list[dict[str, Any]]:
+        direct: dict[str, int] = defaultdict(int)
+        for _, worker in self.direct:
+            direct[worker] += 1
         return [
-            node(worker_info(addr, ws.identity(), processing=len(ws.processing)))
+            node(worker_info(addr, ws.identity(), processing=len(ws.processing) + direct[addr]))
             for addr, ws in self.scheduler.workers.items()
         ]
 

@@ -1,0 +1,166 @@
+"""Cells sent straight to their worker: the session's actors (:class:`SessionActors`) and the
+calls made to them (:class:`DirectCall`).
+
+A cell task costs the scheduler's whole task path: the client's batched send (up to 10 ms),
+the transitions, the worker's and the scheduler's batched streams back, then a gather of the
+result through the scheduler. A Dask actor call is one request and its reply. So the
+dispatcher (:mod:`.dispatch`) keeps one :class:`~mesh_magics.worker.actor.SessionActor` per
+worker of the session, created in the background the first time a cell goes to that worker
+(that cell, and any cell while the actor is not ready, takes the task path), and sends a
+cell to it when nothing asks for the scheduler: no ``resources``, priority 0, no pushed
+value scattered as a future, ``mesh.run.session-actors`` on.
+
+A :class:`DirectCall` stands for one attempt the way a Dask future does for a task, so the
+run (:mod:`.run`) reads both alike: ``status`` (``pending``, ``finished``, ``error``, or
+``lost`` when the worker, or the scheduler the call goes through, could not be reached or
+no longer holds the actor: a new worker process, whose namespace is gone too), ``result()``,
+``exception()``, ``release()``. Cancels interrupt the cell's thread (:func:`cell.interrupt`),
+which also tells the kernel, so a direct attempt ends at once even when its code is in a
+long C call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..worker.actor import SessionActor
+
+__all__ = ["DirectCall", "SessionActors", "actor_key"]
+
+
+def actor_key(session: str, address: str) -> tuple[str, str]:
+    """The Dask key of ``session``'s actor on the worker at ``address``."""
+    return (f"mesh-session-{session[:12]}", address)
+
+
+class DirectCall:
+    """One attempt sent to a session actor; read like a Dask future (see the module doc)."""
+
+    direct = True
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.status = "pending"
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def succeed(self, result: Any) -> None:
+        self._result, self.status = result, "finished"
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self.status = "lost" if _unreachable(error) else "error"
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def release(self) -> None:
+        """Nothing is held on the mesh for a call (a task path future's counterpart)."""
+
+    def __repr__(self) -> str:
+        return f"<DirectCall {self.address} {self.status}>"
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether a call failed because its worker was not there (or held no such actor)."""
+    if isinstance(error, OSError):  # CommClosedError, a refused connect, a timeout
+        return True
+    text = f"{type(error).__name__}: {error}"
+    return "mesh-session-" in text and "KeyError" in text  # the actor is gone: a new worker process
+
+
+class SessionActors:
+    """The actors of one session, one per worker (see the module doc); thread-safe."""
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._futures: dict[str, Any] = {}  # address -> the actor's creation future
+        self._handles: dict[str, Any] = {}  # address -> distributed.Actor
+
+    def ready(self, client: Any, address: str) -> Any:
+        """The actor on ``address`` if it is ready, else None (and it is created, once)."""
+        with self._lock:
+            if client is not self._client:  # a reconnection: the old client's actors are gone
+                self._release_all()
+                self._client = client
+            future = self._futures.get(address)
+            if future is None:
+                self._futures[address] = client.submit(
+                    SessionActor,
+                    self.session,
+                    key=actor_key(self.session, address),
+                    workers=[address],
+                    allow_other_workers=False,
+                    actor=True,
+                    pure=False,
+                )
+                return None
+            if future.status != "finished":
+                if future.status in ("error", "cancelled", "lost"):  # try again next time
+                    self._drop(address)
+                return None
+            handle = self._handles.get(address)
+            if handle is None:
+                from distributed import Actor
+
+                with client.as_current():  # binds the handle to this client, not the default one
+                    handle = self._handles[address] = Actor(SessionActor, address, future.key)
+            return handle
+
+    def call(
+        self,
+        client: Any,
+        actor: Any,
+        address: str,
+        payload: dict[str, Any],
+        done: Callable[[DirectCall], Any],
+    ) -> DirectCall:
+        """Send ``payload`` to ``actor`` (on ``address``); ``done(call)`` runs on Dask's event
+        loop when it returns."""
+        call = DirectCall(address)
+
+        async def go() -> None:
+            try:
+                call.succeed(await actor.run(payload))
+            except BaseException as e:  # noqa: BLE001 - every failure is the attempt's outcome
+                call.fail(e)
+            done(call)
+
+        client.loop.add_callback(go)
+        return call
+
+    def drop(self, address: str) -> None:
+        """Forget the actor on ``address`` (its worker left the mesh)."""
+        with self._lock:
+            self._drop(address)
+
+    def close(self) -> None:
+        with self._lock:
+            self._release_all()
+            self._client = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(f.status == "finished" for f in self._futures.values())
+
+    def _drop(self, address: str) -> None:
+        self._handles.pop(address, None)
+        future = self._futures.pop(address, None)
+        if future is not None:
+            try:
+                future.release()
+            except Exception:  # the client may be gone; nothing is held then
+                pass
+
+    def _release_all(self) -> None:
+        for address in list(self._futures):
+            self._drop(address)
