@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from _cells import KILL_ONCE
 
 import mesh_magics
 from mesh_magics.errors import WorkerLostError
@@ -140,18 +141,6 @@ def test_direct_cells_of_several_runs_proceed_at_once_on_one_worker(mesh):
     assert all(is_direct(r) == [True] for r in runs)
     assert all(r.wait(10) and r.status == "finished" for r in runs)
     assert time.monotonic() - t0 < 2.5  # not one after the other
-
-
-KILL_ONCE = """
-import os, time
-marker = {marker!r}
-print('attempt on pid', os.getpid(), flush=True)
-if not os.path.exists(marker):
-    open(marker, 'w').close()
-    time.sleep(0.3)
-    os._exit(1)
-print('survived')
-"""
 
 
 def test_a_worker_lost_under_a_direct_cell_is_lost_then_the_mesh_goes_direct_again(mesh, tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store.history import ACTIVE_STATUSES, ORPHAN_ERROR, STATUSES, History, default_path, orphaned
+from ..store.sqlite import existing_files
 from .errors import BadRequest
 
 __all__ = ["ACTIVE_STATUSES", "MAX_LIMIT", "RunQuery", "RunStore", "parse_query"]
@@ -137,20 +138,7 @@ class RunStore:
 
     def paths(self) -> list[Path]:
         """The existing databases, each once (the same file under two names counts once)."""
-        seen: set[tuple[int, int]] = set()
-        out: list[Path] = []
-        for raw in [self._default(), *self._extra_paths()]:
-            if not raw:
-                continue
-            path = Path(os.path.expanduser(str(raw)))
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                out.append(path)
-        return out
+        return [path for path, _ in existing_files([self._default(), *self._extra_paths()])]
 
     def histories(self) -> list[History]:
         """The existing databases, open (for the metrics page)."""

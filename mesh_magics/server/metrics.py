@@ -25,16 +25,15 @@ Mesh labels are scheduler addresses without credentials or query strings.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..store.audit import AuditLog, merged_totals
 from ..store.audit import default_path as default_audit_path
 from ..store.history import ACTIVE_STATUSES
+from ..store.sqlite import existing_files
 from ..store.stats import DURATION_BUCKETS, MeshRunStats, merge, run_stats
 
 __all__ = ["CONTENT_TYPE", "MeshMetrics", "Snapshot"]
@@ -64,15 +63,7 @@ class AuditFiles:
     def logs(self) -> list[AuditLog]:
         out = []
         with self._lock:
-            for raw in [default_audit_path(), *self._extra()]:
-                if not raw:
-                    continue
-                path = Path(os.path.expanduser(str(raw)))
-                try:
-                    st = path.stat()
-                except OSError:
-                    continue
-                key = (st.st_dev, st.st_ino)
+            for path, key in existing_files([default_audit_path(), *self._extra()]):
                 if key not in self._open:
                     self._open[key] = AuditLog(path, timeout=2.0)
                 if self._open[key] not in out:

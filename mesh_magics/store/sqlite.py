@@ -24,13 +24,32 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import MeshError
 
-__all__ = ["SIDECARS", "SharedDatabase", "transaction"]
+__all__ = ["SIDECARS", "SharedDatabase", "existing_files", "transaction"]
+
+
+def existing_files(paths: Iterable[str | os.PathLike[str] | None]) -> list[tuple[Path, tuple[int, int]]]:
+    """The files of ``paths`` that exist (``~`` expanded, empty entries skipped), each once
+    with its ``(device, inode)``: the same file under two names counts once."""
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[Path, tuple[int, int]]] = []
+    for raw in paths:
+        if not raw:
+            continue
+        path = Path(os.path.expanduser(str(raw)))
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append((path, (st.st_dev, st.st_ino)))
+    return out
 
 
 #: files SQLite keeps beside a database

@@ -175,6 +175,16 @@ def _q6_count(part: Any) -> Any:
 # --------------------------------------------------------------------------- the engine
 
 
+def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
+    """Per partition, the whale-sized sends' partial result: ``fast`` (Arrow/numpy on int64
+    amounts, thresholds as rune ids and limits) where it applies, else ``general`` (limbs)."""
+    ddf = inp.ddf
+    if _fast(inp):
+        ids, limits = _limits(thr)
+        return ddf.map_partitions(fast, ids, limits, meta=fast(ddf._meta, ids, limits))
+    return ddf.map_partitions(general, thr, inp.k, meta=general(ddf._meta, thr, inp.k))
+
+
 class GeneralEngine(WhaleEngine):
     """The queries on the input's own dask collection (strings as they are)."""
 
@@ -187,23 +197,13 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
-        k, ddf = inp.k, inp.ddf
-        if _fast(inp):
-            ids, limits = _limits(thr)
-            chunks = ddf.map_partitions(_q1_fast, ids, limits, meta=_q1_fast(ddf._meta, ids, limits))
-        else:
-            chunks = ddf.map_partitions(_q1_chunk, thr, k, meta=_q1_chunk(ddf._meta, thr, k))
-        return _reduce_sum(inp, chunks, ["rune_id"])
+        return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk), ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
         """Groups summed on the workers (split over several partitions); each partition's
         ``top`` best are the only rows brought to the client."""
-        k, ddf = inp.k, inp.ddf
-        if _fast(inp):
-            ids, limits = _limits(thr)
-            chunks = ddf.map_partitions(_q5_fast, ids, limits, meta=_q5_fast(ddf._meta, ids, limits))
-        else:
-            chunks = ddf.map_partitions(_q5_chunk, thr, k, meta=_q5_chunk(ddf._meta, thr, k))
+        k = inp.k
+        chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
         split_out = max(1, chunks.npartitions // 8)
         keys = ["rune_id", "sender", "receiver"]
         groups = chunks.groupby(keys, sort=False).sum(split_out=split_out, shuffle_method="tasks")
