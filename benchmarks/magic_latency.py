@@ -35,6 +35,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BLOCK = 25  # calls of one kind in a row (core measurements)
+# the figures in BENCHMARKS.md are with session actors (mesh.run.session-actors, off by default)
+ACTORS = {"DASK_MESH__RUN__SESSION_ACTORS": os.environ.get("DASK_MESH__RUN__SESSION_ACTORS", "true")}
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
@@ -57,7 +59,9 @@ def in_kernel(n: int, prints: int) -> list[dict]:
     from _kernel import Kernel
 
     d = tempfile.mkdtemp()
-    k = Kernel({"DASK_MESH__HISTORY__PATH": f"{d}/h.sqlite3", "DASK_MESH__REGISTRY__PATH": f"{d}/r"})
+    k = Kernel(
+        {"DASK_MESH__HISTORY__PATH": f"{d}/h.sqlite3", "DASK_MESH__REGISTRY__PATH": f"{d}/r", **ACTORS}
+    )
     try:
         k.run("%load_ext mesh_magics\n%mesh up --workers 2 --threads 1 --cpu", timeout=120)
         k.run("import mesh_magics\n_c = mesh_magics.current().client\ndef _noop():\n    return None")
@@ -176,7 +180,9 @@ def peers(rounds: int, per_round: int) -> dict[str, Any]:
     from _kernel import Kernel
 
     d = tempfile.mkdtemp()
-    k = Kernel({"DASK_MESH__HISTORY__PATH": f"{d}/h.sqlite3", "DASK_MESH__REGISTRY__PATH": f"{d}/r"})
+    k = Kernel(
+        {"DASK_MESH__HISTORY__PATH": f"{d}/h.sqlite3", "DASK_MESH__REGISTRY__PATH": f"{d}/r", **ACTORS}
+    )
     kc = k.kc
     started_ipp = False
     try:

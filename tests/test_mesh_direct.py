@@ -52,7 +52,11 @@ def is_direct(run) -> list[bool]:
 def mesh(tmp_path):
     import dask
 
-    cfg = {"mesh.history.path": str(tmp_path / "h.sqlite3"), "mesh.registry.path": str(tmp_path / "r")}
+    cfg = {
+        "mesh.history.path": str(tmp_path / "h.sqlite3"),
+        "mesh.registry.path": str(tmp_path / "r"),
+        "mesh.run.session-actors": True,  # opt-in (a worker holding an actor cannot be retired)
+    }
     with dask.config.set(cfg):
         m = mesh_magics.up(workers=2, threads=1, kind="cpu")
         yield m
