@@ -62,6 +62,22 @@ class NotText(NotJSON):
 
 #: a \uD800-\uDFFF escape: only these can put a lone surrogate into parsed JSON
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: deeper nesting is refused before parsing: the C parser would recurse to the interpreter's
+#: limit, where any finalizer that runs meanwhile cannot even report its own error
+MAX_DEPTH = 512
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _too_deep(text: str) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than :data:`MAX_DEPTH` (a vectorised
+    scan outside strings, only for text with that many brackets at all)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    import numpy as np
+
+    raw = np.frombuffer(_STRING.sub("", text).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    step = np.isin(raw, (0x5B, 0x7B)).astype(np.int32) - np.isin(raw, (0x5D, 0x7D))
+    return bool(len(step)) and int(np.cumsum(step).max()) > MAX_DEPTH
 
 
 def _lone_surrogate(doc: Any) -> str | None:
@@ -103,6 +119,8 @@ _LAX = json.JSONDecoder(parse_float=Decimal)
 
 def loads(text: str) -> Any:
     """Strict ``json.loads`` keeping every number exact (see the module docstring)."""
+    if _too_deep(text):
+        raise NotJSON(f"it is nested deeper than {MAX_DEPTH} levels")
     try:
         doc = _STRICT.decode(text)
     except RecursionError:
@@ -120,6 +138,8 @@ def loads(text: str) -> Any:
 
 def _complete(text: str) -> bool:
     """Whether ``text`` is a JSON value of its own, by the lax rules (NaN, duplicates allowed)."""
+    if _too_deep(text):
+        return True  # read (and refused) as a line
     try:
         _LAX.decode(text)
     except RecursionError:
