@@ -63,7 +63,7 @@ class PluginAPI:
 
     def __init__(self, name: str, root: Path | None) -> None:
         self.name, self.root = name, root
-        self._got = Loaded()
+        self.registered = Loaded()
 
     def _path(self, path: str | os.PathLike[str]) -> Path:
         p = Path(os.fspath(path)).expanduser()
@@ -78,7 +78,7 @@ class PluginAPI:
             template = self._path(template)
             if not template.is_file():
                 raise PluginError(f"template file {template} does not exist")
-        self._got.templates.append((self.name, template))
+        self.registered.templates.append((self.name, template))
 
     def templates(self, directory: str | os.PathLike[str]) -> None:
         """Every ``.py``/``.ipynb`` template of ``directory`` (relative to the plugin's module)."""
@@ -87,27 +87,27 @@ class PluginAPI:
             raise PluginError(f"template directory {d} does not exist")
         for p in sorted([*d.glob("*.py"), *d.glob("*.ipynb")]):
             if not p.name.startswith(("_", ".")):
-                self._got.templates.append((self.name, p))
+                self.registered.templates.append((self.name, p))
 
     def preload(self, module: str) -> None:
         """A module every worker of a mesh imports (calling its ``dask_setup(worker)`` if it has
         one), like a Dask preload: on the embedded mesh and on meshes connected to."""
         if not all(part.isidentifier() for part in str(module).split(".")):
             raise PluginError(f"preload {module!r} is not a module name (a.b.c)")
-        self._got.preloads.append((self.name, module))
+        self.registered.preloads.append((self.name, module))
 
     def tile(self, title: str, render: Callable[[Any], Any]) -> None:
         """A dashboard tile: ``render(mesh)`` returns anything IPython displays; ``%mesh dashboard``
         shows it under ``title``."""
         if not callable(render):
             raise PluginError(f"tile {title!r}: render must be callable (mesh -> displayable)")
-        self._got.tiles.append((self.name, str(title), render))
+        self.registered.tiles.append((self.name, str(title), render))
 
     def loader(self, name: str, fn: Callable[..., Any]) -> None:
         """A loader, found again with :func:`loader` ``(name)``."""
         if not callable(fn):
             raise PluginError(f"loader {name!r} must be callable")
-        self._got.loaders[str(name)] = (self.name, fn)
+        self.registered.loaders[str(name)] = (self.name, fn)
 
 
 _loaded: Loaded | None = None
@@ -155,7 +155,7 @@ def load(reload: bool = False) -> Loaded:
                 f"{type(e).__name__}: {e}. {fix}"
             )
             continue
-        got = api._got
+        got = api.registered
         out.names.append(ep.name)
         out.templates += got.templates
         out.preloads += got.preloads

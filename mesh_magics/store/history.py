@@ -164,6 +164,10 @@ class History:
     def _write(self, sql: str, params: Sequence[Any]) -> int:
         return self._db.write(sql, params)
 
+    def read_sql(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only ``sql`` on this database, with its lock (for :mod:`.stats`)."""
+        return self._read(sql, params)
+
     def _read(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         return self._db.read(sql, params)
 

@@ -45,7 +45,7 @@ class MeshRunStats:
 
 def run_stats(history: History) -> dict[str, MeshRunStats]:
     """Per mesh (redacted address): the runs of ``history`` by status and their durations."""
-    read = history._read  # this package's own database, read with its lock
+    read = history.read_sql
     out: dict[str, MeshRunStats] = {}
 
     def slot(mesh: object) -> MeshRunStats:
