@@ -5,7 +5,7 @@
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette, IFrame, InputDialog, MainAreaWidget } from '@jupyterlab/apputils';
-import { Menu, Widget } from '@lumino/widgets';
+import { Menu } from '@lumino/widgets';
 
 import type { MeshApi } from './api';
 import { meshIcon } from './icons';
@@ -133,4 +133,3 @@ export function addPlotPanes(
   };
 }
 
-export type { Widget };
