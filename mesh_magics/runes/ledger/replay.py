@@ -16,9 +16,11 @@ mint, premine, edicts, ``0:0``, splits, pointer, default output, cenotaph burns,
 OP_RETURN burns). Every other transaction of the chain is never looked at: a transaction
 without rune inputs and without a counting mint or etching changes nothing.
 
-Positions stay positions here: an output is its row in the range's outputs (``out_row``),
-a sender from this range is the ``out_row`` it was created at; :mod:`.resolve` names them
-(txids, addresses) afterwards, where the range's text lives.
+Positions stay positions here, as plain ints (:mod:`.resolve` names them afterwards,
+where the range's text lives): an output is its row in the range's outputs (``out_row``);
+a sender or receiver label is that ``out_row`` (>= 0) for an output of this range,
+``-2 - row`` for an outpoint of the incoming live set (its ``row`` there), or None (a
+mint, a premine, a burn). Events are coded by kind (:data:`~.tables.EVENT_NAMES`).
 """
 
 from __future__ import annotations
@@ -37,15 +39,25 @@ from .gcpause import paused_gc
 from .groupby import Seeds
 from .prepare import Core, Cross
 
-__all__ = ["LIVE_COLUMNS", "ReplayOut", "Ref", "empty_live", "probe", "replay_range"]
+__all__ = [
+    "BURNED",
+    "ETCHED",
+    "LIVE_COLUMNS",
+    "MINTED",
+    "TRANSFERRED",
+    "ReplayOut",
+    "empty_live",
+    "probe",
+    "replay_range",
+]
 
 RuneId = tuple[int, int]
 #: columns of a live set (one row per rune-bearing unspent outpoint; balances: ((block, tx), amount) by id)
 LIVE_COLUMNS = ["height", "tx_index", "vout", "pfx", "txid", "address", "balances"]
 
 
-class Ref(int):
-    """An output of the range being replayed, by its row: named (address) by :mod:`.resolve`."""
+#: event kinds (the codes of :data:`~.tables.EVENT_NAMES`)
+MINTED, ETCHED, TRANSFERRED, BURNED = 0, 1, 2, 3
 
 
 def empty_live() -> pd.DataFrame:
@@ -92,9 +104,9 @@ class ReplayOut:
     spent: np.ndarray  # rows of the incoming live set spent in the range
     #: (tx, vout, out_row, balances): rune-bearing outputs still unspent at the range's end
     new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]] = field(default_factory=list)
-    #: (tx, rune block, rune tx, operation, sender: address | Ref | None, receiver: Ref | None, amount)
+    #: (tx, rune block, rune tx, operation, sender label, receiver label, amount): labels as in the module doc
     steps: list[tuple[Any, ...]] = field(default_factory=list)
-    #: (tx, event, rune block, rune tx, amount, vout or -1, out_row or -1)
+    #: (tx, event kind, rune block, rune tx, amount, vout or -1, out_row or -1)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     burned: dict[RuneId, int] = field(default_factory=dict)
 
@@ -117,9 +129,9 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
     """Replay one range for one rune partition (see the module doc)."""
     out = ReplayOut(spent=hits["row"].to_numpy())
     pending: dict[int, list[tuple[int, Any, tuple[tuple[RuneId, int], ...]]]] = {}
-    addresses, balances = live["address"].to_numpy(), live["balances"].to_numpy()
+    balances = live["balances"].to_numpy()
     for row, t, vin in zip(hits["row"].tolist(), hits["tx"].tolist(), hits["vin"].tolist()):
-        pending.setdefault(t, []).append((vin, addresses[row], balances[row]))
+        pending.setdefault(t, []).append((vin, -2 - row, balances[row]))
     heap = sorted(set(pending) | set(seeds.mints) | set(seeds.etched))
     queued = set(heap)
     out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()
@@ -146,7 +158,7 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
             rid, amount = mint
             unallocated[rid] = unallocated.get(rid, 0) + amount
             sources.setdefault(rid, []).append((MINT, None, amount))
-            out.events.append((t, "minted", *rid, amount, -1, -1))
+            out.events.append((t, MINTED, *rid, amount, -1, -1))
         art = artifacts.get(t)
         etch = seeds.etched.get(t)
         base = out_start[t]
@@ -185,7 +197,7 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
                         e_output,
                     )
         if etch is not None:
-            out.events.append((t, "etched", *etch[0], etch[1], -1, -1))  # (a cenotaph's premine: 0)
+            out.events.append((t, ETCHED, *etch[0], etch[1], -1, -1))  # (a cenotaph's premine: 0)
         leftover: dict[RuneId, int] = {}
         if art is not None and art[0]:  # a cenotaph
             leftover = {rid: bal for rid, bal in unallocated.items()}
@@ -212,11 +224,11 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
                 continue
             held = tuple(bals)
             for rid, amount in bals:
-                sinks.setdefault(rid, []).append((Ref(row), amount, False))
-                out.events.append((t, "transferred", *rid, amount, vout, row))
+                sinks.setdefault(rid, []).append((row, amount, False))
+                out.events.append((t, TRANSFERRED, *rid, amount, vout, row))
             s = int(spender[row])
             if s >= 0:
-                pending.setdefault(s, []).append((int(spender_vin[row]), Ref(row), held))
+                pending.setdefault(s, []).append((int(spender_vin[row]), row, held))
                 if s not in queued:
                     queued.add(s)
                     heapq.heappush(heap, s)
@@ -228,7 +240,7 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         for rid, amount in sorted(burned.items()):
             if amount:
                 out.burned[rid] = out.burned.get(rid, 0) + amount
-                out.events.append((t, "burned", *rid, amount, -1, -1))
+                out.events.append((t, BURNED, *rid, amount, -1, -1))
         for rid in sorted(set(sources) | set(sinks)):
             for op, sender, receiver, amount in steps(sources.get(rid, ()), sinks.get(rid, ())):
                 out.steps.append((t, *rid, op, sender, receiver, amount))

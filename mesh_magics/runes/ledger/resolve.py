@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .flows import aggregate
 from .gcpause import paused_gc
 from .prepare import Text
-from .replay import LIVE_COLUMNS, Ref, ReplayOut
-from .tables import INT64_MAX, events_frame, transfers_frame
+from .replay import LIVE_COLUMNS, ReplayOut
+from .tables import INT64_MAX, events_columns, events_frame, transfers_columns, transfers_frame
 
 __all__ = ["Framed", "merge_live", "name_new", "range_frames"]
 
@@ -70,44 +70,96 @@ def name_new(new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]], te
     )
 
 
+def _labels(labels: np.ndarray, text: Text, live_address: np.ndarray) -> pa.Array:
+    """The addresses of replay labels (module doc of :mod:`.replay`): output rows of the
+    range from its text, incoming live outpoints from the live set, None for -1."""
+    rows = labels >= 0
+    named = text.address.take(pa.array(np.where(rows, labels, 0), mask=~rows))
+    carried = labels <= -2
+    if not carried.any():
+        return named
+    values = live_address[np.where(carried, -2 - labels, 0)]
+    values[~carried] = None
+    from_live = pa.array(values, type=named.type, from_pandas=True)
+    return pc.if_else(pa.array(carried), from_live, named)
+
+
+def _ints(values: Any) -> np.ndarray:
+    """Labels (ints, None for none) as an int64 array, None as -1."""
+    return np.fromiter((-1 if v is None else v for v in values), np.int64, len(values))
+
+
+def _amounts(values: Any) -> tuple[Any, bool]:
+    """Amounts as an int64 array where they all fit (and whether they do), else a list of ints."""
+    fits = not values or max(values) <= INT64_MAX
+    return (np.array(values, dtype=np.int64) if fits else list(values)), fits
+
+
 @paused_gc
-def range_frames(out: ReplayOut, text: Text) -> Framed:
-    """The transfers and events of one replay, named from the range's text (module doc);
-    off the replay's critical path."""
-    names, txids = _namer(
-        text,
-        {int(x) for s in out.steps for x in s[4:6] if isinstance(x, Ref)}
-        | {e[6] for e in out.events if e[6] >= 0},
-        {s[0] for s in out.steps} | {e[0] for e in out.events},
-    )
+def range_frames(out: ReplayOut, text: Text, live: pd.DataFrame) -> Framed:
+    """The transfers and events of one replay, named from the range's text and, for the
+    outpoints it spent from ``live`` (the live set the replay started from), their
+    addresses there; off the replay's critical path. Columnar: the replay's rows become
+    arrays once, names are Arrow takes."""
+    live_address = live["address"].to_numpy()
+    height, tx_index = text.height, text.tx_index
+    if out.steps:
+        t_, b_, x_, op_, snd_, rcv_, amt_ = zip(*out.steps)
+        t, b, x = (np.array(c, dtype=np.int64) for c in (t_, b_, x_))
+        op = np.array(op_, dtype=object)
+        sender, receiver = _labels(_ints(snd_), text, live_address), _labels(_ints(rcv_), text, live_address)
+        keep, amounts = _summed(t, b, x, op, sender, receiver, list(amt_))
+        if keep is not None:
+            t, b, x, op = t[keep], b[keep], x[keep], op[keep]
+            sender, receiver = (c.take(pa.array(keep)) for c in (sender, receiver))
+        amount, t_fit = _amounts(amounts)
+        transfers = transfers_columns(height[t], tx_index[t], text.txid.take(pa.array(t)), b, x, op, sender,
+                                      receiver, amount, text.times, "auto", keys=True)  # fmt: skip
+    else:
+        transfers, t_fit = transfers_frame([], text.times, "auto", keys=True), True
+    if out.events:
+        et_, kind_, eb_, ex_, eamt_, vout_, row_ = zip(*out.events)
+        et, kind, eb, ex, vout, row = (
+            np.array(c, dtype=np.int64) for c in (et_, kind_, eb_, ex_, vout_, row_)
+        )
+        eamount, e_fit = _amounts(eamt_)
+        address = text.address.take(pa.array(np.maximum(row, 0), mask=row < 0))
+        events = events_columns(height[et], tx_index[et], text.txid.take(pa.array(et)), kind, eb, ex, eamount, vout,
+                                address, text.times, "auto", keys=True)  # fmt: skip
+    else:
+        events, e_fit = events_frame([], text.times, "auto", keys=True), True
+    return Framed(transfers, events, t_fit, e_fit)
 
-    def name(label: Any) -> Any:
-        return names[int(label)] if isinstance(label, Ref) else label
 
-    height, tx_index = text.height.tolist(), text.tx_index.tolist()
-    transfers: list[tuple[Any, ...]] = []
-    steps = out.steps
-    i, n = 0, len(steps)
-    while i < n:  # the steps of one (transaction, rune) are consecutive: name them, then sum them
-        t, b, x = steps[i][:3]
-        j = i + 1
-        while j < n and steps[j][0] == t and steps[j][1] == b and steps[j][2] == x:
-            j += 1
-        head = (height[t], tx_index[t], txids[t], b, x)
-        group = [(s[3], name(s[4]), name(s[5]), s[6]) for s in steps[i:j]]
-        transfers.extend(head + row for row in (group if j == i + 1 else aggregate(group)))
-        i = j
-    events = [
-        (height[t], tx_index[t], txids[t], ev, b, x, amount, None if vout < 0 else vout,
-         names[row] if row >= 0 else None)
-        for t, ev, b, x, amount, vout, row in out.events
-    ]  # fmt: skip
-    return Framed(
-        transfers_frame(transfers, text.times, "auto", keys=True),
-        events_frame(events, text.times, "auto", keys=True),
-        all(r[-1] <= INT64_MAX for r in transfers),
-        all(r[6] <= INT64_MAX for r in events),
-    )
+def _summed(
+    t: np.ndarray, b: np.ndarray, x: np.ndarray, op: np.ndarray, sender: pa.Array, receiver: pa.Array,
+    amounts: list[int],
+) -> tuple[np.ndarray | None, list[int]]:  # fmt: skip
+    """The steps of one (transaction, rune) summed per (operation, sender, receiver) *names*
+    in order of first appearance, as :func:`~.flows.aggregate` does for the reference: the
+    rows kept (None: all) and their amounts. Only (transaction, rune) groups of more than
+    one step are looked at, in Python; the steps of a group are consecutive."""
+    n = len(t)
+    new = np.ones(n, bool)
+    new[1:] = (t[1:] != t[:-1]) | (b[1:] != b[:-1]) | (x[1:] != x[:-1])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, n))
+    multi = np.flatnonzero(sizes > 1)
+    if not len(multi):
+        return None, amounts
+    rows = np.concatenate([np.arange(starts[g], starts[g] + sizes[g]) for g in multi.tolist()])
+    pick = pa.array(rows)
+    names = zip(op[rows].tolist(), sender.take(pick).to_pylist(), receiver.take(pick).to_pylist())
+    keep = np.ones(n, bool)
+    group = np.repeat(multi, sizes[multi]).tolist()
+    first: dict[tuple[Any, ...], int] = {}
+    for i, g, key in zip(rows.tolist(), group, names):
+        j = first.setdefault((g, *key), i)
+        if j != i:
+            amounts[j] += amounts[i]
+            keep[i] = False
+    kept = np.flatnonzero(keep)
+    return kept, [amounts[i] for i in kept.tolist()]
 
 
 @paused_gc

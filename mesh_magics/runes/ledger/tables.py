@@ -45,10 +45,13 @@ __all__ = [
     "RUNES_LEDGER_COLUMNS",
     "LedgerResult",
     "balances_frame",
+    "EVENT_NAMES",
+    "events_columns",
     "events_frame",
     "exact_column",
     "merge_parts",
     "runes_frame",
+    "transfers_columns",
     "transfers_frame",
 ]
 
@@ -72,9 +75,14 @@ EVENTS_COLUMNS = [
 _EVENT_ORDER = {"minted": 0, "etched": 1, "transferred": 2, "burned": 3}
 
 
-def exact_column(values: Sequence[int | None], repr_: str = "auto") -> Any:
+def exact_column(values: Any, repr_: str = "auto") -> Any:
     """An exact integer column: ``int64`` / ``Int64`` when every value fits and ``repr_`` is
-    ``"auto"`` or ``"int64"``, else an ``object`` array of Python ints (None for nulls)."""
+    ``"auto"`` or ``"int64"``, else an ``object`` array of Python ints (None for nulls).
+    ``values``: a sequence of ints and Nones, or an ``int64`` array (which fits)."""
+    if isinstance(values, np.ndarray):
+        if repr_ == "exact":
+            return pd.array(values.tolist(), dtype=EXACT_AMOUNT_DTYPE)
+        return pd.array(values, dtype="int64")
     fits = all(v is None or v <= INT64_MAX for v in values)
     if repr_ == "exact" or not fits:
         out = pd.array(list(values), dtype=EXACT_AMOUNT_DTYPE)
@@ -88,13 +96,15 @@ def _repr_of(column: Any) -> str:
     return "exact" if str(column.dtype) == EXACT_AMOUNT_DTYPE else "int64"
 
 
-def _utc(seconds: Sequence[int]) -> Any:
-    return pd.to_datetime(pd.array(list(seconds), dtype="int64"), unit="s", utc=True).astype(
-        "datetime64[ns, UTC]"
-    )
+def _utc(seconds: Any) -> Any:
+    values = seconds if isinstance(seconds, np.ndarray) else list(seconds)
+    return pd.to_datetime(pd.array(values, dtype="int64"), unit="s", utc=True).astype("datetime64[ns, UTC]")
 
 
 def _str(values: Iterable[Any]) -> Any:
+    """A ``string`` column of Python strings and Nones, or of an Arrow string array."""
+    if isinstance(values, pa.Array | pa.ChunkedArray | np.ndarray):
+        return pd.array(values, dtype="string")
     return pd.array(list(values), dtype="string")
 
 
@@ -136,8 +146,21 @@ def _columns(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
     return [list(map(itemgetter(i), rows)) for i in range(n)]
 
 
-def _take(column: list[Any], order: np.ndarray) -> list[Any]:
+def _take(column: Any, order: np.ndarray | None) -> Any:
+    """``column`` (a list, a numpy or an Arrow array) in ``order`` (None: as it is)."""
+    if order is None:
+        return column
+    if isinstance(column, np.ndarray):
+        return column[order]
+    if isinstance(column, pa.Array | pa.ChunkedArray):
+        return column.take(pa.array(order))
     return [column[k] for k in order.tolist()]
+
+
+def _ordered(keys: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """``np.lexsort(keys)``, or None where the rows are in that order already."""
+    order = np.lexsort(keys)
+    return None if (order == np.arange(len(order))).all() else order
 
 
 def _ids(block: np.ndarray, tx: np.ndarray) -> Any:
@@ -149,7 +172,7 @@ def _ids(block: np.ndarray, tx: np.ndarray) -> Any:
 def _times(heights: np.ndarray, block_times: dict[int, int]) -> Any:
     unique, inverse = np.unique(heights, return_inverse=True)
     seconds = np.array([block_times[h] for h in unique.tolist()], dtype=np.int64)[inverse]
-    return _utc(seconds.tolist())
+    return _utc(seconds)
 
 
 def balances_frame(rows: Sequence[tuple[Any, ...]], repr_: str = "auto") -> pd.DataFrame:
@@ -176,9 +199,18 @@ def transfers_frame(
     in ledger order (kept: the sort is stable on block, transaction and rune id). ``keys``:
     keep the sort keys as columns ``_t``, ``_b``, ``_x`` (for :func:`merge_parts`)."""
     h, t, txid, b, x, op, sender, receiver, amount = _columns(rows, 9)
-    keys_ = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
-    order = np.lexsort(keys_[::-1])
-    h_, b_, x_ = keys_[0][order], keys_[2][order], keys_[3][order]
+    h_, t_, b_, x_ = (np.array(c, dtype=np.int64) for c in (h, t, b, x))
+    return transfers_columns(h_, t_, txid, b_, x_, op, sender, receiver, amount, block_times, repr_, keys)
+
+
+def transfers_columns(
+    h: np.ndarray, t: np.ndarray, txid: Any, b: np.ndarray, x: np.ndarray, op: Any, sender: Any, receiver: Any,
+    amount: Any, block_times: dict[int, int], repr_: str = "auto", keys: bool = False,
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`transfers_frame` of columns: ``int64`` arrays for the keys, lists or Arrow
+    arrays for the strings, an ``int64`` array or a list of ints for the amounts."""
+    order = _ordered((x, b, t, h))
+    h_, b_, x_ = _take(h, order), _take(b, order), _take(x, order)
     df = pd.DataFrame(
         {
             "block_height": pd.array(h_, dtype="int64"),
@@ -193,7 +225,7 @@ def transfers_frame(
     )
     assert list(df.columns) == list(TRANSFERS_COLUMNS)
     if keys:
-        df["_t"], df["_b"], df["_x"] = keys_[1][order], b_, x_
+        df["_t"], df["_b"], df["_x"] = _take(t, order), b_, x_
     df.attrs["amount_repr"] = _repr_of(df["amount"])
     return df
 
@@ -206,24 +238,37 @@ def events_frame(
     h, t, txid, ev, b, x, amount, vout, address = _columns(rows, 9)
     kind = np.array([_EVENT_ORDER[e] for e in ev], dtype=np.int64)
     vouts = np.array([-1 if o is None else o for o in vout], dtype=np.int64)
-    ks = [np.array(c, dtype=np.int64) for c in (h, t, b, x)]
-    order = np.lexsort((ks[3], ks[2], vouts, kind, ks[1], ks[0]))
-    h_ = ks[0][order]
+    h_, t_, b_, x_ = (np.array(c, dtype=np.int64) for c in (h, t, b, x))
+    return events_columns(h_, t_, txid, kind, b_, x_, amount, vouts, address, block_times, repr_, keys)
+
+
+#: event names by kind (the order events of one transaction and rune sort in)
+EVENT_NAMES = np.array(sorted(_EVENT_ORDER, key=_EVENT_ORDER.__getitem__), dtype=object)
+
+
+def events_columns(
+    h: np.ndarray, t: np.ndarray, txid: Any, kind: np.ndarray, b: np.ndarray, x: np.ndarray, amount: Any,
+    vout: np.ndarray, address: Any, block_times: dict[int, int], repr_: str = "auto", keys: bool = False,
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`events_frame` of columns: ``kind`` the event's code (:data:`EVENT_NAMES`),
+    ``vout`` -1 for none; the rest as :func:`transfers_columns` takes them."""
+    order = _ordered((x, b, vout, kind, t, h))
+    h_, kind_, vout_ = _take(h, order), _take(kind, order), _take(vout, order)
     df = pd.DataFrame(
         {
             "block_height": pd.array(h_, dtype="int64"),
             "block_time": _times(h_, block_times),
-            "tx_index": pd.array(ks[1][order], dtype="int64"),
+            "tx_index": pd.array(_take(t, order), dtype="int64"),
             "txid": _str(_take(txid, order)),
-            "event": _str(_take(ev, order)),
-            "rune_id": _ids(ks[2][order], ks[3][order]),
+            "event": _str(EVENT_NAMES[kind_]),
+            "rune_id": _ids(_take(b, order), _take(x, order)),
             "amount": exact_column(_take(amount, order), repr_),
-            "vout": pd.array(_take(vout, order), dtype="Int64"),
+            "vout": pd.arrays.IntegerArray(np.maximum(vout_, 0), vout_ < 0),
             "address": _str(_take(address, order)),
         }
     )
     if keys:
-        df["_k"], df["_v"], df["_b"], df["_x"] = kind[order], vouts[order], ks[2][order], ks[3][order]
+        df["_k"], df["_v"], df["_b"], df["_x"] = kind_, vout_, _take(b, order), _take(x, order)
     df.attrs["amount_repr"] = _repr_of(df["amount"])
     return df
 
