@@ -7,8 +7,10 @@ third on long chains of a few hot runes, some etchings with commit and reveal, c
 of every flaw, burns, several runestones in one transaction), real transactions turned
 into the chain tables by :func:`mesh_magics.chain.blocklist.from_blocks`, written once to
 Parquet (one file per height range and table, cached under benchmarks/results/) and
-read back on the workers and persisted before the clock starts: the figure is the ledger
-stage (decode → etchings and mints → replay → transfers and the other tables), not the
+read back on the workers and persisted before the clock starts; the clock stops when every
+result table and the carried state are in the workers' memory (the stages overlapping, as
+in a user's call; a separate run with ``timings=`` gives each stage's seconds, which then
+wait for each other and add up to more). The figure is the ledger stage (decode → etchings and mints → replay → transfers and the other tables), not the
 generation or the chain readers (the chain issue measures those; end to end is theirs
 plus this).
 
@@ -23,7 +25,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import platform
 import sys
 import time
@@ -110,7 +114,7 @@ def _same(mesh, ref) -> None:
 
 
 def _mesh(root: Path, workers: int, ref, repeat: int, partitions: int | None) -> dict:
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, wait
 
     from mesh_magics.runes import index_chain
 
@@ -118,16 +122,30 @@ def _mesh(root: Path, workers: int, ref, repeat: int, partitions: int | None) ->
                       processes=True) as cluster, Client(cluster) as client:  # fmt: skip
         tables = _dask(root, client)
         best: dict | None = None
-        for _ in range(repeat):
-            timings: dict[str, float] = {}
+        for _ in range(
+            repeat
+        ):  # as a user runs it: the stages overlap; the clock stops when every table is in memory
+            result = None
+            client.run(gc.collect)
             t = time.perf_counter()
-            result = index_chain(tables, "regtest", timings=timings, rune_partitions=partitions)
+            result = index_chain(tables, "regtest", rune_partitions=partitions)
+            wait(_futures(client, result))
             total = time.perf_counter() - t
             if best is None or total < best["total_s"]:
-                best = {"total_s": total, "stages": timings, "result": result}
+                best = {"total_s": total, "result": result}
         assert best is not None
         _same(best.pop("result").compute(), ref)
+        # then once with timings=: each stage waits for the one before, so they add up to more than the total
+        timings: dict[str, float] = {}
+        client.run(gc.collect)
+        wait(_futures(client, index_chain(tables, "regtest", timings=timings, rune_partitions=partitions)))
+        best["stages"] = timings
         return best
+
+
+def _futures(client, result) -> list:
+    frames = (result.transfers, result.events, result.balances)
+    return [f for df in frames for f in client.futures_of(df)] + list(result.state.live)
 
 
 def main() -> None:
@@ -160,6 +178,9 @@ def main() -> None:
         best = _mesh(root, w, ref, args.repeat, args.rune_partitions)
         rows.append({"engine": "mesh index_chain", "workers": w, "seconds": best["total_s"],
                      "tx_per_s": n / best["total_s"], "stages": best["stages"]})  # fmt: skip
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({_cpus()} CPUs); stages from a separate "
+          "run with timings= (they wait for each other there)")  # fmt: skip
     print(f"\n{'engine':38} {'workers':>7} {'seconds':>8} {'tx/s':>10}   stages (s)")
     for r in rows:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
@@ -169,6 +190,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": _cpus()},
         "chain": {**info, "activity": activity, "profile": "mainnet", "seed": args.seed},
         "rows": rows,
+        "load_average_after": [round(x, 2) for x in load],
         "goal_tx_per_s_2_workers": 250_000,
         "checked_equal_to_reference": True,
     }
@@ -178,8 +200,6 @@ def main() -> None:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 

@@ -94,8 +94,11 @@ def mints_in_window(mints: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
 
 def range_counts(in_window: pd.DataFrame) -> dict[RuneId, int]:
     """Attempts in window per rune, for :func:`mint_offsets`."""
-    counts = in_window.groupby(["block", "rune_tx"], sort=False).size()
-    return {(int(b), int(t)): int(n) for (b, t), n in counts.items()}
+    if not len(in_window):
+        return {}
+    keys = np.stack([in_window["block"].to_numpy(np.int64), in_window["rune_tx"].to_numpy(np.int64)], axis=1)
+    ids, counts = np.unique(keys, axis=0, return_counts=True)
+    return dict(zip(zip(ids[:, 0].tolist(), ids[:, 1].tolist()), counts.tolist()))
 
 
 def mint_offsets(
@@ -144,10 +147,13 @@ def valid_mints(
         )
         offset = in_window[keys].merge(before, on=keys, how="left")["offset"].to_numpy()
         ok = np.flatnonzero(offset + rank < in_window["cap"].to_numpy())
-        rows = zip(in_window["tx"].to_numpy()[ok].tolist(), in_window["block"].to_numpy()[ok].tolist(),
-                   in_window["rune_tx"].to_numpy()[ok].tolist(), in_window["amount"].to_numpy()[ok].tolist())  # fmt: skip
-        for t, b, x, amount in rows:
-            seeds[(b * 1_000_003 + x) % n_partitions].mints[t] = ((b, x), amount)
+        t, b, x = (in_window[c].to_numpy(np.int64)[ok] for c in ("tx", "block", "rune_tx"))
+        amount = in_window["amount"].to_numpy()[ok]
+        part = (b * 1_000_003 + x) % n_partitions  # partition_of, on arrays (block ids are heights here)
+        for r in range(n_partitions):
+            sel = np.flatnonzero(part == r) if n_partitions > 1 else slice(None)
+            ids = zip(b[sel].tolist(), x[sel].tolist())
+            seeds[r].mints.update(zip(t[sel].tolist(), zip(ids, amount[sel].tolist())))
     for t, rid, premine in created:
         seeds[partition_of(rid, n_partitions)].etched[t] = (rid, premine)
     return seeds
