@@ -58,16 +58,10 @@ class FastScan:
     """What the vectorised pass settled: ``done`` per script and, where done, the results.
 
     ``flaw`` is a code into :data:`FLAWS` (0: a runestone), ``edicts`` counts a
-    runestone's edicts, ``mint_block`` is ``-1`` without a mint, ``etching``
-    whether the Etching flag is set (a cenotaph's too), ``pointer`` a
-    runestone's pointer (-1: none). With ``detail=True`` the edicts of the done
-    runestones (flaw 0) as columns in script order: ``edict_owner`` (the
-    script), ``edict_block``, ``edict_tx``, ``edict_output`` and the amount as
-    ``edict_lo + edict_hi * 2**63`` (exact: amounts reach u128).
+    runestone's edicts, ``mint_block`` is ``-1`` without a mint.
     """
 
-    __slots__ = ("done", "edict_block", "edict_hi", "edict_lo", "edict_output", "edict_owner", "edict_tx",
-                 "edicts", "etching", "flaw", "mint_block", "mint_tx", "pointer")  # fmt: skip
+    __slots__ = ("done", "edicts", "flaw", "mint_block", "mint_tx")
 
     def __init__(self, n: int) -> None:
         self.done = np.zeros(n, dtype=bool)
@@ -75,11 +69,6 @@ class FastScan:
         self.edicts = np.zeros(n, dtype=np.int64)
         self.mint_block = np.full(n, -1, dtype=np.int64)
         self.mint_tx = np.zeros(n, dtype=np.int64)
-        self.etching = np.zeros(n, dtype=bool)
-        self.pointer = np.full(n, -1, dtype=np.int64)
-        empty = np.zeros(0, dtype=np.int64)
-        self.edict_owner = self.edict_block = self.edict_tx = self.edict_output = empty
-        self.edict_lo, self.edict_hi = empty, empty.astype(np.uint64)
 
 
 def _hex_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -117,31 +106,13 @@ def _first(owner: np.ndarray, values: np.ndarray, n: int, nth: int = 0) -> tuple
     return out, has
 
 
-def _raw_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_hex_bytes` of a binary column (nulls: empty scripts)."""
-    arr = arr.cast(pa.large_binary()) if arr.type != pa.large_binary() else arr
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    buf = arr.buffers()[2]
-    data = (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[offsets[0] : offsets[-1]]
-    size = np.diff(offsets)
-    if arr.null_count:
-        valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
-        data = data[np.repeat(valid, size)]
-        size = np.where(valid, size, 0)
-    return data, np.cumsum(size) - size, size, np.ones(len(size), dtype=bool)
-
-
-def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray, detail: bool = False) -> FastScan:
-    """Decode what can be decoded vectorised among candidate scripts (``arr``: hex or
-    binary, all ``6a5d…``); ``n_outputs``: the transactions' output count, one for all or
-    one per script; ``detail``: also the edicts themselves (see :class:`FastScan`)."""
+def fast_scan(arr: pa.Array, n_outputs: int) -> FastScan:
+    """Decode what can be decoded vectorised among candidate scripts (``arr``: hex, all ``6a5d…``)."""
     n = len(arr)
     res = FastScan(n)
     if n == 0:
         return res
-    nout = np.broadcast_to(np.asarray(n_outputs, dtype=np.int64), (n,))
-    binary = pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)
-    data, start, size, ok = _raw_bytes(arr) if binary else _hex_bytes(arr)
+    data, start, size, ok = _hex_bytes(arr)
     if len(data) == 0:
         return res
     # ---- one push after the magic
@@ -186,7 +157,7 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray, detail: bool = False) 
     has_body = body_at < big
     flaw[(flaw == 0) & ~has_body & (count % 2 == 1)] = _TRUNCATED
     tag_row = (j < body_at[vowner]) & (j % 2 == 0) & (j + 1 < count[vowner])
-    flaw_e, n_edicts, chunks = _edicts(values, vowner, j > body_at[vowner], n, nout, ok)
+    flaw_e, n_edicts = _edicts(values, vowner, j > body_at[vowner], n, n_outputs, ok)
     flaw = np.where(flaw == 0, flaw_e, flaw).astype(np.int8)
     # ---- fields, taken as ord takes them
     rows = np.flatnonzero(tag_row)
@@ -213,8 +184,7 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray, detail: bool = False) 
     taken = np.zeros((n, _N_TAGS), dtype=np.int64)
     taken[:, _FLAGS // 2] = 1
     taken[:, _MINT // 2] = 2 * has_mint
-    ptr_ok = has_ptr & (values[p_at] < nout)
-    taken[:, _POINTER // 2] = ptr_ok
+    taken[:, _POINTER // 2] = has_ptr & (values[p_at] < n_outputs)
     taken[:, [_RUNE // 2, _PREMINE // 2]] = etching[:, None]
     taken[:, [t // 2 for t in _TERMS_TAGS]] = terms[:, None]
     for t in _TERMS_TAGS[2:]:  # heights and offsets are taken only as u64: value <= 2**64 - 1
@@ -232,16 +202,6 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray, detail: bool = False) 
     minted = ok & has_mint & (flaw != _VARINT)
     res.mint_block[minted] = mint_b[minted]
     res.mint_tx[minted] = mint_t[minted]
-    res.etching = ok & etching
-    clean = ok & (flaw == 0)
-    res.pointer[clean & ptr_ok] = values[p_at][clean & ptr_ok]
-    if detail and chunks is not None:
-        pos, eo, block, tx = chunks
-        keep = clean[eo]
-        amounts = pos[keep][:, 2]
-        res.edict_owner, res.edict_block, res.edict_tx = eo[keep], block[keep], tx[keep]
-        res.edict_output = values[pos[keep][:, 3]]
-        res.edict_lo, res.edict_hi = lo[amounts], hi[amounts]
     return res
 
 
@@ -278,16 +238,9 @@ def _bit_length(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 
 def _edicts(
-    values: np.ndarray,
-    vowner: np.ndarray,
-    in_edicts: np.ndarray,
-    n: int,
-    n_outputs: np.ndarray,
-    ok: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, Any]:
-    """Per script the message flaw of its edicts (0, RuneId, Output, Trailing), their
-    count, and the whole chunks (positions of their 4 integers in ``values``, owner,
-    rune block, rune tx) or None.
+    values: np.ndarray, vowner: np.ndarray, in_edicts: np.ndarray, n: int, n_outputs: int, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per script the message flaw of its edicts (0, RuneId, Output, Trailing) and their count.
 
     Marks ``ok`` False where a block delta needs more than 32 bits (sums kept in int64).
     """
@@ -300,7 +253,7 @@ def _edicts(
     ev = values[pos].reshape(-1, 4)
     eo = vowner[pos][::4]
     if not len(ev):
-        return flaw, n_ints // 4, None
+        return flaw, n_ints // 4
     bd, td, out = ev[:, 0], ev[:, 1], ev[:, 3]
     ok[eo[bd > _U32_MAX]] = False
     first = np.concatenate([[True], eo[1:] != eo[:-1]])
@@ -308,7 +261,7 @@ def _edicts(
     block = _segmented_cumsum(np.where(bd > _U32_MAX, 0, bd), first)
     tx = _segmented_cumsum(np.where(td_ok, td, 0), first | (bd != 0))
     bad_id = ~td_ok | (tx > _U32_MAX) | ((block == 0) & (tx > 0))
-    bad = bad_id | (out > n_outputs[eo])
+    bad = bad_id | (out > n_outputs)
     # the first bad chunk of each script decides (ord stops there)
     first_bad = np.full(n, np.iinfo(np.int64).max)
     where = np.flatnonzero(bad)
@@ -316,7 +269,7 @@ def _edicts(
     has_bad = first_bad < np.iinfo(np.int64).max
     code = np.where(bad_id[np.minimum(first_bad, len(bad) - 1)], _RUNE_ID, _OUTPUT)
     flaw = np.where(has_bad, code, flaw)
-    return flaw, n_ints // 4, (pos.reshape(-1, 4), eo, block, tx)
+    return flaw, n_ints // 4
 
 
 def _segmented_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:

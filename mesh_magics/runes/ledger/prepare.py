@@ -19,9 +19,11 @@ the four chain tables (pandas, :mod:`mesh_magics.chain.schema` columns) and retu
     attempts.
 
 Decoding: the first ``OP_RETURN OP_13`` output of each transaction is found with Arrow's
-kernels over the whole range and decoded with the transaction's output count by
-:func:`~.artifacts.range_artifacts`: vectorised (mints, transfers, the usual cenotaphs),
-the reference decoder for etchings and the rare shapes the vectorised pass leaves.
+kernels over the whole range; :func:`~mesh_magics.runes.protocol.runestone.decipher`
+decodes it with the transaction's output count, once per distinct ``(script, n_out)``
+(mainnet mints repeat the same script thousands of times). The columnar decoder
+``decode_scripts`` reports kinds, flaws and mint ids but not the etchings, pointers and
+edicts a ledger needs, so the ledger calls the reference decoder directly.
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import LedgerError
-from ..protocol.runestone import Cenotaph
-from .artifacts import range_artifacts
+from ..protocol.runestone import Cenotaph, decipher
 from .gcpause import paused_gc
 from .rules import COMMIT_CONFIRMATIONS, can_etch_name, commitment, is_p2tr, pushes_commitment, reserved_rune
 
@@ -49,6 +50,7 @@ for _i, _c in enumerate(b"ABCDEF"):
     _LUT[_c] = 10 + _i
 _MAGIC = pa.scalar(b"\x6a\x5d", pa.binary())
 _OP_RETURN = pa.scalar(b"\x6a", pa.binary())
+_I64_MAX = 2**63 - 1
 
 
 def _arrow(column: Any) -> pa.Array:
@@ -205,12 +207,25 @@ def prepare_range(
     art_tx, at = np.unique(owner_o[cand], return_index=True)
     keep = height[art_tx] >= first_height
     art_tx, cand_rows = art_tx[keep], cand[at][keep]
-    arts = range_artifacts(scripts.take(pa.array(cand_rows)), n_out[art_tx])
-    art_obj = arts.index
+    cache: dict[tuple[bytes, int], int] = {}
+    objects: list[Any] = []
+    art_obj = np.zeros(len(art_tx), np.int32)
+    for k, (script, count) in enumerate(
+        zip(scripts.take(pa.array(cand_rows)).to_pylist(), n_out[art_tx].tolist())
+    ):
+        key = (script, count)
+        j = cache.get(key)
+        if j is None:
+            j = cache[key] = len(objects)
+            objects.append(decipher([script, *([b""] * (count - 1))]))
+        art_obj[k] = j
     # -- etchings that pass their transaction's own checks; mint attempts
-    mint_b, mint_t = np.array(arts.mint_block, np.int64), np.array(arts.mint_tx, np.int64)
-    etches = np.zeros(len(arts.compact), bool)
-    etches[list(arts.etchings)] = True
+    # per distinct artifact: its mint id, and whether it etches (most are mints and transfers)
+    mint_b = np.array(
+        [-1 if o.mint is None or o.mint[0] > _I64_MAX else o.mint[0] for o in objects], np.int64
+    )
+    mint_t = np.array([0 if o.mint is None else o.mint[1] for o in objects], np.int64)
+    etches = np.array([o.etching is not None for o in objects], bool)
     has_mint = mint_b[art_obj] >= 0
     minting = art_tx[has_mint]
     mints = pd.DataFrame({"tx": minting, "height": height[minting], "tx_index": tx_index[minting],
@@ -218,7 +233,7 @@ def prepare_range(
     etchings: list[tuple[Any, ...]] = []
     witness: list[pa.Array] | None = None  # the inputs' leaf_script, prev_script, prev_height, when needed
     for t, j in zip(art_tx[etches[art_obj]].tolist(), art_obj[etches[art_obj]].tolist()):
-        art = arts.etchings[j]
+        art = objects[j]
         h, ti = int(height[t]), int(tx_index[t])
         named = art.etching if isinstance(art, Cenotaph) else art.etching.rune  # (etching: not None here)
         if named is None:  # (a cenotaph's etching is always a name)
@@ -232,8 +247,12 @@ def prepare_range(
     spender, spender_vin, cross = _spends(txs, inputs, txid, pfx, height, out_start, n_out, owner_i, in_start,
                                           lo, hi, first_height, len(scripts))  # fmt: skip
     block_start = np.searchsorted(height, np.arange(lo, hi + 2))
+    compact = [
+        (True, None, ()) if isinstance(o, Cenotaph) else (False, o.pointer, tuple(tuple(e) for e in o.edicts))
+        for o in objects
+    ]
     core = Core(
-        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), art_obj, arts.compact,
+        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), art_obj, compact,
         block_start,
     )  # fmt: skip
     times = dict(zip(_ints(blocks["height"]).tolist(), _ints(blocks["time"]).tolist()))
