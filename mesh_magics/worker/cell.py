@@ -34,12 +34,14 @@ import traceback
 from typing import Any
 
 from .capture import Capture, LogForward, capture_thread, install
+from .tokens import tokens
 
 __all__ = [
     "RunInterrupted",
     "drop_session",
     "interrupt",
     "namespace_names",
+    "namespace_tokens",
     "run_cell",
     "run_direct",
     "running",
@@ -153,6 +155,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
         )
         _RUNNING[run_id] = (threading.get_ident(), cap)
     ns.update(spec.get("push") or {})
+    cache = spec.get("cache")  # --cache: what the cell sees of the namespace (see .tokens)
+    seen = {**cache["pushed"], **tokens(ns, cache["reads"])} if cache else None
     if before is not None:
         before()
     cap.send({"kind": "started", "time": started})
@@ -200,6 +204,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
             missing.append((name, "is not defined"))
     out["pulled"] = pulled
     out["pull_missing"] = missing
+    if cache and out["status"] == "ok":  # --cache: and what the cell left there
+        out["cache"] = {"in": seen, "out": tokens(ns, cache["binds"])}
     out["names"] = sorted(k for k in ns if not k.startswith("__"))
     out["finished"] = time.time()
     return out
@@ -208,6 +214,11 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
 def namespace_names(session: str) -> list[str]:
     """Names defined in the session's namespace on this worker."""
     return sorted(k for k in _SESSIONS.get(session, {}) if not k.startswith("__"))
+
+
+def namespace_tokens(session: str, names: list[str]) -> dict[str, str | None]:
+    """Dask tokens of ``names`` in the session's namespace here (the result cache's lookup)."""
+    return tokens(_SESSIONS.get(session, {}), names)
 
 
 def running() -> list[str]:
