@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..worker import cell
-from .cache import CacheEntry, ResultCache, primary_key
+from .cache import CacheEntry, ResultCache, limits, primary_key
 from .recorder import RunRecorder
 from .render import Renderer
 from .run import MeshRun
@@ -116,6 +116,7 @@ class RunCache:
     ) -> CachedRun | None:
         """The run served from an entry, replayed; None when no entry matches (the cell says
         why when one had the run's key)."""
+        limits()  # a bad mesh.cache.* setting fails before anything runs
         pushes = self._preview(spec, user_ns)
         key = primary_key(spec, pushes)
         entries = self.cache.candidates(key)
