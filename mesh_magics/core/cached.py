@@ -16,22 +16,21 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..worker import cell
 from .cache import CacheEntry, ResultCache, limits, primary_key
-from .recorder import RunRecorder
 from .render import Renderer
 from .run import MeshRun
 from .spec import RunSpec
 from .target import Target
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .dispatch import Dispatcher
+
 __all__ = ["CachedRun", "RunCache"]
 
 logger = logging.getLogger("mesh_magics")
-
-#: a preview of a run: address -> the values it would push there
-Preview = Callable[[RunSpec, "Mapping[str, Any] | None"], dict[str, dict[str, Any]]]
 
 
 class _Replay:
@@ -98,18 +97,18 @@ class CachedRun(MeshRun):
 class RunCache:
     """The cache of one mesh between its dispatcher and its runs (see the module doc)."""
 
-    def __init__(
-        self,
-        cache: ResultCache,
-        *,
-        client: Callable[[], Any],
-        session: str,
-        preview: Preview,
-        recorder: RunRecorder,
-        label: Callable[[str], str],
-    ) -> None:
-        self.cache, self._client, self._session = cache, client, session
-        self._preview, self._recorder, self._label = preview, recorder, label
+    def __init__(self, cache: ResultCache, dispatch: Dispatcher, *, client: Callable[[], Any]) -> None:
+        self.cache, self._dispatch, self._client = cache, dispatch, client
+        self._session, self._recorder, self._label = dispatch.session, dispatch.recorder, dispatch.label
+
+    def submit(self, spec: RunSpec, user_ns: Mapping[str, Any] | None, renderer: Renderer | None) -> MeshRun:
+        """The run of ``spec``: served from an entry, or submitted and stored when it finishes."""
+        hit = self.lookup(spec, user_ns, renderer)
+        if hit is not None:
+            return hit
+        run = self._dispatch.submit(spec, user_ns=user_ns, renderer=renderer)
+        self.watch(run)
+        return run
 
     def lookup(
         self, spec: RunSpec, user_ns: Mapping[str, Any] | None, renderer: Renderer | None
@@ -117,7 +116,7 @@ class RunCache:
         """The run served from an entry, replayed; None when no entry matches (the cell says
         why when one had the run's key)."""
         limits()  # a bad mesh.cache.* setting fails before anything runs
-        pushes = self._preview(spec, user_ns)
+        pushes = self._dispatch.preview(spec, user_ns)
         key = primary_key(spec, pushes)
         entries = self.cache.candidates(key)
         if not entries:
@@ -186,7 +185,7 @@ class RunCache:
                 if bad:
                     return None, (
                         f"`{bad[0]}` has no deterministic Dask token, so a later change to it could "
-                        "not be seen (give its type a __dask_tokenize__ method, or drop cache)"
+                        "not be seen (give its type a __dask_tokenize__ method, or run the cell without the cache)"
                     )
             inputs[address], outputs[address] = tokens["in"], tokens["out"]
         kept = {a: {k: v for k, v in r.items() if k not in ("cache", "names")} for a, r in results.items()}

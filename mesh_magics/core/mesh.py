@@ -97,9 +97,7 @@ class Mesh:
             views=[*views, self._auditor.observe],
         )
         self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
-        self._cache = RunCache(ResultCache(), client=lambda: self._conn.client, session=self.session,
-                               preview=self._dispatch.preview, recorder=self._recorder,
-                               label=self._workers.label)  # fmt: skip
+        self._cache = RunCache(ResultCache(), self._dispatch, client=lambda: self._conn.client)
         self._check_workers()
         self._register()
         self._auditor.append("connected", detail=self.kind)
@@ -231,13 +229,9 @@ class Mesh:
             code, on=on, name=name, push=push, pull=pull, resources=resources,
             timeout=timeout, retries=retries, priority=priority, cache=cache,
         )  # fmt: skip
-        hit = self._cache.lookup(spec, user_ns, renderer) if spec.cache else None
-        if hit is not None:
-            return hit
-        run = self._dispatch.submit(spec, user_ns=user_ns, renderer=renderer)
-        if spec.cache:
-            self._cache.watch(run)
-        return run
+        if spec.cache:  # served from the cache, or submitted and stored when it finishes
+            return self._cache.submit(spec, user_ns, renderer)
+        return self._dispatch.submit(spec, user_ns=user_ns, renderer=renderer)
 
     def runs(self) -> list[MeshRun]:
         """The last 100 ended runs (oldest first), then those in flight."""

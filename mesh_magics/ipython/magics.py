@@ -405,7 +405,8 @@ def _history_view(frame: Any) -> Any:
     view = frame[["id", "name", "status", "submitted", "finished", "targets", "source"]].copy()
     if "cached_from" in frame:  # a run served from the result cache names the run it replays
         view["status"] = [
-            s if not c else f"{s} (cached: {c[:8]})" for s, c in zip(view["status"], frame["cached_from"])
+            f"{s} (cached: {c[:8]})" if isinstance(c, str) else s
+            for s, c in zip(view["status"], frame["cached_from"])
         ]
     view["id"] = view["id"].str[:8]
     view["duration_s"] = (view["finished"] - view["submitted"]).dt.total_seconds().round(3)
