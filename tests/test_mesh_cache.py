@@ -6,6 +6,8 @@ counter file, which a hit must leave alone; every "runs again" by the line it ad
 
 from __future__ import annotations
 
+import time
+
 import dask
 import pytest
 
@@ -212,3 +214,20 @@ def test_a_cell_the_cache_cannot_follow_is_refused_before_it_runs(mesh, counter)
         mesh.run("1", cache="yes")
     assert counter() == 0
     assert mesh.run("1 + 1").result() == 2  # the mesh carries on
+
+
+def test_a_cell_sent_straight_to_the_session_actor_is_cached_alike(mesh, counter):
+    with dask.config.set({"mesh.run.session-actors": True}):
+        mesh.run("pass")  # makes the session's actor on its worker, in the background
+        deadline = time.time() + 20
+        while mesh._dispatch.actors.ready(mesh.client, mesh._dispatch.home) is None:
+            assert time.time() < deadline, "the session's actor was not ready in time"
+            time.sleep(0.05)
+        code = count(counter) + "cache_direct = 2\ncache_direct ** 10"
+        first = mesh.submit(code, cache=True)
+        assert [getattr(t.future, "direct", False) for t in first._targets] == [True]  # no task
+        assert first.wait(30) and first.result() == 1024 and counter() == 1
+        hit = mesh.run(code, cache=True)
+        assert isinstance(hit, CachedRun) and hit.result() == 1024 and counter() == 1
+        mesh.run("cache_direct = 3")
+        assert mesh.run(code, cache=True).result() == 1024 and counter() == 2
