@@ -116,17 +116,19 @@ class RunCache:
         """The run served from an entry, replayed; None when no entry matches (the cell says
         why when one had the run's key)."""
         limits()  # a bad mesh.cache.* setting fails before anything runs
-        pushes = self._dispatch.preview(spec, user_ns)
-        key = primary_key(spec, pushes)
-        entries = self.cache.candidates(key)
-        if not entries:
+        addresses = self._dispatch.preview(spec)
+        entries = self.cache.candidates(primary_key(spec, addresses))
+        if not entries:  # nothing to compare: no pushes selected twice, no round trip
             return None
         from .cache import tokens
 
+        pushes = {a: self._dispatch.pushes(spec, a, user_ns) for a in addresses}
         pushed = {a: tokens(p, sorted(p)) for a, p in pushes.items()}
         names = sorted({n for e in entries for a in e.targets for n in (*e.inputs[a], *e.outputs[a])})
         try:
-            current = self._client().run(cell.namespace_tokens, self._session, names, workers=sorted(pushes))
+            current = self._client().run(
+                cell.namespace_tokens, self._session, names, workers=sorted(addresses)
+            )
         except Exception as e:  # a worker gone meanwhile: run the cell
             logger.info("cache lookup failed, running the cell: %s", e)
             return None

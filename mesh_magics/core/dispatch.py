@@ -141,13 +141,13 @@ class Dispatcher:
         self.home = placement.home
         return placement
 
-    def preview(self, spec: RunSpec, user_ns: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-        """Where a run of ``spec`` would go now and what it would push there (the result
-        cache's lookup): ``{address: {name: value}}``; nothing is submitted."""
-        return {
-            a: select_pushes(spec.code, user_ns, self._remote_names.get(a, set()), spec.push)
-            for a in self._place(spec).targets
-        }
+    def preview(self, spec: RunSpec) -> list[str]:
+        """The addresses a run of ``spec`` would go to now (the result cache's lookup)."""
+        return list(self._place(spec).targets)
+
+    def pushes(self, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None) -> dict[str, Any]:
+        """What a run of ``spec`` would push to ``address`` now (checked picklable)."""
+        return select_pushes(spec.code, user_ns, self._remote_names.get(address, set()), spec.push)
 
     def _some_workers(self, spec: RunSpec) -> dict[str, dict[str, Any]]:
         """The workers now; when there are none (they are all restarting, or the cluster is
@@ -164,7 +164,7 @@ class Dispatcher:
     def _payload(
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        pushes = select_pushes(spec.code, user_ns, self._remote_names.get(address, set()), spec.push)
+        pushes = self.pushes(spec, address, user_ns)
         cached = cache_payload(cache_names(spec.code, spec.push), pushes) if spec.cache else None
         big = {n: v for n, v in pushes.items() if sizeof(v) >= SCATTER_FROM}
         if big:  # straight to the worker, not through the scheduler inside the task
