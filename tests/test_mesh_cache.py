@@ -231,3 +231,16 @@ def test_a_cell_sent_straight_to_the_session_actor_is_cached_alike(mesh, counter
         assert isinstance(hit, CachedRun) and hit.result() == 1024 and counter() == 1
         mesh.run("cache_direct = 3")
         assert mesh.run(code, cache=True).result() == 1024 and counter() == 2
+
+
+def test_a_noblock_run_is_stored_when_it_ends_and_a_noblock_hit_has_ended(mesh, counter):
+    code = count(counter) + "import time\ntime.sleep(0.2)\n'slow'"
+    run = mesh.run(code, cache=True, block=False)
+    assert run.wait(30) and run.result() == "slow" and counter() == 1
+    deadline = time.time() + 10
+    while not len(mesh.cache):  # stored by the pump thread as the run ends
+        assert time.time() < deadline, "the run was not stored"
+        time.sleep(0.02)
+    hit = mesh.run(code, cache=True, block=False)
+    assert isinstance(hit, CachedRun) and hit.done() and hit.result() == "slow" and counter() == 1
+    assert not hit.cancel()  # nothing to cancel: it ran nothing

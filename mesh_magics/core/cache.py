@@ -63,7 +63,15 @@ def primary_key(spec: Any, addresses: Iterable[str]) -> str:
     from dask.base import tokenize
 
     return str(
-        tokenize("mesh-cache-1", spec.code, spec.on, spec.resources, spec.push, spec.pull, sorted(addresses))
+        tokenize(
+            "mesh-cache-1",
+            spec.code,
+            spec.on,
+            spec.resources,
+            sorted(spec.push),
+            sorted(spec.pull),
+            sorted(addresses),
+        )
     )
 
 
