@@ -244,3 +244,12 @@ def test_a_noblock_run_is_stored_when_it_ends_and_a_noblock_hit_has_ended(mesh, 
     hit = mesh.run(code, cache=True, block=False)
     assert isinstance(hit, CachedRun) and hit.done() and hit.result() == "slow" and counter() == 1
     assert not hit.cancel()  # nothing to cancel: it ran nothing
+
+
+def test_what_a_namespace_function_reads_is_seen_through_its_token(mesh, counter):
+    mesh.run("cache_data = [1, 2]\ndef cache_size():\n    return len(cache_data)")
+    code = count(counter) + "cache_size()"  # reads cache_data only through the function
+    assert mesh.run(code, cache=True).result() == 2
+    assert isinstance(mesh.run(code, cache=True), CachedRun) and counter() == 1
+    mesh.run("cache_data.append(3)")
+    assert mesh.run(code, cache=True).result() == 3 and counter() == 2
