@@ -253,3 +253,15 @@ def test_what_a_namespace_function_reads_is_seen_through_its_token(mesh, counter
     assert isinstance(mesh.run(code, cache=True), CachedRun) and counter() == 1
     mesh.run("cache_data.append(3)")
     assert mesh.run(code, cache=True).result() == 3 and counter() == 2
+
+
+def test_an_entry_that_no_longer_reads_back_is_dropped_and_the_cell_runs(mesh, counter):
+    code = count(counter) + "'kept'"
+    mesh.run(code, cache=True)
+    (entry,) = mesh.cache.entries()
+    entry.blob = b"not a pickle"  # as a result whose class is gone from the kernel reads back
+    rec = Recorder()
+    assert mesh.run(code, cache=True, renderer=rec).result() == "kept" and counter() == 2
+    assert any("cannot be read back" in m for m in rec.messages), rec.messages
+    assert entry not in mesh.cache.entries() and len(mesh.cache) == 1  # the new run's entry
+    assert isinstance(mesh.run(code, cache=True), CachedRun) and counter() == 2

@@ -159,6 +159,11 @@ class ResultCache:
             if id(entry) in self._entries:
                 self._entries.move_to_end(id(entry))
 
+    def drop(self, entry: CacheEntry) -> None:
+        """Forget ``entry`` (its result no longer reads back)."""
+        with self._lock:
+            self._entries.pop(id(entry), None)
+
     def put(self, entry: CacheEntry) -> str | None:
         """Keep ``entry``, dropping the least recently used over the bounds; a reason when it is
         not kept (over ``mesh.cache.max-bytes`` alone, or the cache is off)."""

@@ -12,7 +12,6 @@ says why it was not.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dispatch import Dispatcher
 
 __all__ = ["CachedRun", "RunCache"]
-
-logger = logging.getLogger("mesh_magics")
 
 
 class _Replay:
@@ -130,20 +127,30 @@ class RunCache:
                 cell.namespace_tokens, self._session, names, workers=sorted(addresses)
             )
         except Exception as e:  # a worker gone meanwhile: run the cell
-            logger.info("cache lookup failed, running the cell: %s", e)
+            _say(
+                renderer,
+                f"not cached: the workers' namespaces could not be read ({type(e).__name__}: {e}); running it",
+            )
             return None
         why = None
         for entry in entries:
             why = entry.mismatch(pushed, current, self._label)
             if why is None:
                 return self._serve(spec, entry, renderer)
-        if renderer is not None:
-            renderer.message(f"not cached: {why}; running it")
+        _say(renderer, f"not cached: {why}; running it")
         return None
 
-    def _serve(self, spec: RunSpec, entry: CacheEntry, renderer: Renderer | None) -> CachedRun:
+    def _serve(self, spec: RunSpec, entry: CacheEntry, renderer: Renderer | None) -> CachedRun | None:
+        try:
+            run = CachedRun(spec, entry, self._label, renderer)
+        except Exception as e:  # its value no longer unpickles here (a class gone from the kernel)
+            self.cache.drop(entry)
+            _say(
+                renderer,
+                f"not cached: run {entry.name}'s result cannot be read back ({type(e).__name__}: {e}); running it",
+            )
+            return None
         self.cache.hit(entry)
-        run = CachedRun(spec, entry, self._label, renderer)
         run.attach(self._recorder)
         self._recorder.queued(run)
         run.replay()
@@ -211,3 +218,8 @@ class RunCache:
             source=run.spec.code,
         )
         return entry, None
+
+
+def _say(renderer: Renderer | None, text: str) -> None:
+    if renderer is not None:
+        renderer.message(text)
