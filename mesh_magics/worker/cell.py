@@ -155,8 +155,7 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
         )
         _RUNNING[run_id] = (threading.get_ident(), cap)
     ns.update(spec.get("push") or {})
-    cache = spec.get("cache")  # --cache: what the cell sees of the namespace (see .tokens)
-    seen = {**cache["pushed"], **tokens(ns, cache["reads"])} if cache else None
+    cache, seen = spec.get("cache"), None  # --cache: the namespace before and after (see .tokens)
     if before is not None:
         before()
     cap.send({"kind": "started", "time": started})
@@ -165,6 +164,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
+        if cache:  # inside the run: a cancel while it tokenizes ends it like any other
+            seen = {**cache["pushed"], **tokens(ns, cache["reads"])}
         linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
         body, last = _split_last_expr(ast.parse(spec["code"], filename, "exec"))
         exec(compile(body, filename, "exec"), ns)
