@@ -29,6 +29,7 @@ from mesh_magics.errors import MeshConfigError, MeshUsageError
         ("try:\n    import q\nexcept ImportError:\n    q = None\nq", {"ImportError", "q"}),
         ("[v * 2 for v in data]", {"data", "v"}),
         ("obj.attr = 1", {"obj"}),
+        ("vars(obj)", {"vars", "obj"}),  # vars with an argument reads that argument only
     ],
 )
 def test_reads_are_what_may_come_from_the_namespace(code, reads):
