@@ -71,7 +71,7 @@ def count(counter) -> str:
 def test_a_hit_does_not_run_the_cell_again_and_replays_its_output_and_value(mesh, counter):
     code = count(counter) + "print('computing')\nimport sys\nprint('warn', file=sys.stderr)\n21 * 2"
     first = mesh.run(code, cache=True, renderer=Recorder())
-    assert counter() == 1 and first.result() == 42 and not isinstance(first, CachedRun)
+    assert counter() == 1 and first.result() == 42 and first.cached_from is None
     rec = Recorder()
     second = mesh.run(code, cache=True, renderer=rec)
     assert counter() == 1  # the cell did not run
