@@ -76,6 +76,7 @@ def test_a_hit_does_not_run_the_cell_again_and_replays_its_output_and_value(mesh
     second = mesh.run(code, cache=True, renderer=rec)
     assert counter() == 1  # the cell did not run
     assert isinstance(second, CachedRun) and second.cached_from == first.id
+    assert mesh.get_run(second.id) is second and mesh.runs()[-1] is second  # listed with the runs
     assert second.status == "finished" and second.result() == 42
     assert second.stdout == "computing\n" and second.stderr == "warn\n"
     assert [t for _, t in rec.chunks] == ["computing\n", "warn\n"]

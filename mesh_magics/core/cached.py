@@ -35,8 +35,8 @@ class _Replay:
 
     connected = True
 
-    def __init__(self, label: Callable[[str], str]) -> None:
-        self.label = label
+    def __init__(self, label: Callable[[str], str], ended: Callable[[MeshRun], Any]) -> None:
+        self.label, self._ended = label, ended
 
     def retry(self, run: MeshRun, target: Target, why: str, *, worker_left: bool = False) -> bool:
         return False
@@ -51,23 +51,21 @@ class _Replay:
         pass
 
     def ended(self, run: MeshRun) -> None:
-        pass
+        self._ended(run)
 
 
 class CachedRun(MeshRun):
     """A run served from the cache: ended (``finished``) as soon as it is made.
     ``cached_from`` is the original run's id, ``entry`` its :class:`~.cache.CacheEntry`."""
 
-    def __init__(
-        self, spec: RunSpec, entry: CacheEntry, label: Callable[[str], str], renderer: Renderer | None
-    ) -> None:
+    def __init__(self, spec: RunSpec, entry: CacheEntry, control: _Replay, renderer: Renderer | None) -> None:
         import cloudpickle
 
         saved = cloudpickle.loads(entry.blob)
         targets = [Target(a, {}) for a in entry.targets]
         for t in targets:
             t.result = saved["results"][t.address]
-        super().__init__(uuid.uuid4().hex, spec, _Replay(label), targets, renderer=renderer)
+        super().__init__(uuid.uuid4().hex, spec, control, targets, renderer=renderer)
         self.entry = entry
         self.cached_from = entry.run_id
         self._pulled = dict(saved["pulled"])
@@ -142,7 +140,7 @@ class RunCache:
 
     def _serve(self, spec: RunSpec, entry: CacheEntry, renderer: Renderer | None) -> CachedRun | None:
         try:
-            run = CachedRun(spec, entry, self._label, renderer)
+            run = CachedRun(spec, entry, _Replay(self._label, self._dispatch.remember), renderer)
         except Exception as e:  # its value no longer unpickles here (a class gone from the kernel)
             self.cache.drop(entry)
             _say(

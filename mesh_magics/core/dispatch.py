@@ -226,6 +226,10 @@ class Dispatcher:
             return None  # a scattered value: a task gets it from the worker's memory
         return self.actors.ready(client, t.address)
 
+    def remember(self, run: MeshRun) -> None:
+        """Keep ``run`` among the ended runs though it never went through here (a cache hit)."""
+        self._recent.append(run)
+
     def cancel_all(self, reason: str) -> None:
         for run in list(self._runs.values()):
             run.cancel(reason)
