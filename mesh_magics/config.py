@@ -71,6 +71,8 @@ class Setting:
             text = "one of " + ", ".join(self.choices)
         elif self.kind == "size":
             text = "a size (4GiB, 500MB, a number of bytes) or auto"
+        elif self.kind == "bytes":
+            text = "a size (256MiB, 500MB, a number of bytes)"
         elif self.kind in ("int", "float") and self.low is not None:
             rel = ">" if self.above else ">="
             text = f"{'an integer' if self.kind == 'int' else 'a number'} {rel} {self.low:g}"
@@ -119,6 +121,8 @@ SCHEMA: dict[str, Setting] = {
     "dashboard.interval": _s("float", low=0, above=True),
     "dashboard.max-log-lines": _s("int", low=1),
     "dashboard.log-level": _s("choice", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    "cache.max-entries": _s("int", low=0),
+    "cache.max-bytes": _s("bytes"),
 }
 
 
@@ -143,6 +147,7 @@ _CHECKS: dict[str, Callable[[Any, Setting], bool]] = {
     "float": lambda v, s: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
     "str": lambda v, s: isinstance(v, str),
     "size": lambda v, s: _size(v),
+    "bytes": lambda v, s: v != "auto" and not isinstance(v, bool) and _size(v),
     "choice": lambda v, s: v in s.choices,
 }
 

@@ -43,7 +43,9 @@ class Rule:
 RULES: dict[str, Rule] = {
     # what Dask's processes import: workers and the scheduler
     "mesh_magics.worker": Rule(
-        frozenset({"distributed", "tornado", "cloudpickle"}), ("mesh_magics.worker", "mesh_magics._version")
+        # dask: what distributed runs on (worker/tokens.py: the result cache's Dask tokens)
+        frozenset({"distributed", "dask", "tornado", "cloudpickle"}),
+        ("mesh_magics.worker", "mesh_magics._version"),
     ),
     # files on disk, read by the kernels and the Jupyter server alike
     "mesh_magics.store": Rule(

@@ -25,6 +25,7 @@ from .. import config
 from ..errors import MeshUsageError
 from ..worker import cell
 from ..worker.keys import run_key
+from .cache import cache_names, cache_payload
 from .direct import DirectCall, SessionActors
 from .events import EventEmitter
 from .interfaces import RunObserver
@@ -35,7 +36,7 @@ from .retry import plan_retry
 from .run import MeshRun
 from .spec import RunSpec
 from .target import Target
-from .targets import place
+from .targets import Placement, place
 from .telemetry import RunTelemetry
 from .workers import WorkerTable
 
@@ -106,10 +107,7 @@ class Dispatcher:
     ) -> MeshRun:
         """Place, record and submit a run; nobody pumps it until ``run.wait()`` or
         ``run.pump_in_background()``."""
-        cached = spec.on == "any" and self.home in self.workers.addresses() and not spec.resources
-        records = self.workers.records() if cached else self._some_workers(spec)
-        placement = place(records, spec.on, spec.resources, self.home)
-        self.home = placement.home
+        placement = self._place(spec)
         run_id = uuid.uuid4().hex
         # every payload first: a variable that cannot be sent fails before anything runs
         targets = [Target(a, self._payload(run_id, spec, a, user_ns)) for a in placement.targets]
@@ -136,6 +134,21 @@ class Dispatcher:
             self._start(run, t)
         return run
 
+    def _place(self, spec: RunSpec) -> Placement:
+        cached = spec.on == "any" and self.home in self.workers.addresses() and not spec.resources
+        records = self.workers.records() if cached else self._some_workers(spec)
+        placement = place(records, spec.on, spec.resources, self.home)
+        self.home = placement.home
+        return placement
+
+    def preview(self, spec: RunSpec) -> list[str]:
+        """The addresses a run of ``spec`` would go to now (the result cache's lookup)."""
+        return list(self._place(spec).targets)
+
+    def pushes(self, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None) -> dict[str, Any]:
+        """What a run of ``spec`` would push to ``address`` now (checked picklable)."""
+        return select_pushes(spec.code, user_ns, self._remote_names.get(address, set()), spec.push)
+
     def _some_workers(self, spec: RunSpec) -> dict[str, dict[str, Any]]:
         """The workers now; when there are none (they are all restarting, or the cluster is
         scaling up), wait for one up to ``mesh.run.retry-wait`` seconds (within the run's
@@ -151,7 +164,8 @@ class Dispatcher:
     def _payload(
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        pushes = select_pushes(spec.code, user_ns, self._remote_names.get(address, set()), spec.push)
+        pushes = self.pushes(spec, address, user_ns)
+        cached = cache_payload(cache_names(spec.code, spec.push), pushes) if spec.cache else None
         big = {n: v for n, v in pushes.items() if sizeof(v) >= SCATTER_FROM}
         if big:  # straight to the worker, not through the scheduler inside the task
             futures = self._client().scatter(big, workers=[address], direct=True, hash=False)
@@ -170,6 +184,7 @@ class Dispatcher:
             "flush_interval": float(config.get("stream.flush-interval")),
             "max_chunk": int(config.get("stream.max-chunk")),
             "log_level": str(config.get("dashboard.log-level")),
+            "cache": cached,
         }
 
     def _start(self, run: MeshRun, t: Target) -> None:
@@ -210,6 +225,10 @@ class Dispatcher:
         if any(isinstance(v, Future) for v in (t.payload.get("push") or {}).values()):
             return None  # a scattered value: a task gets it from the worker's memory
         return self.actors.ready(client, t.address)
+
+    def remember(self, run: MeshRun) -> None:
+        """Keep ``run`` among the ended runs though it never went through here (a cache hit)."""
+        self._recent.append(run)
 
     def cancel_all(self, reason: str) -> None:
         for run in list(self._runs.values()):

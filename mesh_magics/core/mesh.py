@@ -31,6 +31,8 @@ from ..errors import MeshConnectionError, MeshUsageError, NoMeshError, named
 from ..worker import cell, plugin
 from ..worker.metrics import WorkerInfo
 from .audit import MeshAuditor
+from .cache import ResultCache
+from .cached import RunCache
 from .connection import Connection, Opened
 from .dispatch import Dispatcher, View
 from .events import EventEmitter, Subscription
@@ -95,6 +97,7 @@ class Mesh:
             views=[*views, self._auditor.observe],
         )
         self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
+        self._cache = RunCache(ResultCache(), self._dispatch, client=lambda: self._conn.client)
         self._check_workers()
         self._register()
         self._auditor.append("connected", detail=self.kind)
@@ -141,6 +144,11 @@ class Mesh:
             return None
 
     @property
+    def cache(self) -> ResultCache:
+        """The results of ``cache=True`` runs (``%%mesh --cache``): ``entries()``, ``clear()``."""
+        return self._cache.cache
+
+    @property
     def history(self) -> History | None:
         """The run history (:class:`mesh_magics.store.history.History`), or None if disabled/broken."""
         return self._recorder.history
@@ -178,16 +186,19 @@ class Mesh:
         priority: int = 0,
         block: bool = True,
         renderer: Renderer | None = None,
+        cache: bool = False,
     ) -> MeshRun:
         """Run ``code`` on the mesh; see ``%%mesh`` for the meaning of each option.
 
         Blocking: returns the ended run (``run.result()`` raises its error); a
         KeyboardInterrupt cancels the run and raises :class:`RunCancelledError`.
-        ``block=False``: returns at once; a daemon thread pumps and renders.
+        ``block=False``: returns at once; a daemon thread pumps and renders. ``cache=True``:
+        served from :attr:`cache` when an identical earlier run still holds (a
+        :class:`~.cached.CachedRun`, ended), else run and stored (see :mod:`.cache`).
         """
         run = self.submit(
             code, on=on, name=name, push=push, pull=pull, user_ns=user_ns, resources=resources,
-            timeout=timeout, retries=retries, priority=priority, renderer=renderer,
+            timeout=timeout, retries=retries, priority=priority, renderer=renderer, cache=cache,
         )  # fmt: skip
         if block:
             run.wait_or_cancel()
@@ -209,14 +220,17 @@ class Mesh:
         retries: int | None = None,
         priority: int = 0,
         renderer: Renderer | None = None,
+        cache: bool = False,
     ) -> MeshRun:
         """Submit and return the run without waiting; nobody pumps it until
         ``run.wait()`` or ``run.pump_in_background()``."""
         self._ensure_usable()
         spec = RunSpec.build(
             code, on=on, name=name, push=push, pull=pull, resources=resources,
-            timeout=timeout, retries=retries, priority=priority,
+            timeout=timeout, retries=retries, priority=priority, cache=cache,
         )  # fmt: skip
+        if spec.cache:  # served from the cache, or submitted and stored when it finishes
+            return self._cache.submit(spec, user_ns, renderer)
         return self._dispatch.submit(spec, user_ns=user_ns, renderer=renderer)
 
     def runs(self) -> list[MeshRun]:
@@ -253,6 +267,7 @@ class Mesh:
         self._conn.stop_watching()
         self._dispatch.cancel_all("cancelled: its mesh went down")
         self._dispatch.actors.close()
+        self.cache.clear()  # the namespaces go: no entry could be served again
         try:
             if self._conn.state == "connected":
                 self.client.run(cell.drop_session, self.session)

@@ -69,6 +69,7 @@ class MeshRun:
         self.renderer: Renderer = renderer or NullRenderer()
         self.telemetry = telemetry
         self.noblock = False
+        self.cached_from: str | None = None  # the run a result-cache hit replays (.cached)
         self._control = control
         self._targets = list(targets)
         self._observers: list[RunObserver] = [telemetry] if telemetry is not None else []

@@ -70,6 +70,7 @@ class RunSpec:
     timeout: float | None = None
     retries: int = 0
     priority: int = 0
+    cache: bool = False  # serve it from the result cache when it can (see .cache)
 
     @classmethod
     def build(
@@ -84,6 +85,7 @@ class RunSpec:
         timeout: float | None = None,
         retries: int | None = None,
         priority: int = 0,
+        cache: bool = False,
     ) -> RunSpec:
         """The spec of ``Mesh.run``'s arguments; ``timeout``/``retries`` default to
         ``mesh.run.timeout`` / ``mesh.run.retries``."""
@@ -97,16 +99,24 @@ class RunSpec:
             )
         if retries < 0:
             raise MeshUsageError(named("{retries} must be 0 or more, not {value}", value=retries))
+        push = tuple(push)
+        if not isinstance(cache, bool):
+            raise MeshUsageError(named("{cache} must be True or False, not {value!r}", value=cache))
+        if cache:
+            from .cache import cache_names
+
+            cache_names(code, push)  # a cell the cache cannot follow fails before anything runs
         return cls(
             code=code,
             on=_on(on),
             name=name,
-            push=tuple(push),
+            push=push,
             pull=tuple(pull),
             resources=parse_resources(resources),
             timeout=None if timeout is None else float(timeout),
             retries=int(retries),
             priority=int(priority),
+            cache=cache,
         )
 
     @property

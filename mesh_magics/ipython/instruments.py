@@ -1,4 +1,4 @@
-"""``%mesh audit``, ``%mesh template`` and the plugins' dashboard tiles, for :mod:`.magics`.
+"""``%mesh audit``, ``%mesh template``, ``%mesh cache`` and the plugins' dashboard tiles, for :mod:`.magics`.
 
 A thin shell like the rest of ``ipython/``: the parsers of the two sub-commands and what
 they print or return; the work is in :mod:`mesh_magics.store.audit`,
@@ -12,11 +12,11 @@ from typing import Any
 
 from ..errors import MeshUsageError
 
-__all__ = ["add_parsers", "audit", "plugin_problems", "template", "tiles"]
+__all__ = ["add_parsers", "audit", "cache", "plugin_problems", "template", "tiles"]
 
 
 def add_parsers(sub: Any) -> None:
-    """The ``audit`` and ``template`` sub-commands of ``%mesh``."""
+    """The ``audit``, ``template`` and ``cache`` sub-commands of ``%mesh``."""
     a = sub.add_parser("audit", help="who ran what where (an append-only trail), or --export FILE")
     a.add_argument("-n", type=int, help="how many runs (default 20 shown, all exported)")
     a.add_argument("--user", help="only this user's runs")
@@ -34,6 +34,29 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("args", nargs="*", help="NAME=VALUE for its parameters")
     t.add_argument("--run", action="store_true", help="run it now instead of inserting the cell")
     t.add_argument("--show", action="store_true", help="describe the template and its parameters")
+    c = sub.add_parser("cache", help="the results %%%%mesh --cache keeps (list), or clear them")
+    c.add_argument("action", nargs="?", default="list", choices=("list", "clear"))
+
+
+def cache(a: argparse.Namespace, mesh: Any) -> Any:
+    """``%mesh cache [list]``: the cached results (a DataFrame); ``%mesh cache clear``."""
+    from .. import config
+
+    results = mesh.cache
+    if a.action == "clear":
+        print(f"cleared {results.clear()} cached result(s)")
+        return None
+    bounds = (
+        f"mesh.cache.max-entries={config.get('cache.max-entries')}, max-bytes={config.get('cache.max-bytes')}"
+    )
+    rows = results.describe()
+    if not rows:
+        print(f"no cached results ({bounds}); `%%mesh --cache` stores one")
+        return None
+    import pandas as pd
+
+    print(f"{len(rows)} cached result(s), {results.nbytes} bytes ({bounds})")
+    return pd.DataFrame(rows).set_index("id")
 
 
 def audit(a: argparse.Namespace, mesh: Any) -> Any:

@@ -36,6 +36,8 @@ CELL_FLAGS = {
     "timeout": "--timeout",
     "retries": "--retries",
     "priority": "--priority",
+    "cache": "--cache",
+    "cache=True": "--cache",
 }
 #: how the core's parameter names read in ``%mesh`` errors
 LINE_FLAGS = {
@@ -92,6 +94,11 @@ def _cell_parser() -> _Parser:
         "--retries", type=int, help="run again (elsewhere if needed) up to K times on failure or worker loss"
     )
     p.add_argument("--priority", type=int, default=0, help="Dask priority of the run's task(s)")
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        help="reuse the result of an identical earlier run (%%mesh cache lists them)",
+    )
     p.add_argument("-o", "--out", help="also store the MeshRun handle in this variable")
     return p
 
@@ -267,6 +274,8 @@ class MeshMagics(Magics):
             for title, tile in instruments.tiles(session.current()):
                 print(title)
                 display(tile)
+        elif a.cmd == "cache":
+            return instruments.cache(a, session.current())
         elif a.cmd == "audit":
             return instruments.audit(a, session.live())
         elif a.cmd == "template":
@@ -368,6 +377,7 @@ class MeshMagics(Magics):
             retries=a.retries,
             priority=a.priority,
             renderer=default_renderer(),
+            cache=a.cache,
         )
         if a.out:
             self.user_ns[a.out] = run  # a.out was checked to be an identifier
@@ -393,6 +403,11 @@ def _display_value(run: MeshRun) -> Any:
 def _history_view(frame: Any) -> Any:
     """The columns a person scans, local time, one line of source."""
     view = frame[["id", "name", "status", "submitted", "finished", "targets", "source"]].copy()
+    if "cached_from" in frame:  # a run served from the result cache names the run it replays
+        view["status"] = [
+            f"{s} (cached: {c[:8]})" if isinstance(c, str) else s
+            for s, c in zip(view["status"], frame["cached_from"])
+        ]
     view["id"] = view["id"].str[:8]
     view["duration_s"] = (view["finished"] - view["submitted"]).dt.total_seconds().round(3)
     view["submitted"] = view["submitted"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")

@@ -52,14 +52,14 @@ __all__ = [
 ]
 
 #: Version of the schema this module writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Every status a run can have.
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timeout", "lost")
 #: Columns of the ``runs`` table, in order.
 COLUMNS = (
     "id", "mesh", "name", "source", "source_hash", "targets", "submitted", "started",
     "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
-    "kernel_id", "session_id", "pid", "host", "user",
+    "kernel_id", "session_id", "pid", "host", "user", "cached_from",
 )  # fmt: skip
 #: Statuses of a run that has not ended.
 ACTIVE_STATUSES = ("queued", "running")
@@ -89,6 +89,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
     # who submitted the run (the side panel filters by it)
     3: ("ALTER TABLE runs ADD COLUMN user TEXT", "CREATE INDEX IF NOT EXISTS runs_user ON runs (user)"),
+    # a run served from the result cache (%%mesh --cache): the id of the run it replays
+    4: ("ALTER TABLE runs ADD COLUMN cached_from TEXT",),
 }
 
 

@@ -34,12 +34,14 @@ import traceback
 from typing import Any
 
 from .capture import Capture, LogForward, capture_thread, install
+from .tokens import tokens
 
 __all__ = [
     "RunInterrupted",
     "drop_session",
     "interrupt",
     "namespace_names",
+    "namespace_tokens",
     "run_cell",
     "run_direct",
     "running",
@@ -153,6 +155,7 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
         )
         _RUNNING[run_id] = (threading.get_ident(), cap)
     ns.update(spec.get("push") or {})
+    cache, seen = spec.get("cache"), None  # --cache: the namespace before and after (see .tokens)
     if before is not None:
         before()
     cap.send({"kind": "started", "time": started})
@@ -161,6 +164,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
+        if cache:  # inside the run: a cancel while it tokenizes ends it like any other
+            seen = {**cache["pushed"], **tokens(ns, cache["reads"])}
         linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
         body, last = _split_last_expr(ast.parse(spec["code"], filename, "exec"))
         exec(compile(body, filename, "exec"), ns)
@@ -200,6 +205,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
             missing.append((name, "is not defined"))
     out["pulled"] = pulled
     out["pull_missing"] = missing
+    if cache and out["status"] == "ok":  # --cache: and what the cell left there
+        out["cache"] = {"in": seen, "out": tokens(ns, cache["binds"])}
     out["names"] = sorted(k for k in ns if not k.startswith("__"))
     out["finished"] = time.time()
     return out
@@ -208,6 +215,11 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
 def namespace_names(session: str) -> list[str]:
     """Names defined in the session's namespace on this worker."""
     return sorted(k for k in _SESSIONS.get(session, {}) if not k.startswith("__"))
+
+
+def namespace_tokens(session: str, names: list[str]) -> dict[str, str | None]:
+    """Dask tokens of ``names`` in the session's namespace here (the result cache's lookup)."""
+    return tokens(_SESSIONS.get(session, {}), names)
 
 
 def running() -> list[str]:
