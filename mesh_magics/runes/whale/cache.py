@@ -26,11 +26,15 @@ Building it is one pass over the input. Each input partition counts its rows
 per rune id and keeps its fixed-width columns beside its address strings (no
 copy of a persisted input's strings); the counts are merged in a tree on the
 workers and only they (rune ids and counts) come to the client, which assigns
-runes to partitions. The rows then move, address strings included, in one
-all-to-all, and each output partition dictionary-encodes its own addresses
-once (one hash of each address string in all; the global address dictionary
-of the first version cost a gather of ~700k strings on the client and a hash
-table of all of them per input partition, see BENCHMARKS.md).
+runes to partitions. Each input partition dictionary-encodes its addresses
+(sender and receiver in one dictionary: one hash of each address slot); the
+rows then move in one all-to-all as int32 codes, each piece with the distinct
+addresses its rows name, and each output partition merges its pieces' small
+dictionaries into its own sorted one (a hash per distinct address of a piece).
+The first version's global address dictionary cost a gather of ~700k strings
+on the client and a hash table of all of them per input partition; the second
+shipped every address string through the all-to-all (+29 % worker peak memory
+at 10M rows, see BENCHMARKS.md).
 
 The coded table is *partitioned by rune*: every row of a rune lives in one
 partition, so every query after the build (balances, holders, daily senders,
@@ -188,22 +192,33 @@ def _strings(values: Any) -> pa.Array:
 
 
 def _local(part: pd.DataFrame) -> tuple[dict[str, Any], pd.Series]:
-    """One partition: fixed-width columns (local rune codes) and address strings; rows per rune id."""
+    """One partition: fixed-width columns (local rune codes, and address codes into the
+    partition's own dictionary ``addr``) and rows per rune id."""
     part = part[part["rune_id"].notna()]
     rune_codes, rune_u = pd.factorize(part["rune_id"])
+    # sender and receiver share one dictionary: one hash of each address slot, here, so the
+    # all-to-all ships int32 codes and each piece's distinct addresses instead of every string
+    snd, rcv = pc.dictionary_encode(
+        pa.chunked_array([_strings(part["sender"]), _strings(part["receiver"])])
+    ).chunks
     cols = {
         "rune": rune_codes.astype(np.int32),
         "amount": part["amount"].to_numpy(dtype=np.int64),
         "t": part["block_time"].astype("int64").to_numpy(),
         "send": (part["operation"] == "send").to_numpy(dtype=bool, na_value=False),
-        "snd": _strings(part["sender"]),
-        "rcv": _strings(part["receiver"]),
+        "snd": _indices(snd),
+        "rcv": _indices(rcv),
+        "addr": snd.dictionary,
         "runes": pa.array(np.asarray(rune_u, dtype=object), type=pa.large_string()),
     }
     counts = pd.Series(
         np.bincount(cols["rune"], minlength=len(rune_u)), index=np.asarray(rune_u, dtype=object)
     )
     return cols, counts
+
+
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _merge_counts(*counts: pd.Series) -> pd.Series:
@@ -243,9 +258,12 @@ _NUMERIC = ("rune", "amount", "t", "send")
 
 
 def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, Any]]:
-    """A group of local partitions with global rune codes, split by owner partition."""
+    """A group of local partitions with global rune codes, split by owner partition; each
+    piece carries its address codes and, as ``addr``, the addresses they point to."""
     nout = int(owner.max(initial=0)) + 1
-    pieces: list[dict[str, list[Any]]] = [{c: [] for c in (*_NUMERIC, "snd", "rcv")} for _ in range(nout)]
+    pieces: list[dict[str, list[Any]]] = [
+        {c: [] for c in (*_NUMERIC, "snd", "rcv", "addr")} for _ in range(nout)
+    ]
     for cols, _ in locals_:
         to_global = (
             pc.index_in(cols["runes"], value_set=runes).to_numpy(zero_copy_only=False).astype(np.int32)
@@ -255,13 +273,22 @@ def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, 
         order = np.argsort(dest, kind="stable")
         bounds = np.searchsorted(dest[order], np.arange(nout + 1))
         taken = {"rune": rune[order], **{c: cols[c][order] for c in _NUMERIC[1:]}}
+        snd, rcv = cols["snd"][order], cols["rcv"][order]
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
             for c, v in taken.items():
                 pieces[i][c].append(v[a:b])
-            idx = pa.array(order[a:b])  # compact arrays: a piece travels without its neighbours' strings
-            pieces[i]["snd"].append(cols["snd"].take(idx))
-            pieces[i]["rcv"].append(cols["rcv"].take(idx))
-    return [{**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"]} for p in pieces]
+            # the piece's own dictionary: only the addresses its rows name (compact: a piece
+            # travels without its neighbours' strings), codes renumbered into it
+            s, r = snd[a:b], rcv[a:b]
+            used = np.unique(np.concatenate([s, r]))
+            used = used[used >= 0]
+            pieces[i]["snd"].append(np.where(s >= 0, np.searchsorted(used, s), -1).astype(np.int32))
+            pieces[i]["rcv"].append(np.where(r >= 0, np.searchsorted(used, r), -1).astype(np.int32))
+            pieces[i]["addr"].append(cols["addr"].take(pa.array(used)))
+    return [
+        {**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"], "addr": p["addr"]}
+        for p in pieces
+    ]
 
 
 def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -277,13 +304,23 @@ def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 
 def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
-    """An output partition: its pieces concatenated, its addresses coded into its own sorted dictionary."""
+    """An output partition: its pieces concatenated, their addresses coded into its own
+    sorted dictionary (the pieces' small dictionaries merged: one hash per distinct address
+    of each piece, not per row)."""
     cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
-    n = len(cols["rune"])
-    strings = [a for p in pieces for a in p["snd"]] + [a for p in pieces for a in p["rcv"]]
-    codes, dictionary = _encode(pa.chunked_array(strings, type=pa.large_string()).combine_chunks())
+    dicts = [d for p in pieces for d in p["addr"]]
+    codes, dictionary = _encode(pa.chunked_array(dicts, type=pa.large_string()).combine_chunks())
+    base = np.cumsum([0] + [len(d) for d in dicts])[:-1]
+    codes = np.append(codes, -1)  # position -1 (a null address) reads this -1
+
+    def remap(column: str) -> np.ndarray:
+        parts = [
+            np.where(c >= 0, c + off, -1) for c, off in zip((c for p in pieces for c in p[column]), base)
+        ]
+        return codes[np.concatenate(parts)] if parts else np.zeros(0, np.int32)
+
     frame = pd.DataFrame({
-        "rune": cols["rune"], "snd": codes[:n], "rcv": codes[n:],
+        "rune": cols["rune"], "snd": remap("snd"), "rcv": remap("rcv"),
         "amount": cols["amount"], "t": cols["t"], "send": cols["send"],
     })  # fmt: skip
     return frame, dictionary
