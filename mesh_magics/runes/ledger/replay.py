@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,8 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         t = heapq.heappop(heap)
         queued.discard(t)
         spends = pending.pop(t, [])
-        spends.sort(key=lambda s: s[0])
+        if len(spends) > 1:
+            spends.sort(key=itemgetter(0))
         unallocated: dict[RuneId, int] = {}
         sources: dict[RuneId, list[tuple[int, Any, int]]] = {}
         for _vin, label, held_in in spends:
@@ -226,9 +228,9 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
             for rid, amount in bals:
                 sinks.setdefault(rid, []).append((row, amount, False))
                 out.events.append((t, TRANSFERRED, *rid, amount, vout, row))
-            s = int(spender[row])
+            s = spender[row]
             if s >= 0:
-                pending.setdefault(s, []).append((int(spender_vin[row]), row, held))
+                pending.setdefault(s, []).append((spender_vin[row], row, held))
                 if s not in queued:
                     queued.add(s)
                     heapq.heappush(heap, s)
@@ -241,7 +243,8 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
             if amount:
                 out.burned[rid] = out.burned.get(rid, 0) + amount
                 out.events.append((t, BURNED, *rid, amount, -1, -1))
-        for rid in sorted(set(sources) | set(sinks)):
-            for op, sender, receiver, amount in steps(sources.get(rid, ()), sinks.get(rid, ())):
-                out.steps.append((t, *rid, op, sender, receiver, amount))
+        touched = sources.keys() | sinks.keys()
+        for rid in sorted(touched) if len(touched) > 1 else touched:
+            b, x = rid
+            out.steps.extend([(t, b, x, *step) for step in steps(sources.get(rid, ()), sinks.get(rid, ()))])
     return out

@@ -158,9 +158,15 @@ def _take(column: Any, order: np.ndarray | None) -> Any:
 
 
 def _ordered(keys: tuple[np.ndarray, ...]) -> np.ndarray | None:
-    """``np.lexsort(keys)``, or None where the rows are in that order already."""
-    order = np.lexsort(keys)
-    return None if (order == np.arange(len(order))).all() else order
+    """``np.lexsort(keys)`` (the last key primary), or None where the rows are in that
+    order already (the ledgers emit them so: checked in one pass per key, no sort)."""
+    tied = np.ones(max(len(keys[0]) - 1, 0), bool)
+    for key in reversed(keys):
+        step = np.diff(key)
+        if (tied & (step < 0)).any():
+            return np.lexsort(keys)
+        tied &= step == 0
+    return None
 
 
 def _ids(block: np.ndarray, tx: np.ndarray) -> Any:
