@@ -13,10 +13,19 @@ value scattered as a future, ``mesh.run.session-actors`` on.
 A :class:`DirectCall` stands for one attempt the way a Dask future does for a task, so the
 run (:mod:`.run`) reads both alike: ``status`` (``pending``, ``finished``, ``error``, or
 ``lost`` when the worker, or the scheduler the call goes through, could not be reached or
-no longer holds the actor: a new worker process, whose namespace is gone too), ``result()``,
+no longer holds the actor: a new worker process, whose namespace is gone too, or a worker
+being retired), ``result()``,
 ``exception()``, ``release()``. Cancels interrupt the cell's thread (:func:`cell.interrupt`),
 which also tells the kernel, so a direct attempt ends at once even when its code is in a
 long C call.
+
+Distributed will not retire a worker holding an actor; the scheduler plugin
+:class:`~mesh_magics.worker.retire.MeshActorsPlugin`, put on the scheduler on each connection
+(:meth:`SessionActors.register`; without it there are no actors), releases the session's actor
+as its worker starts retiring (``Client.retire_workers``, ``cluster.scale`` down, adaptive
+scaling, a worker closing gracefully). Its future errs here: the session's cells take the task
+path again (on a worker being retired, a task waits for that worker as before, and the run sees
+it leave) and a new actor is created lazily on the worker the next cells go to.
 """
 
 from __future__ import annotations
@@ -26,13 +35,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..worker.actor import SessionActor
+from ..worker.keys import actor_key
 
 __all__ = ["DirectCall", "SessionActors", "actor_key"]
-
-
-def actor_key(session: str, address: str) -> tuple[str, str]:
-    """The Dask key of ``session``'s actor on the worker at ``address``."""
-    return (f"mesh-session-{session[:12]}", address)
 
 
 class DirectCall:
@@ -81,13 +86,31 @@ class SessionActors:
 
     def __init__(self, session: str) -> None:
         self.session = session
+        #: whether the scheduler runs the plugin that releases actors of retiring workers
+        #: (:meth:`register`); without it no actor is created: it would pin its worker
+        self.enabled = False
         self._lock = threading.Lock()
         self._client: Any = None
         self._futures: dict[str, Any] = {}  # address -> the actor's creation future
         self._handles: dict[str, Any] = {}  # address -> distributed.Actor
 
+    def register(self, client: Any) -> bool:
+        """Put :class:`~mesh_magics.worker.retire.MeshActorsPlugin` on ``client``'s scheduler (on
+        each connection; once per scheduler); whether it is there (:attr:`enabled`)."""
+        from ..worker.retire import MeshActorsPlugin
+
+        try:
+            client.register_plugin(MeshActorsPlugin())
+        except Exception:  # e.g. mesh-magics missing where a remote scheduler runs: tasks only
+            self.enabled = False
+        else:
+            self.enabled = True
+        return self.enabled
+
     def ready(self, client: Any, address: str) -> Any:
         """The actor on ``address`` if it is ready, else None (and it is created, once)."""
+        if not self.enabled:
+            return None
         with self._lock:
             if client is not self._client:  # a reconnection: the old client's actors are gone
                 self._release_all()
