@@ -1,9 +1,10 @@
 """A worker holding the session's actor (mesh_magics.core.direct) can still be retired, with real
-processes: ``Client.retire_workers``, ``cluster.scale`` down and adaptive scaling take it off the
-mesh (distributed refuses to retire a worker holding an actor: the scheduler plugin of
-mesh_magics.worker.retire releases the session's actors when retirement starts), the next cell
-runs on a remaining worker (the task path, then an actor there), and a cell in flight on the
-retired worker ends as a task's does (retried elsewhere with retries, lost without)."""
+processes. distributed refuses to retire a worker holding an actor; the scheduler plugin of
+mesh_magics.worker.retire releases the session's actors as retirement starts. So
+``Client.retire_workers`` and adaptive scaling retire the worker (its data moved first),
+``cluster.scale`` down closes it, the next cell runs on a remaining worker (the task path, then
+an actor there), and a cell in flight on the retired worker ends as a task's does (retried
+elsewhere with retries, lost without)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,21 @@ def test_retire_workers_takes_the_worker_of_the_session_actor_off_the_mesh(mesh)
     assert new_home in scheduler_workers(mesh)
 
 
+def scatter_one_on_each(mesh) -> dict:
+    """A value scattered to each worker only (it cannot be recomputed: lost if not moved)."""
+    return {mesh.client.scatter(i, workers=[a]): i for i, a in enumerate(sorted(mesh.worker_addresses()))}
+
+
+def assert_kept(mesh, data: dict) -> None:
+    who = mesh.client.who_has(list(data))  # the scheduler's word: a lost key has no holder
+    assert all(who.get(f.key) for f in data), who
+    assert mesh.client.gather(list(data)) == list(data.values())
+
+
 def test_scaling_the_cluster_down_closes_workers_holding_session_actors(mesh):
+    """``SpecCluster.scale`` closes the worker whatever its retirement gave (it asks for one by
+    worker names where the scheduler reads addresses: a worker's data is lost on a LocalCluster
+    with or without actors), so this held before the plugin too; the mesh must go on."""
     for a in mesh.worker_addresses():
         ready(mesh, a)
     assert all(actors_on_scheduler(mesh).values())  # an actor on every worker
@@ -99,12 +114,16 @@ def test_scaling_the_cluster_down_closes_workers_holding_session_actors(mesh):
     assert is_direct(run) == [True] and run.wait(10) and run.result() == 42
 
 
-def test_adaptive_scaling_closes_workers_holding_session_actors(mesh):
+def test_adaptive_scaling_retires_workers_holding_session_actors(mesh):
     for a in mesh.worker_addresses():
         ready(mesh, a)
+    data = scatter_one_on_each(mesh)
     adaptive = mesh.cluster.adapt(minimum=1, maximum=1, interval="200ms", wait_count=1)
     try:
         wait_until(lambda: len(scheduler_workers(mesh)) == 1, 60, "adaptive retired a worker")
+        # retired, not just closed: its data moved to the worker that stays (adaptive closes a
+        # worker whose retirement was refused, losing it)
+        assert_kept(mesh, data)
         time.sleep(1.0)  # a few more adaptive rounds: it stays at one
         assert len(scheduler_workers(mesh)) == 1
         wait_until(lambda: len(mesh.worker_addresses()) == 1, 30, "the mesh saw it leave")
