@@ -163,3 +163,41 @@ def test_without_retries_a_cell_in_flight_on_a_retired_worker_is_lost(mesh, dire
     with pytest.raises(WorkerLostError, match="set retries"):
         run.result()
     assert mesh.run("1 + 1").result() == 2  # and the mesh goes on
+
+
+def test_a_session_actor_still_being_created_does_not_hold_its_worker_back(mesh):
+    client = mesh.client
+    victim = sorted(mesh.worker_addresses())[0]
+
+    class Slow:  # local: sent by value; a session actor's key, a slow start
+        def __init__(self) -> None:
+            time.sleep(3)
+
+    key = ("mesh-session-slowstart00", victim)
+    future = client.submit(Slow, key=key, workers=[victim], allow_other_workers=False, actor=True, pure=False)
+
+    def state() -> str | None:
+        return client.run_on_scheduler(
+            lambda dask_scheduler: getattr(dask_scheduler.tasks.get(key), "state", None)
+        )
+
+    wait_until(lambda: state() == "processing", 10, "the actor is being created")
+    assert victim in client.retire_workers([victim], close_workers=True)
+    wait_until(lambda: victim not in scheduler_workers(mesh), 30, f"{victim} left")
+    assert future.status == "pending"  # waiting for a worker it may not have
+    future.release()
+    assert mesh.run("6 * 7").result() == 42
+
+
+def test_an_actor_of_anyone_else_keeps_distributeds_rule(mesh):
+    client = mesh.client
+    victim = sorted(mesh.worker_addresses())[0]
+
+    class Counter:
+        n = 0
+
+    future = client.submit(Counter, workers=[victim], allow_other_workers=False, actor=True, pure=False)
+    future.result()
+    assert client.retire_workers([victim], close_workers=True) == {}  # not ours to release
+    assert victim in scheduler_workers(mesh)
+    future.release()

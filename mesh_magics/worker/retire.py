@@ -14,9 +14,9 @@ actors the worker holds (no actor of anyone else: distributed's rule stays for t
   word for an actor whose worker left) and is freed on the worker; a cell already running
   in it goes on until the worker closes, then its call fails as lost, as a cell task's
   worker would be;
-* one still being created goes back to waiting (its only worker is no longer running: it
-  waits there for no one until the kernel drops it when the worker leaves, or is created
-  again if the retirement is called off).
+* one still being created goes back to waiting: its only worker is no longer running, so it
+  waits (``no-worker``) until the kernel drops it when the worker leaves, or is created again
+  there if the retirement is called off.
 
 Retirement then proceeds. The kernel (:mod:`mesh_magics.core.direct`) sees its actor's future
 err and sends the session's cells as tasks until an actor on a remaining worker is ready.
@@ -53,6 +53,11 @@ def release_session_actors(scheduler: Any, address: str, stimulus_id: str) -> li
         if ts.state in ("memory", "processing"):
             recommendations[ts.key] = "released"
     if recommendations:
+        if ws.status.name != "running":
+            # the scheduler takes a worker that is no longer running out of its running set
+            # just after logging the change, which is when this runs: do it first, or an actor
+            # being created would be scheduled right back onto its only (retiring) worker
+            scheduler.running.discard(ws)
         logger.info(
             "releasing session actors %s of retiring worker %s", sorted(map(str, recommendations)), address
         )
