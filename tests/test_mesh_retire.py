@@ -201,3 +201,20 @@ def test_an_actor_of_anyone_else_keeps_distributeds_rule(mesh):
     assert client.retire_workers([victim], close_workers=True) == {}  # not ours to release
     assert victim in scheduler_workers(mesh)
     future.release()
+
+
+def test_a_cell_reaching_a_worker_whose_actor_is_gone_runs_there_as_a_task(mesh):
+    """What a cell sent just as its worker's actor was released meets (the kernel has not heard
+    yet); here the worker drops the actor while the scheduler and the kernel still hold it."""
+    from mesh_magics.worker.keys import actor_key
+
+    home = ready(mesh)
+    assert mesh.run("y = 5").status == "finished"
+    key = actor_key(mesh.session, home)
+    dropped = mesh.client.run(
+        lambda dask_worker: dask_worker.state.actors.pop(key, None) is not None, workers=[home]
+    )
+    assert dropped == {home: True}
+    run = mesh.run("y + 1")  # no retries: an attempt lost here would fail the cell
+    assert run.status == "finished" and run.result() == 6, run.error
+    assert list(run.attempts().values()) == [1] and run._targets[0].address == home

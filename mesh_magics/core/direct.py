@@ -12,9 +12,9 @@ value scattered as a future, ``mesh.run.session-actors`` on.
 
 A :class:`DirectCall` stands for one attempt the way a Dask future does for a task, so the
 run (:mod:`.run`) reads both alike: ``status`` (``pending``, ``finished``, ``error``, or
-``lost`` when the worker, or the scheduler the call goes through, could not be reached or
-no longer holds the actor: a new worker process, whose namespace is gone too, or a worker
-being retired), ``result()``,
+``lost`` when the worker, or the scheduler the call goes through, could not be reached, or
+when the worker no longer holds the actor: ``actor_gone``, its worker retiring or a new worker
+process there, and the dispatcher runs that attempt as a task instead), ``result()``,
 ``exception()``, ``release()``. Cancels interrupt the cell's thread (:func:`cell.interrupt`),
 which also tells the kernel, so a direct attempt ends at once even when its code is in a
 long C call.
@@ -25,7 +25,8 @@ Distributed will not retire a worker holding an actor; the scheduler plugin
 as its worker starts retiring (``Client.retire_workers``, ``cluster.scale`` down, adaptive
 scaling, a worker closing gracefully). Its future errs here: the session's cells take the task
 path again (on a worker being retired, a task waits for that worker as before, and the run sees
-it leave) and a new actor is created lazily on the worker the next cells go to.
+it leave; so does a cell that reached the worker just after its actor went) and a new actor is
+created lazily on the worker the next cells go to.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class DirectCall:
     def __init__(self, address: str) -> None:
         self.address = address
         self.status = "pending"
+        self.actor_gone = False  # the worker answered but holds no such actor
         self._result: Any = None
         self._error: BaseException | None = None
 
@@ -56,7 +58,8 @@ class DirectCall:
 
     def fail(self, error: BaseException) -> None:
         self._error = error
-        self.status = "lost" if _unreachable(error) else "error"
+        self.actor_gone = _actor_gone(error)
+        self.status = "lost" if self.actor_gone or isinstance(error, OSError) else "error"
 
     def result(self) -> Any:
         if self._error is not None:
@@ -73,12 +76,24 @@ class DirectCall:
         return f"<DirectCall {self.address} {self.status}>"
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether a call failed because its worker was not there (or held no such actor)."""
-    if isinstance(error, OSError):  # CommClosedError, a refused connect, a timeout
-        return True
+async def _execute(client: Any, address: str, key: Any, payload: dict[str, Any]) -> Any:
+    """``SessionActor.run(payload)`` on the actor ``key`` at ``address``; its result, or raises."""
+    from distributed.actor import ProxyRPC
+    from distributed.protocol import to_serialize
+
+    rpc = client.rpc(address) if client.direct_to_workers else ProxyRPC(client.scheduler, address)
+    response = await rpc.actor_execute(function="run", actor=key, args=[to_serialize(payload)], kwargs={})
+    if response["status"] != "OK":
+        raise response["exception"]
+    return response["result"]
+
+
+def _actor_gone(error: BaseException) -> bool:
+    """Whether a call failed because its worker holds no such actor (released as the worker
+    retires, or a new worker process); an OSError (CommClosedError, a refused connect, a
+    timeout) is a worker that was not there."""
     text = f"{type(error).__name__}: {error}"
-    return "mesh-session-" in text and "KeyError" in text  # the actor is gone: a new worker process
+    return "mesh-session-" in text and "KeyError" in text
 
 
 class SessionActors:
@@ -148,12 +163,17 @@ class SessionActors:
         done: Callable[[DirectCall], Any],
     ) -> DirectCall:
         """Send ``payload`` to ``actor`` (on ``address``); ``done(call)`` runs on Dask's event
-        loop when it returns."""
+        loop when it returns.
+
+        The request is the one ``actor.run(payload)`` sends (``actor_execute``, through the
+        scheduler's ``proxy`` unless the client is ``direct_to_workers``), made here: a Dask
+        actor call whose worker no longer holds the actor never returns (the KeyError is raised
+        in distributed's callback and its ActorFuture is never set)."""
         call = DirectCall(address)
 
         async def go() -> None:
             try:
-                call.succeed(await actor.run(payload))
+                call.succeed(await _execute(client, address, actor.key, payload))
             except BaseException as e:  # noqa: BLE001 - every failure is the attempt's outcome
                 call.fail(e)
             done(call)
