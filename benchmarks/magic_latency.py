@@ -35,8 +35,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BLOCK = 25  # calls of one kind in a row (core measurements)
-# the figures in BENCHMARKS.md are with session actors (mesh.run.session-actors, off by default)
-ACTORS = {"DASK_MESH__RUN__SESSION_ACTORS": os.environ.get("DASK_MESH__RUN__SESSION_ACTORS", "true")}
+# session actors (mesh.run.session-actors) are on by default; DASK_MESH__RUN__SESSION_ACTORS=false
+# measures the task path
+ACTORS = {k: v for k, v in os.environ.items() if k == "DASK_MESH__RUN__SESSION_ACTORS"}
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 

@@ -55,7 +55,7 @@ def mesh(tmp_path):
     cfg = {
         "mesh.history.path": str(tmp_path / "h.sqlite3"),
         "mesh.registry.path": str(tmp_path / "r"),
-        "mesh.run.session-actors": True,  # opt-in (a worker holding an actor cannot be retired)
+        "mesh.run.session-actors": True,  # the default, set here so that these tests keep to the actors
     }
     with dask.config.set(cfg):
         m = mesh_magics.up(workers=2, threads=1, kind="cpu")

@@ -12,11 +12,21 @@ value scattered as a future, ``mesh.run.session-actors`` on.
 
 A :class:`DirectCall` stands for one attempt the way a Dask future does for a task, so the
 run (:mod:`.run`) reads both alike: ``status`` (``pending``, ``finished``, ``error``, or
-``lost`` when the worker, or the scheduler the call goes through, could not be reached or
-no longer holds the actor: a new worker process, whose namespace is gone too), ``result()``,
+``lost`` when the worker, or the scheduler the call goes through, could not be reached, or
+when the worker no longer holds the actor: ``actor_gone``, its worker retiring or a new worker
+process there, and the dispatcher runs that attempt as a task instead), ``result()``,
 ``exception()``, ``release()``. Cancels interrupt the cell's thread (:func:`cell.interrupt`),
 which also tells the kernel, so a direct attempt ends at once even when its code is in a
 long C call.
+
+Distributed will not retire a worker holding an actor; the scheduler plugin
+:class:`~mesh_magics.worker.retire.MeshActorsPlugin`, put on the scheduler on each connection
+(:meth:`SessionActors.register`; without it there are no actors), releases the session's actor
+as its worker starts retiring (``Client.retire_workers``, ``cluster.scale`` down, adaptive
+scaling, a worker closing gracefully). Its future errs here: the session's cells take the task
+path again (on a worker being retired, a task waits for that worker as before, and the run sees
+it leave; so does a cell that reached the worker just after its actor went) and a new actor is
+created lazily on the worker the next cells go to.
 """
 
 from __future__ import annotations
@@ -26,13 +36,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..worker.actor import SessionActor
+from ..worker.keys import actor_key
 
 __all__ = ["DirectCall", "SessionActors", "actor_key"]
-
-
-def actor_key(session: str, address: str) -> tuple[str, str]:
-    """The Dask key of ``session``'s actor on the worker at ``address``."""
-    return (f"mesh-session-{session[:12]}", address)
 
 
 class DirectCall:
@@ -43,6 +49,7 @@ class DirectCall:
     def __init__(self, address: str) -> None:
         self.address = address
         self.status = "pending"
+        self.actor_gone = False  # the worker answered but holds no such actor
         self._result: Any = None
         self._error: BaseException | None = None
 
@@ -51,7 +58,8 @@ class DirectCall:
 
     def fail(self, error: BaseException) -> None:
         self._error = error
-        self.status = "lost" if _unreachable(error) else "error"
+        self.actor_gone = _actor_gone(error)
+        self.status = "lost" if self.actor_gone or isinstance(error, OSError) else "error"
 
     def result(self) -> Any:
         if self._error is not None:
@@ -68,12 +76,24 @@ class DirectCall:
         return f"<DirectCall {self.address} {self.status}>"
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether a call failed because its worker was not there (or held no such actor)."""
-    if isinstance(error, OSError):  # CommClosedError, a refused connect, a timeout
-        return True
+async def _execute(client: Any, address: str, key: Any, payload: dict[str, Any]) -> Any:
+    """``SessionActor.run(payload)`` on the actor ``key`` at ``address``; its result, or raises."""
+    from distributed.actor import ProxyRPC
+    from distributed.protocol import to_serialize
+
+    rpc = client.rpc(address) if client.direct_to_workers else ProxyRPC(client.scheduler, address)
+    response = await rpc.actor_execute(function="run", actor=key, args=[to_serialize(payload)], kwargs={})
+    if response["status"] != "OK":
+        raise response["exception"]
+    return response["result"]
+
+
+def _actor_gone(error: BaseException) -> bool:
+    """Whether a call failed because its worker holds no such actor (released as the worker
+    retires, or a new worker process); an OSError (CommClosedError, a refused connect, a
+    timeout) is a worker that was not there."""
     text = f"{type(error).__name__}: {error}"
-    return "mesh-session-" in text and "KeyError" in text  # the actor is gone: a new worker process
+    return "mesh-session-" in text and "KeyError" in text
 
 
 class SessionActors:
@@ -81,13 +101,31 @@ class SessionActors:
 
     def __init__(self, session: str) -> None:
         self.session = session
+        #: whether the scheduler runs the plugin that releases actors of retiring workers
+        #: (:meth:`register`); without it no actor is created: it would pin its worker
+        self.enabled = False
         self._lock = threading.Lock()
         self._client: Any = None
         self._futures: dict[str, Any] = {}  # address -> the actor's creation future
         self._handles: dict[str, Any] = {}  # address -> distributed.Actor
 
+    def register(self, client: Any) -> bool:
+        """Put :class:`~mesh_magics.worker.retire.MeshActorsPlugin` on ``client``'s scheduler (on
+        each connection; once per scheduler); whether it is there (:attr:`enabled`)."""
+        from ..worker.retire import MeshActorsPlugin
+
+        try:
+            client.register_plugin(MeshActorsPlugin())
+        except Exception:  # e.g. mesh-magics missing where a remote scheduler runs: tasks only
+            self.enabled = False
+        else:
+            self.enabled = True
+        return self.enabled
+
     def ready(self, client: Any, address: str) -> Any:
         """The actor on ``address`` if it is ready, else None (and it is created, once)."""
+        if not self.enabled:
+            return None
         with self._lock:
             if client is not self._client:  # a reconnection: the old client's actors are gone
                 self._release_all()
@@ -125,12 +163,17 @@ class SessionActors:
         done: Callable[[DirectCall], Any],
     ) -> DirectCall:
         """Send ``payload`` to ``actor`` (on ``address``); ``done(call)`` runs on Dask's event
-        loop when it returns."""
+        loop when it returns.
+
+        The request is the one ``actor.run(payload)`` sends (``actor_execute``, through the
+        scheduler's ``proxy`` unless the client is ``direct_to_workers``), made here: a Dask
+        actor call whose worker no longer holds the actor never returns (the KeyError is raised
+        in distributed's callback and its ActorFuture is never set)."""
         call = DirectCall(address)
 
         async def go() -> None:
             try:
-                call.succeed(await actor.run(payload))
+                call.succeed(await _execute(client, address, actor.key, payload))
             except BaseException as e:  # noqa: BLE001 - every failure is the attempt's outcome
                 call.fail(e)
             done(call)

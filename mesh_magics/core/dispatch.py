@@ -188,8 +188,6 @@ class Dispatcher:
         }
 
     def _start(self, run: MeshRun, t: Target) -> None:
-        from distributed import span
-
         t.release()  # the attempt before, if still waiting for a worker that is gone
         attempt = t.attempt()
         client = self._client()
@@ -197,10 +195,22 @@ class Dispatcher:
         if actor is not None:  # straight to the worker (see the module doc)
 
             def done(call: DirectCall) -> None:
+                if call.actor_gone and t.future is call and not run.done():
+                    # released as its worker retires (or a new process there): this attempt
+                    # runs as the task it would have been without actors
+                    self.actors.drop(t.address)
+                    self._submit_task(run, t, attempt)
+                    return
                 run.notify("future", (t, call))
 
             t.future = self.actors.call(client, actor, t.address, t.payload, done)
             return
+        self._submit_task(run, t, attempt)
+
+    def _submit_task(self, run: MeshRun, t: Target, attempt: int) -> None:
+        from distributed import span
+
+        client = self._client()
         key = run_key(run.id, attempt, self.label(t.address))
         with span(*t.payload["span"]):  # the dashboard plugin keys on this
             t.future = client.submit(

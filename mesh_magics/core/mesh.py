@@ -319,6 +319,7 @@ class Mesh:
             client.subscribe_topic(plugin.WORKERS_TOPIC, self._on_scheduler_event)
         except Exception:  # mesh-magics missing on a remote scheduler: the scheduler's own events
             client.subscribe_topic("all", self._on_scheduler_event)
+        self._dispatch.actors.register(client)  # the plugin that lets their workers retire
         if config.get("dashboard.enabled"):
             try:
                 client.register_plugin(
