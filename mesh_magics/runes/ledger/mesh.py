@@ -291,7 +291,7 @@ def _window(
         for k in range(len(ranges)):
             hits = submit(probe, cross[k], state, **home)
             out = submit(replay_range, core[k], state, hits, submit(_pick, seeds[k], r), **home)
-            framed[k].append(submit(range_frames, out, text[k], state, **home))
+            framed[k].append(submit(range_frames, out, text[k], **home))
             burned.append(submit(_packed, operator.attrgetter("burned"), out, **home))
             spent, new = (submit(operator.attrgetter(a), out, **home) for a in ("spent", "new"))
             state = submit(merge_live, state, spent, submit(name_new, new, text[k], **home), **home)

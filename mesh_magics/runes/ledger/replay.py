@@ -19,7 +19,8 @@ without rune inputs and without a counting mint or etching changes nothing.
 Positions stay positions here, as plain ints (:mod:`.resolve` names them afterwards,
 where the range's text lives): an output is its row in the range's outputs (``out_row``);
 a sender or receiver label is that ``out_row`` (>= 0) for an output of this range,
-``-2 - row`` for an outpoint of the incoming live set (its ``row`` there), or None (a
+``-2 - i`` for the ``i``-th outpoint the range spends from the incoming live set (its
+address in :attr:`ReplayOut.carried`), or None (a
 mint, a premine, a burn). Events are coded by kind (:data:`~.tables.EVENT_NAMES`).
 """
 
@@ -103,6 +104,7 @@ class ReplayOut:
     """What one range's replay of one rune partition found (positions, not names)."""
 
     spent: np.ndarray  # rows of the incoming live set spent in the range
+    carried: np.ndarray  # their addresses (object), in the same order: labels -2 - i
     #: (tx, vout, out_row, balances): rune-bearing outputs still unspent at the range's end
     new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]] = field(default_factory=list)
     #: (tx, rune block, rune tx, operation, sender label, receiver label, amount): labels as in the module doc
@@ -128,11 +130,12 @@ def _allocate(
 @paused_gc
 def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seeds) -> ReplayOut:
     """Replay one range for one rune partition (see the module doc)."""
-    out = ReplayOut(spent=hits["row"].to_numpy())
+    spent = hits["row"].to_numpy()
+    out = ReplayOut(spent=spent, carried=live["address"].to_numpy()[spent])
     pending: dict[int, list[tuple[int, Any, tuple[tuple[RuneId, int], ...]]]] = {}
     balances = live["balances"].to_numpy()
-    for row, t, vin in zip(hits["row"].tolist(), hits["tx"].tolist(), hits["vin"].tolist()):
-        pending.setdefault(t, []).append((vin, -2 - row, balances[row]))
+    for i, (row, t, vin) in enumerate(zip(spent.tolist(), hits["tx"].tolist(), hits["vin"].tolist())):
+        pending.setdefault(t, []).append((vin, -2 - i, balances[row]))
     heap = sorted(set(pending) | set(seeds.mints) | set(seeds.etched))
     queued = set(heap)
     out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()

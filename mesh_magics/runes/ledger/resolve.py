@@ -70,15 +70,15 @@ def name_new(new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]], te
     )
 
 
-def _labels(labels: np.ndarray, text: Text, live_address: np.ndarray) -> pa.Array:
+def _labels(labels: np.ndarray, text: Text, carried_address: np.ndarray) -> pa.Array:
     """The addresses of replay labels (module doc of :mod:`.replay`): output rows of the
-    range from its text, incoming live outpoints from the live set, None for -1."""
+    range from its text, spent live outpoints from :attr:`~.replay.ReplayOut.carried`, None for -1."""
     rows = labels >= 0
     named = text.address.take(pa.array(np.where(rows, labels, 0), mask=~rows))
     carried = labels <= -2
     if not carried.any():
         return named
-    values = live_address[np.where(carried, -2 - labels, 0)]
+    values = carried_address[np.where(carried, -2 - labels, 0)]
     values[~carried] = None
     from_live = pa.array(values, type=named.type, from_pandas=True)
     return pc.if_else(pa.array(carried), from_live, named)
@@ -96,18 +96,17 @@ def _amounts(values: Any) -> tuple[Any, bool]:
 
 
 @paused_gc
-def range_frames(out: ReplayOut, text: Text, live: pd.DataFrame) -> Framed:
+def range_frames(out: ReplayOut, text: Text) -> Framed:
     """The transfers and events of one replay, named from the range's text and, for the
-    outpoints it spent from ``live`` (the live set the replay started from), their
-    addresses there; off the replay's critical path. Columnar: the replay's rows become
-    arrays once, names are Arrow takes."""
-    live_address = live["address"].to_numpy()
+    carried outpoints it spent, the addresses the replay kept (``out.carried``); off the
+    replay's critical path. Columnar: the replay's rows become arrays once, names are
+    Arrow takes."""
     height, tx_index = text.height, text.tx_index
     if out.steps:
         t_, b_, x_, op_, snd_, rcv_, amt_ = zip(*out.steps)
         t, b, x = (np.array(c, dtype=np.int64) for c in (t_, b_, x_))
         op = np.array(op_, dtype=object)
-        sender, receiver = _labels(_ints(snd_), text, live_address), _labels(_ints(rcv_), text, live_address)
+        sender, receiver = _labels(_ints(snd_), text, out.carried), _labels(_ints(rcv_), text, out.carried)
         keep, amounts = _summed(t, b, x, op, sender, receiver, list(amt_))
         if keep is not None:
             t, b, x, op = t[keep], b[keep], x[keep], op[keep]
