@@ -147,6 +147,8 @@ def test_one_history_row_with_per_item_outcomes(mesh):
     assert [i["index"] for i in mesh.history.items(b.id)] == [0, 1, 2]
     assert row["result"] == "2 of 3 items finished"
     assert mesh.history.count(grep="hist-batch") == 1  # one row for the whole batch
+    audit = [(e["event"], e["outcome"]) for e in mesh.audit.events(run_id=b.id)]
+    assert audit == [("submitted", None), ("ended", "failed")]
 
 
 def test_cancel_ends_the_whole_batch_and_interrupts_the_items(mesh):
@@ -169,7 +171,7 @@ def test_server_side_cancel_reaches_every_item(mesh):
     out = cancel_run(mesh.client, b.id)
     assert len(out["interrupted"]) == 2 and out["cancelled_keys"]
     assert b.wait(60)
-    assert b.status == "cancelled"
+    assert b.status == "cancelled", [(it.status, it.error) for it in b.items]
     assert mesh.map("item * 2", [3]).result() == [6]
 
 
@@ -207,3 +209,21 @@ def test_materialise_takes_iterables():
     assert materialise(x for x in range(3)) == [0, 1, 2]
     assert materialise({"a": 1}) == [("a", 1)]
     assert materialise(range(2)) == [0, 1]
+
+
+def test_an_item_whose_worker_dies_runs_again_elsewhere(mesh, tmp_path):
+    """Dask moves the item of a worker that died to a live one; the batch loses nothing."""
+    marker = tmp_path / "died"
+    code = (
+        "import os, time\n"
+        "if item == 2 and not os.path.exists({m!r}):\n"
+        "    open({m!r}, 'w').close()\n"
+        "    time.sleep(0.3)\n"
+        "    os._exit(1)\n"
+        "item * 3"
+    ).format(m=str(marker))
+    b = mesh.map(code, range(5), timeout=120)
+    assert marker.exists()  # the worker running item 2 did die
+    assert b.result() == [0, 3, 6, 9, 12]
+    assert b.status == "finished"
+    wait_until(lambda: len(mesh.workers()) == 2)  # the nanny restarts it for the next tests

@@ -17,6 +17,7 @@ which keeps the values the other items computed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import threading
 import time
@@ -282,10 +283,15 @@ class BatchRun:
                 it.finished = time.time()
                 return
             exc = fut.exception()
-            why = f"{type(exc).__name__}: {exc}"
         except BaseException as e:  # noqa: BLE001 - any failure to fetch is the item's error
-            why = f"{type(e).__name__}: {e}"
-        self._failed(it, why, [])
+            exc = e
+        if isinstance(exc, concurrent.futures.CancelledError):
+            # a forced cancel (the side panel, another client) can forget the result between the
+            # interrupt ending the task and our fetch: that is a cancellation, not a failure
+            it.status = "cancelled" if self._control.connected else "lost"
+            it.finished = time.time()
+            return
+        self._failed(it, f"{type(exc).__name__}: {exc}", [])
 
     def _on_result(self, it: Item, result: dict[str, Any]) -> None:
         it.result, it.worker = result, result.get("worker") or it.worker

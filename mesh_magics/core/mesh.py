@@ -239,6 +239,7 @@ class Mesh:
                              session=self.session, topic=self.topic)  # fmt: skip
         batch = engine.start(code_or_fn, items, **options)
         attach_progress(batch)
+        self._auditor.observe_batch(batch)
         self._batches[batch.id] = batch
         batch.add_done_callback(lambda b: self._batches.pop(b.id, None))
         if block:
