@@ -85,10 +85,20 @@ def test_a_function_and_the_notebook_variables(mesh):
     def square(x):
         return x * x
 
-    assert mesh.map(square, range(5)).result() == [0, 1, 4, 9, 16]
+    b = mesh.map(square, range(5))
+    assert b.result() == [0, 1, 4, 9, 16]
+    assert mesh.history.get(b.id)["source"].startswith(
+        "# mesh.map(test_a_function_and_the_notebook_variables.<locals>.square"
+    )
     # --as: the item's name; a notebook variable of that name is not what the items see
     b = mesh.map("row['a'] * 2", [{"a": 1}, {"a": 5}], as_name="row", user_ns={"row": {"a": 0}})
     assert b.result() == [2, 10]
+
+
+def test_a_large_pushed_value_is_scattered_once(mesh):
+    big = b"x" * (9 * 2**20)  # over the dispatcher's SCATTER_FROM: sent to the workers, not in each task
+    b = mesh.map("len(big) + item", range(4), user_ns={"big": big})
+    assert b.result() == [len(big) + i for i in range(4)]
 
 
 def test_items_do_not_share_their_assignments(mesh):

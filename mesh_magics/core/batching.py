@@ -3,8 +3,8 @@
 :meth:`BatchEngine.start` checks everything first (the items materialised, none empty,
 each item and pushed variable picklable, the workers named by ``on`` and the resources
 present), so a bad batch fails before anything runs. It then writes the batch's one history
-row, subscribes to a topic of the batch's own (the items' output and starts), scatters
-what every item shares (the code, the pushed variables) once, and submits one task per item
+row, subscribes to a topic of the batch's own (the items' output and starts), puts what
+every item shares (the code, the pushed variables; large values scattered) in each item's task, and submits one task per item
 with ``Client.map`` under distinct keys (:func:`~mesh_magics.worker.batch.item_key`) inside
 the batch's Dask span. Dask places, queues and moves the tasks (a lost worker's item runs
 elsewhere); ``retries`` are attempts of an item whose cell raised, submitted again by the
@@ -20,12 +20,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dask.sizeof import sizeof
+
 from .. import config
 from ..errors import MeshUsageError, PushError
 from ..worker import batch as worker_batch
 from ..worker import cell
 from .batch import BatchRun, Item
-from .dispatch import span_tags
+from .dispatch import SCATTER_FROM, span_tags
 from .push import pickle_check, select_pushes
 from .render import Renderer
 from .spec import RunSpec
@@ -76,6 +78,7 @@ class BatchEngine:
         self.futures: dict[int, Any] = {}
         self._items: list[Any] = []
         self._common: Any = None
+        self._scattered: list[Any] = []
         self._record: SessionRecord | None = None
         self._spec: RunSpec | None = None
         self._restrict: list[str] | None = None
@@ -93,7 +96,8 @@ class BatchEngine:
             )
         ns = dict(user_ns or {})
         if callable(code_or_fn):
-            ns[FN_NAME], code = code_or_fn, f"{FN_NAME}({as_name})"
+            fn_name = getattr(code_or_fn, "__qualname__", type(code_or_fn).__name__)
+            ns[FN_NAME], code = code_or_fn, f"# mesh.map({fn_name}, ...)\n{FN_NAME}({as_name})"
             push = [*push, FN_NAME]
         elif isinstance(code_or_fn, str):
             code = code_or_fn
@@ -135,7 +139,14 @@ class BatchEngine:
                   "flush_interval": float(config.get("stream.flush-interval")),
                   "max_chunk": int(config.get("stream.max-chunk")),
                   "log_level": str(config.get("dashboard.log-level"))}  # fmt: skip
-        self._common = client.scatter([common], hash=False)[0]
+        # in every item's task, like a plain cell's payload (one copy per graph): a worker that dies
+        # loses nothing. Large values are scattered, as the dispatcher does.
+        big = {n: v for n, v in pushes.items() if sizeof(v) >= SCATTER_FROM}
+        if big:
+            futures = client.scatter(big, hash=False)
+            pushes.update(futures)  # common["push"] is this dict
+            self._scattered = list(futures.values())
+        self._common = common
         self._submit(batch, list(range(len(values))))
         batch.on_tick(self._tick)
         return batch
@@ -192,8 +203,8 @@ class BatchEngine:
             client.unsubscribe_topic(self.topic)
             for fut in self.futures.values():
                 fut.release()
-            if self._common is not None:
-                self._common.release()
+            for fut in self._scattered:
+                fut.release()
         except Exception:  # the client may be gone
             pass
         self.futures.clear()
