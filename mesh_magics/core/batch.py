@@ -6,12 +6,12 @@ them and implements :class:`BatchControl`. The run is driven like a
 start, its future's end, a cancel) and a *pump* drains them on the kernel's main thread for
 a blocking cell (Ctrl-C cancels the whole batch) or on a daemon thread (``--noblock``).
 
-What it keeps per item (:class:`Item`): status, attempts, worker, value, the first error
+What it keeps per item (:class:`~.batch_items.Item`): status, attempts, worker, value, the first error
 and the last :data:`ITEM_TAIL` characters of its output. The first ``mesh.batch.show-output``
 items stream their output into the cell as it comes; every failure that exhausted its
 retries shows its traceback, up to ``mesh.run.max-tracebacks`` of them, and the rest are
 counted. One progress line (or bar) covers the whole batch. The result is the values in
-item order; failed items make :meth:`BatchRun.result` raise :class:`~..errors.BatchError`,
+item order; failed items make :meth:`BatchRun.result` raise :class:`~mesh_magics.errors.BatchError`,
 which keeps the values the other items computed.
 """
 
@@ -22,49 +22,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import config
-from ..errors import BatchError, RunCancelledError, RunError, RunTimeoutError, named
+from ..errors import RunCancelledError, RunError, RunTimeoutError, named
+from .batch_items import ITEM_TAIL, Item, batch_error
 from .render import NullRenderer, Renderer
 from .streams import RunOutput
 from .value import value_of
 
-__all__ = ["ITEM_TAIL", "BatchControl", "BatchRun", "Item", "batch_error"]
-
-#: characters of output kept per item (stdout and stderr each) after the batch
-ITEM_TAIL = 2000
-#: the statuses an item ends in
-ITEM_ENDED = frozenset({"finished", "failed", "cancelled", "lost"})
-
-
-@dataclass(eq=False)
-class Item:
-    """One item's share of a batch (written by the batch's pump only)."""
-
-    index: int
-    status: str = "queued"  # queued, running, finished, failed, cancelled, lost
-    attempts: int = 0
-    worker: str | None = None
-    result: dict[str, Any] | None = field(default=None, repr=False)
-    error: str | None = None
-    traceback: list[str] = field(default_factory=list, repr=False)
-    started: float | None = None
-    finished: float | None = None
-    chunks_seen: int = 0
-    tails: dict[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.status in ITEM_ENDED
-
-    def row(self, label: Callable[[str], str]) -> dict[str, Any]:
-        """The item's outcome as the history keeps it."""
-        duration = None if self.started is None or self.finished is None else self.finished - self.started
-        return {"index": self.index, "status": self.status, "attempts": self.attempts,
-                "worker": label(self.worker) if self.worker else None,
-                "error": (self.error or "")[:300] or None, "duration": duration}  # fmt: skip
+__all__ = ["BatchControl", "BatchRun"]
 
 
 class BatchControl(Protocol):
@@ -367,7 +334,7 @@ class BatchRun:
                 self._grace_until = time.monotonic() + float(config.get("run.output-grace"))
             if time.monotonic() < self._grace_until:
                 return
-        self.error = batch_error(self)
+        self.error = batch_error(self.id, self.name, self.items, self.values())
         if self.error is not None:
             self._end("failed")
         elif any(it.status == "lost" for it in self.items):
@@ -401,28 +368,3 @@ class BatchRun:
         c = self.counts()
         return (f"<BatchRun {self.name!r} {self.status}: {c['finished']}/{len(self.items)} finished, "
                 f"{c['failed']} failed>")  # fmt: skip
-
-
-def batch_error(batch: BatchRun) -> BatchError | None:
-    """One error for the items that failed: the first ``mesh.run.max-tracebacks``
-    tracebacks in full, the rest counted by exception name; None when none failed."""
-    failed = [it for it in batch.items if it.status == "failed"]
-    if not failed:
-        return None
-    cap = int(config.get("run.max-tracebacks"))
-    failures: list[dict[str, Any]] = [{"item": it.index, "worker": it.worker, "ename": (it.error or "").partition(":")[0],
-                 "evalue": (it.error or "").partition(": ")[2], "traceback": it.traceback} for it in failed]  # fmt: skip
-    lines: list[str] = []
-    for f in failures[:cap]:
-        lines.append(f"\x1b[31m[item {f['item']}] {f['ename']}: {f['evalue']}\x1b[0m")
-        lines.extend(line.rstrip("\n") for line in f["traceback"] or [f"{f['ename']}: {f['evalue']}"])
-    rest = failures[cap:]
-    if rest:
-        kinds = ", ".join(sorted({str(f["ename"]) for f in rest}))
-        lines.append(
-            f"... and {len(rest)} more item(s) failed with {kinds} (the error's .failures has them all)"
-        )
-    first = failures[0]
-    msg = (f"{len(failed)} of {len(batch.items)} items of batch {batch.name} failed; first: item "
-           f"{first['item']}: {first['ename']}: {first['evalue']} (the error's .results keep the other values)")  # fmt: skip
-    return BatchError(msg, failures, batch.id, rendered=[*lines, msg], results=batch.values())

@@ -26,7 +26,8 @@ from .. import config
 from ..errors import MeshUsageError, PushError
 from ..worker import batch as worker_batch
 from ..worker import cell
-from .batch import BatchRun, Item
+from .batch import BatchRun
+from .batch_items import Item
 from .dispatch import SCATTER_FROM, span_tags
 from .push import pickle_check, select_pushes
 from .render import Renderer
