@@ -104,6 +104,7 @@ SCHEMA: dict[str, Setting] = {
     "run.max-tracebacks": _s("int", low=1),
     "run.output-grace": _s("float", low=0),
     "run.session-actors": _s("bool"),
+    "batch.show-output": _s("int", low=0),
     "stream.flush-interval": _s("float", low=0, above=True),
     "stream.max-chunk": _s("int", low=1),
     "stream.max-display-chars": _s("int", low=1),

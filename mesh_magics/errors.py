@@ -16,6 +16,7 @@ and the fix. The tree::
     │   └── PullError            a ``--pull`` name is not defined on the worker (names it)
     ├── RunError                 a ``%%mesh`` run did not finish normally
     │   ├── RemoteError          the cell raised on a worker (carries the remote traceback)
+    │   │   └── BatchError       items of a ``%%mesh map`` batch failed (first tracebacks, the rest counted)
     │   ├── RunCancelledError    cancelled (Ctrl-C, ``MeshRun.cancel()``, the side panel)
     │   ├── RunTimeoutError      ``--timeout`` expired
     │   └── WorkerLostError      the worker running the cell left and no retry was left
@@ -48,6 +49,7 @@ from typing import Any
 
 __all__ = [
     "AuditError",
+    "BatchError",
     "PluginError",
     "TemplateError",
     "ChainError",
@@ -224,6 +226,25 @@ class RemoteError(RunError):
 
     def _render_traceback_(self) -> list[str]:
         return list(self._rendered)
+
+
+class BatchError(RemoteError):
+    """Items of a batch (``%%mesh map``) failed after their retries. ``failures`` has one
+    dict per failed item (``item``: its index, ``ename``, ``evalue``, ``traceback``), ``failed``
+    counts them, and ``results`` keeps every item's value in item order (None where it failed):
+    nothing the other items computed is lost."""
+
+    def __init__(
+        self,
+        message: str,
+        failures: list[dict[str, Any]],
+        run_id: str | None = None,
+        rendered: list[str] | None = None,
+        results: list[Any] | None = None,
+    ) -> None:
+        super().__init__(message, failures, run_id, rendered)
+        self.failed = len(failures)
+        self.results = results if results is not None else []
 
 
 class RunCancelledError(RunError):

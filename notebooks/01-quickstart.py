@@ -123,6 +123,21 @@ import dask.array as da
 da.arange(1_000_000, chunks=100_000).sum().compute()
 
 # %% [markdown]
+# ## One cell, many items
+#
+# `%%mesh map ITEMS` runs the cell once per item, across all the workers: one Dask task per item,
+# the item bound as `item` (`--as` picks the name), the cell's last expression the item's value.
+# One progress line covers the batch; the values come back in item order (`--results` binds them
+# too), and the batch is one row of the history, its items' outcomes queryable.
+
+# %%
+%%mesh map range(8) --as n --name squares --results squares -o batch
+n * n
+
+# %%
+squares == [n * n for n in range(8)], batch.counts()["finished"]
+
+# %% [markdown]
 # ## Errors come back with the cell's own line numbers
 #
 # The traceback is the remote one, with the lines of *this* cell and the worker's name. The kernel

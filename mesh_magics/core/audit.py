@@ -22,6 +22,7 @@ from .interfaces import RunObserver
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store.audit import AuditLog
+    from .batch import BatchRun
     from .run import MeshRun
 
 __all__ = ["MeshAuditor", "RunAudit"]
@@ -93,6 +94,24 @@ class MeshAuditor:
             targets=run.targets,
         )
         return RunAudit(self)
+
+    def observe_batch(self, batch: BatchRun) -> None:
+        """A batch's ``submitted`` event now and its ``ended`` when it ends (``%%mesh map``)."""
+        from ..store.audit import notebook_path
+
+        if self.log is None:
+            return
+        code_hash = hashlib.sha256(batch.source.encode("utf-8", "backslashreplace")).hexdigest()
+        self.append(
+            "submitted", run_id=batch.id, notebook=notebook_path(), code_hash=code_hash, name=batch.name
+        )
+
+        def ended(b: BatchRun) -> None:
+            err = b.error
+            self.append("ended", run_id=b.id, name=b.name, started=b.started, finished=b.finished,
+                        outcome=b.status, error_type=type(err).__name__ if err is not None else None)  # fmt: skip
+
+        batch.add_done_callback(ended)
 
     def close(self) -> None:
         if self._log is not None:

@@ -31,6 +31,7 @@ from ..errors import MeshConnectionError, MeshUsageError, NoMeshError, named
 from ..worker import cell, plugin
 from ..worker.metrics import WorkerInfo
 from .audit import MeshAuditor
+from .batch import BatchRun
 from .cache import ResultCache
 from .cached import RunCache
 from .connection import Connection, Opened
@@ -85,6 +86,7 @@ class Mesh:
         self._recorder = RunRecorder(mesh=address, kernel_id=self.kernel_id, session=self.session)
         self._auditor = MeshAuditor(mesh=address, kernel_id=self.kernel_id)
         self._closed = False
+        self._batches: dict[str, BatchRun] = {}  # batches in flight (%%mesh map)
         self._on_down: list[Callable[[Mesh], Any]] = []
         self._dispatch = Dispatcher(
             client=lambda: self._conn.client,
@@ -233,6 +235,33 @@ class Mesh:
             return self._cache.submit(spec, user_ns, renderer)
         return self._dispatch.submit(spec, user_ns=user_ns, renderer=renderer)
 
+    def map(self, code_or_fn: str | Callable[[Any], Any], items: Any, *, block: bool | None = True,
+            **options: Any) -> BatchRun:  # fmt: skip
+        """Run ``code_or_fn`` once per item of ``items`` across the mesh (``%%mesh map``): a str is
+        a cell whose item is bound as ``as_name`` (default ``item``) and whose last expression is
+        the item's value; a function is called with the item. Options as :meth:`run` (``name``,
+        ``on``, ``push``, ``user_ns``, ``resources``, ``timeout``, ``retries``, ``priority``,
+        ``renderer``) plus ``as_name``. Blocking: returns the ended batch (``batch.result()``: the
+        values in item order, or raises); ``block=False`` returns at once (a thread pumps it), ``None``
+        at once and unpumped (``batch.wait()`` or ``batch.pump_in_background()`` drive it)."""
+        from .batch_view import attach_progress
+        from .batching import BatchEngine
+
+        self._ensure_usable()
+        engine = BatchEngine(client=lambda: self._conn.client, connected=lambda: self.state == "connected",
+                             workers=self._workers, recorder=self._recorder, events=self.events,
+                             session=self.session, topic=self.topic)  # fmt: skip
+        batch = engine.start(code_or_fn, items, **options)
+        attach_progress(batch)
+        self._auditor.observe_batch(batch)
+        self._batches[batch.id] = batch
+        batch.add_done_callback(lambda b: self._batches.pop(b.id, None))
+        if block:
+            batch.wait_or_cancel()
+        elif block is not None:
+            batch.pump_in_background()
+        return batch
+
     def runs(self) -> list[MeshRun]:
         """The last 100 ended runs (oldest first), then those in flight."""
         return self._dispatch.runs()
@@ -266,6 +295,8 @@ class Mesh:
             return
         self._conn.stop_watching()
         self._dispatch.cancel_all("cancelled: its mesh went down")
+        for batch in list(self._batches.values()):
+            batch.cancel("cancelled: its mesh went down")
         self._dispatch.actors.close()
         self.cache.clear()  # the namespaces go: no entry could be served again
         try:

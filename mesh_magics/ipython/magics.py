@@ -104,6 +104,29 @@ def _cell_parser() -> _Parser:
 
 
 @functools.cache
+def _map_parser() -> _Parser:
+    p = _Parser(prog="%%mesh map", description="Run this cell once per item of ITEMS across the mesh.")
+    p.add_argument(
+        "items", nargs="+", metavar="ITEMS", help="an expression in the notebook: a list, range, ..."
+    )
+    p.add_argument(
+        "--as", dest="as_name", default="item", help="the name the item is bound to (default: item)"
+    )
+    p.add_argument("--name", help="name of the batch (history)")
+    p.add_argument("--resources", help="Dask worker resources each item needs, e.g. GPU=1")
+    p.add_argument("--push", default="", help="names to send (those the cell reads are sent anyway)")
+    p.add_argument("--pull", default="", help=argparse.SUPPRESS)  # refused with a message
+    p.add_argument("--timeout", type=float, help="cancel the whole batch after S seconds")
+    p.add_argument("--retries", type=int, help="run a failed item again up to K times")
+    p.add_argument("--priority", type=int, default=0, help="Dask priority of the items' tasks")
+    p.add_argument("--on", default="any", help="any or all (Dask places the items), or worker names")
+    p.add_argument("--noblock", action="store_true", help="return the BatchRun handle at once")
+    p.add_argument("--results", help="bind the values (in item order) to this variable when the batch ends")
+    p.add_argument("-o", "--out", help="also store the BatchRun handle in this variable")
+    return p
+
+
+@functools.cache
 def _line_parser() -> _Parser:
     p = _Parser(prog="%mesh", description="Start, join, inspect and leave the Dask mesh.")
     sub = p.add_subparsers(dest="cmd")
@@ -222,9 +245,16 @@ class MeshMagics(Magics):
                 parsed = _line_parser().parse_args(args)
                 parsed.line = line
                 return self._line(parsed)
+            if args and args[0] == "map":
+                from .batch import map_cell
+
+                return map_cell(self.user_ns, _map_parser().parse_args(args[1:]), cell)
             return self._cell(_cell_parser().parse_args(args), cell)
         except _HelpShown as h:
-            print(str(h) or (_line_parser() if cell is None else _cell_parser()).format_help())
+            parser = (
+                _line_parser() if cell is None else _map_parser() if args[:1] == ["map"] else _cell_parser()
+            )
+            print(str(h) or parser.format_help())
             return None
         except MeshError as e:
             e.respell({**(LINE_FLAGS | FOLLOW_FLAGS if cell is None else CELL_FLAGS), **COMMANDS})

@@ -294,6 +294,17 @@ class History:
         rows = self._read("SELECT * FROM runs WHERE id = ?", [str(run_id)])
         return _decode(rows[0]) if rows else None
 
+    def items(self, run_id: str, status: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The per-item outcomes of a batch run (``%%mesh map``), in item order: ``index``,
+        ``status``, ``attempts``, ``worker``, ``error``, ``duration``; only those in ``status``
+        if given. ``[]`` for a run that is not a batch or has not ended."""
+        row = self.get(run_id)
+        items = list(((row or {}).get("summary") or {}).get("items") or [])
+        if status is not None:
+            wanted = {status} if isinstance(status, str) else set(status)
+            items = [i for i in items if i.get("status") in wanted]
+        return items
+
     def query(
         self,
         n: int | None = 20,

@@ -39,12 +39,14 @@ from .tokens import tokens
 __all__ = [
     "RunInterrupted",
     "drop_session",
+    "fresh_namespace",
     "interrupt",
     "namespace_names",
     "namespace_tokens",
     "run_cell",
     "run_direct",
     "running",
+    "session_namespace",
     "version",
 ]
 
@@ -141,18 +143,16 @@ def run_direct(spec: dict[str, Any], worker: Any) -> dict[str, Any]:
             worker.log_event(CELLS_TOPIC, {"run": spec["run_id"], "state": "done"})
 
 
-def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
-    from distributed import get_client
-
+def _run(spec: dict[str, Any], worker: Any, before: Any, ns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The cell body; ``ns`` the namespace to run in (default: the session's, see :func:`fresh_namespace`)."""
     started = time.time()
     install()
     run_id = spec["run_id"]
     filename = spec["filename"]
     cap = Capture(worker, spec["topic"], run_id, spec["flush_interval"], spec["max_chunk"])
     with _LOCK:
-        ns = _SESSIONS.setdefault(
-            spec["session"], {"__name__": "__mesh__", "get_client": get_client, "input": _no_input}
-        )
+        if ns is None:
+            ns = _SESSIONS.setdefault(spec["session"], fresh_namespace())
         _RUNNING[run_id] = (threading.get_ident(), cap)
     ns.update(spec.get("push") or {})
     cache, seen = spec.get("cache"), None  # --cache: the namespace before and after (see .tokens)
@@ -212,6 +212,19 @@ def _run(spec: dict[str, Any], worker: Any, before: Any) -> dict[str, Any]:
     return out
 
 
+def fresh_namespace() -> dict[str, Any]:
+    """What a new session namespace on a worker starts with."""
+    from distributed import get_client
+
+    return {"__name__": "__mesh__", "get_client": get_client, "input": _no_input}
+
+
+def session_namespace(session: str) -> dict[str, Any] | None:
+    """The session's namespace on this worker, if a cell of the session ran here."""
+    with _LOCK:
+        return _SESSIONS.get(session)
+
+
 def namespace_names(session: str) -> list[str]:
     """Names defined in the session's namespace on this worker."""
     return sorted(k for k in _SESSIONS.get(session, {}) if not k.startswith("__"))
@@ -241,15 +254,17 @@ def interrupt(run_id: str) -> bool:
     bytecodes, so pure-Python loops stop at once; a C call (a long
     ``time.sleep``, a blocking read) stops when it returns.
     """
-    with _LOCK:
-        running = _RUNNING.get(run_id)
-    if running is None:
-        return False
-    ident, cap = running
-    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted))
-    if n:  # a direct call ends on this event: a C call may hold the thread a while
-        cap.send({"kind": "interrupted"})
-    return bool(n)
+    with _LOCK:  # a batch's items run as "<run id>/<index>": the run's id interrupts them all
+        found = [v for k, v in _RUNNING.items() if k == run_id or k.startswith(f"{run_id}/")]
+    hit = False
+    for ident, cap in found:
+        n = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted)
+        )
+        if n:  # a direct call ends on this event: a C call may hold the thread a while
+            cap.send({"kind": "interrupted"})
+        hit = hit or bool(n)
+    return hit
 
 
 def version() -> str:
