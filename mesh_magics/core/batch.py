@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from .. import config
 from ..errors import RunCancelledError, RunError, RunTimeoutError, named
 from .batch_items import ITEM_TAIL, Item, batch_error
+from .pumping import pump_until
 from .render import NullRenderer, Renderer
 from .streams import RunOutput
 from .value import value_of
@@ -110,18 +111,7 @@ class BatchRun:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the batch ends (pumping if nobody else does); True if it ended."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.is_set():
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            if self._pump_lock.acquire(timeout=0.05):
-                try:
-                    if not self._done.is_set():
-                        self._pump_once(0.05 if left is None else min(0.05, left))
-                finally:
-                    self._pump_lock.release()
-        return True
+        return pump_until(self._done, self._pump_lock, self._pump_once, timeout)
 
     def wait_or_cancel(self) -> None:
         """Wait for the end; Ctrl-C cancels the whole batch instead."""

@@ -27,6 +27,7 @@ from .. import config
 from ..errors import PullError, RunCancelledError, RunError, RunTimeoutError, named
 from .interfaces import Control, RunObserver
 from .outcome import conclude
+from .pumping import pump_until
 from .render import NullRenderer, Renderer
 from .spec import RunSpec
 from .streams import RunOutput
@@ -134,18 +135,7 @@ class MeshRun:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends (pumping if nobody else does); True if it ended."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.is_set():
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            if self._pump_lock.acquire(timeout=0.05):
-                try:
-                    if not self._done.is_set():
-                        self._pump_once(0.05 if left is None else min(0.05, left))
-                finally:
-                    self._pump_lock.release()
-        return True
+        return pump_until(self._done, self._pump_lock, self._pump_once, timeout)
 
     def wait_or_cancel(self) -> None:
         """Wait for the end; Ctrl-C (KeyboardInterrupt) cancels the run instead."""
