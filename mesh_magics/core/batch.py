@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from .. import config
 from ..errors import RunCancelledError, RunError, RunTimeoutError, named
 from .batch_items import ITEM_TAIL, Item, batch_error
-from .pumping import pump_until
+from .pumping import DoneCallbacks, pump_until
 from .render import NullRenderer, Renderer
 from .streams import RunOutput
 from .value import value_of
@@ -80,7 +80,7 @@ class BatchRun:
         self._t0 = time.monotonic()
         self._grace_until: float | None = None
         self._tick_hooks: list[Callable[[BatchRun, bool], Any]] = []
-        self._callbacks: list[Callable[[BatchRun], Any]] = []
+        self._callbacks = DoneCallbacks()
 
     # -- wiring ----------------------------------------------------------------------
     def notify(self, kind: str, payload: Any) -> None:
@@ -93,10 +93,7 @@ class BatchRun:
 
     def add_done_callback(self, fn: Callable[[BatchRun], Any]) -> None:
         """Call ``fn(batch)`` when the batch ends (at once if it has)."""
-        if self._done.is_set():
-            fn(self)
-        else:
-            self._callbacks.append(fn)
+        self._callbacks.add(lambda: fn(self))
 
     # -- public ----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -345,13 +342,13 @@ class BatchRun:
         self.finished = time.time()
         self._output.flush(self.renderer, lambda key: key[0], True)
         self._ticks(True)
+        self._callbacks.fire(
+            lambda e: self.renderer.message(
+                f"a done callback of batch {self.name} failed: {type(e).__name__}: {e}"
+            )
+        )
         self._done.set()
         self._control.ended(self)
-        for cb in self._callbacks:
-            try:
-                cb(self)
-            except Exception as e:
-                self.renderer.message(f"a done callback of batch {self.name} failed: {type(e).__name__}: {e}")
 
     # -- display ---------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["pump_until"]
+__all__ = ["DoneCallbacks", "pump_until"]
 
 
 def pump_until(
@@ -31,3 +31,31 @@ def pump_until(
             finally:
                 lock.release()
     return True
+
+
+class DoneCallbacks:
+    """Callbacks for when a run ends, called *before* its done event is set: whoever wakes
+    on that event (``wait``, ``result``) finds them applied (``--results`` bound, ``-o``
+    pulled). A callback added after they fired is called at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Callable[[], object]] | None = []
+
+    def add(self, fn: Callable[[], object]) -> None:
+        with self._lock:
+            if self._pending is not None:
+                self._pending.append(fn)
+                return
+        fn()
+
+    def fire(self, on_error: Callable[[BaseException], object] | None = None) -> None:
+        with self._lock:
+            pending, self._pending = self._pending or [], None
+        for fn in pending:
+            try:
+                fn()
+            except Exception as e:
+                if on_error is None:
+                    raise
+                on_error(e)

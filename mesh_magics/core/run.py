@@ -27,7 +27,7 @@ from .. import config
 from ..errors import PullError, RunCancelledError, RunError, RunTimeoutError, named
 from .interfaces import Control, RunObserver
 from .outcome import conclude
-from .pumping import pump_until
+from .pumping import DoneCallbacks, pump_until
 from .render import NullRenderer, Renderer
 from .spec import RunSpec
 from .streams import RunOutput
@@ -82,7 +82,7 @@ class MeshRun:
         self._pump_lock = threading.Lock()
         self._t0 = time.monotonic()
         self._resume_at = 0.0
-        self._callbacks: list[Callable[[MeshRun], Any]] = []
+        self._callbacks = DoneCallbacks()
 
     # -- wiring, before the run is pumped ------------------------------------------
     def attach(self, observer: RunObserver) -> None:
@@ -212,10 +212,7 @@ class MeshRun:
 
     def add_done_callback(self, fn: Callable[[MeshRun], Any]) -> None:
         """Call ``fn(run)`` when the run ends (at once if it has), on the pumping thread."""
-        if self._done.is_set():
-            fn(self)
-        else:
-            self._callbacks.append(fn)
+        self._callbacks.add(lambda: fn(self))
 
     # -- pump ----------------------------------------------------------------------
     def _pump_once(self, timeout: float) -> None:
@@ -437,10 +434,9 @@ class MeshRun:
             t.release()
         self._flush_renders(force=True)
         self._each("on_end")
+        self._callbacks.fire()  # before done: whoever wakes on it finds them applied
         self._done.set()
         self._control.ended(self)
-        for cb in self._callbacks:
-            cb(self)
 
     # -- display -------------------------------------------------------------------
     def __repr__(self) -> str:
