@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from typing import Any, Protocol
 from .. import config
 from ..errors import RunCancelledError, RunError, RunTimeoutError, named
 from .batch_items import ITEM_TAIL, Item, batch_error
-from .pumping import DoneCallbacks, pump_until
+from .pumping import Lifecycle
 from .render import NullRenderer, Renderer
 from .streams import RunOutput
 from .value import value_of
@@ -75,12 +74,10 @@ class BatchRun:
         self._show = int(config.get("batch.show-output"))
         self._output = RunOutput(int(config.get("stream.max-display-chars")))
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._done = threading.Event()
-        self._pump_lock = threading.Lock()
         self._t0 = time.monotonic()
         self._grace_until: float | None = None
         self._tick_hooks: list[Callable[[BatchRun, bool], Any]] = []
-        self._callbacks = DoneCallbacks()
+        self._life = Lifecycle(self._pump_once)  # done event, pump lock, done callbacks
 
     # -- wiring ----------------------------------------------------------------------
     def notify(self, kind: str, payload: Any) -> None:
@@ -93,7 +90,7 @@ class BatchRun:
 
     def add_done_callback(self, fn: Callable[[BatchRun], Any]) -> None:
         """Call ``fn(batch)`` when the batch ends (at once if it has)."""
-        self._callbacks.add(lambda: fn(self))
+        self._life.on_end(lambda: fn(self))
 
     # -- public ----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -104,28 +101,27 @@ class BatchRun:
         return out
 
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._life.done()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the batch ends (pumping if nobody else does); True if it ended."""
-        return pump_until(self._done, self._pump_lock, self._pump_once, timeout)
+        return self._life.wait(timeout)
 
     def wait_or_cancel(self) -> None:
         """Wait for the end; Ctrl-C cancels the whole batch instead."""
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.cancel("interrupted (Ctrl-C)")
-            raise RunCancelledError(
+        self._life.wait_or_cancel(
+            self.cancel,
+            lambda: RunCancelledError(
                 f"batch {self.name} interrupted: every item's Dask task was cancelled "
                 f"({self.counts()['finished']} of {len(self.items)} had finished; batch.values() has them)",
                 self.id,
-            ) from None
+            ),
+        )
 
     def pump_in_background(self) -> None:
         """Pump and render on a daemon thread (``--noblock``)."""
         self.noblock = True
-        threading.Thread(target=self.wait, daemon=True, name=f"mesh-pump-{self.name}").start()
+        self._life.pump_in_background(self.name)
 
     def values(self) -> list[Any]:
         """Every item's value so far, in item order (None for an item without one)."""
@@ -142,11 +138,11 @@ class BatchRun:
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel every item: their code is interrupted and their futures cancelled."""
-        if self._done.is_set():
+        if self._life.done():
             return False
         self.notify("cancel", reason)
         self._control.cancel(self)
-        if not self._pump_lock.locked():
+        if not self._life.pump_lock.locked():
             self.wait(5)
         return True
 
@@ -188,7 +184,7 @@ class BatchRun:
                 handler(self, payload)
         self._output.flush(self.renderer, lambda key: key[0], False)
         self._check_done()
-        if not self._done.is_set():
+        if not self._life.done():
             self._ticks(False)
 
     def _ticks(self, final: bool) -> None:
@@ -281,7 +277,7 @@ class BatchRun:
             self.renderer.message(f"item {it.index} failed after {it.attempts} attempt(s):\n{lines}")
 
     def _on_cancel(self, reason: str) -> None:
-        if self._done.is_set() or self.status in ("cancelled", "timeout"):
+        if self._life.done() or self.status in ("cancelled", "timeout"):
             return
         if reason == "timeout":
             text = named(
@@ -305,7 +301,7 @@ class BatchRun:
     }
 
     def _check_done(self) -> None:
-        if self._done.is_set():
+        if self._life.done():
             return
         if self.timeout is not None and time.monotonic() - self._t0 > self.timeout:
             self._on_cancel("timeout")
@@ -342,12 +338,11 @@ class BatchRun:
         self.finished = time.time()
         self._output.flush(self.renderer, lambda key: key[0], True)
         self._ticks(True)
-        self._callbacks.fire(
+        self._life.end(
             lambda e: self.renderer.message(
                 f"a done callback of batch {self.name} failed: {type(e).__name__}: {e}"
             )
         )
-        self._done.set()
         self._control.ended(self)
 
     # -- display ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["DoneCallbacks", "pump_until"]
+__all__ = ["Lifecycle", "pump_until"]
 
 
 def pump_until(
@@ -33,29 +33,57 @@ def pump_until(
     return True
 
 
-class DoneCallbacks:
-    """Callbacks for when a run ends, called *before* its done event is set: whoever wakes
-    on that event (``wait``, ``result``) finds them applied (``--results`` bound, ``-o``
-    pulled). A callback added after they fired is called at once."""
+class Lifecycle:
+    """How a run or a batch ends and is waited for: its done event, the pump lock, and the
+    callbacks that run *before* the event is set, so whoever wakes on it (``wait``,
+    ``result``) finds them applied (``--results`` bound, ``-o`` pulled). A callback added
+    after they ran is called at once. ``pump_once(seconds)`` drives the run's events."""
 
-    def __init__(self) -> None:
+    def __init__(self, pump_once: Callable[[float], None]) -> None:
+        self.pump_once = pump_once
+        self.ended = threading.Event()
+        self.pump_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pending: list[Callable[[], object]] | None = []
 
-    def add(self, fn: Callable[[], object]) -> None:
+    def done(self) -> bool:
+        return self.ended.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the end (pumping if nobody else does); True if it ended."""
+        return pump_until(self.ended, self.pump_lock, self.pump_once, timeout)
+
+    def wait_or_cancel(self, cancel: Callable[[str], object], error: Callable[[], BaseException]) -> None:
+        """Wait for the end; Ctrl-C calls ``cancel`` instead and raises ``error()``."""
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            cancel("interrupted (Ctrl-C)")
+            raise error() from None
+
+    def pump_in_background(self, name: str) -> None:
+        """Pump on a daemon thread (``--noblock``)."""
+        threading.Thread(target=self.wait, daemon=True, name=f"mesh-pump-{name}").start()
+
+    def on_end(self, fn: Callable[[], object]) -> None:
         with self._lock:
             if self._pending is not None:
                 self._pending.append(fn)
                 return
         fn()
 
-    def fire(self, on_error: Callable[[BaseException], object] | None = None) -> None:
+    def end(self, on_error: Callable[[BaseException], object] | None = None) -> None:
+        """Run the callbacks (``on_error`` gets what one raises; without it, it propagates),
+        then set the done event."""
         with self._lock:
             pending, self._pending = self._pending or [], None
-        for fn in pending:
-            try:
-                fn()
-            except Exception as e:
-                if on_error is None:
-                    raise
-                on_error(e)
+        try:
+            for fn in pending:
+                try:
+                    fn()
+                except Exception as e:
+                    if on_error is None:
+                        raise
+                    on_error(e)
+        finally:
+            self.ended.set()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from .. import config
 from ..errors import PullError, RunCancelledError, RunError, RunTimeoutError, named
 from .interfaces import Control, RunObserver
 from .outcome import conclude
-from .pumping import DoneCallbacks, pump_until
+from .pumping import Lifecycle
 from .render import NullRenderer, Renderer
 from .spec import RunSpec
 from .streams import RunOutput
@@ -76,13 +75,11 @@ class MeshRun:
         self._observers: list[RunObserver] = [telemetry] if telemetry is not None else []
         self._output = RunOutput(int(config.get("stream.max-display-chars")))
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._done = threading.Event()
         self._grace_until: float | None = None
         self._all_done_at: float | None = None
-        self._pump_lock = threading.Lock()
         self._t0 = time.monotonic()
         self._resume_at = 0.0
-        self._callbacks = DoneCallbacks()
+        self._life = Lifecycle(self._pump_once)  # done event, pump lock, done callbacks
 
     # -- wiring, before the run is pumped ------------------------------------------
     def attach(self, observer: RunObserver) -> None:
@@ -131,28 +128,27 @@ class MeshRun:
         return s.as_dict() if s is not None else None
 
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._life.done()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends (pumping if nobody else does); True if it ended."""
-        return pump_until(self._done, self._pump_lock, self._pump_once, timeout)
+        return self._life.wait(timeout)
 
     def wait_or_cancel(self) -> None:
         """Wait for the end; Ctrl-C (KeyboardInterrupt) cancels the run instead."""
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.cancel("interrupted (Ctrl-C)")
-            raise RunCancelledError(
+        self._life.wait_or_cancel(
+            self.cancel,
+            lambda: RunCancelledError(
                 f"run {self.name} interrupted: its Dask work was cancelled and the code on "
                 f"{', '.join(self.targets)} interrupted",
                 self.id,
-            ) from None
+            ),
+        )
 
     def pump_in_background(self) -> None:
         """Pump and render on a daemon thread (``--noblock``)."""
         self.noblock = True
-        threading.Thread(target=self.wait, daemon=True, name=f"mesh-pump-{self.name}").start()
+        self._life.pump_in_background(self.name)
 
     def result(self, timeout: float | None = None) -> Any:
         """The last expression's value (a dict worker → value when the run went to
@@ -173,11 +169,11 @@ class MeshRun:
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel: futures and their Dask work are cancelled, the cell's code is interrupted."""
-        if self._done.is_set():
+        if self._life.done():
             return False
         self.notify("cancel", reason)
         self._control.cancel(self, list(self._targets))
-        if not self._pump_lock.locked():
+        if not self._life.pump_lock.locked():
             self.wait(5)
         return True
 
@@ -212,7 +208,7 @@ class MeshRun:
 
     def add_done_callback(self, fn: Callable[[MeshRun], Any]) -> None:
         """Call ``fn(run)`` when the run ends (at once if it has), on the pumping thread."""
-        self._callbacks.add(lambda: fn(self))
+        self._life.on_end(lambda: fn(self))
 
     # -- pump ----------------------------------------------------------------------
     def _pump_once(self, timeout: float) -> None:
@@ -229,7 +225,7 @@ class MeshRun:
             self._HANDLERS[kind](self, payload)
         self._flush_renders()
         self._check_done()
-        if not self._done.is_set():
+        if not self._life.done():
             self._each("on_tick")
 
     def _each(self, hook: str, *args: Any) -> None:
@@ -434,8 +430,7 @@ class MeshRun:
             t.release()
         self._flush_renders(force=True)
         self._each("on_end")
-        self._callbacks.fire()  # before done: whoever wakes on it finds them applied
-        self._done.set()
+        self._life.end()  # the done callbacks, then the done event
         self._control.ended(self)
 
     # -- display -------------------------------------------------------------------
