@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import start_new_kernel
@@ -124,3 +125,26 @@ class Kernel:
             self.kc.stop_channels()
         finally:
             self.km.shutdown_kernel(now=True)
+
+
+def isolated_kernel(directory: Path, workers: int | None = None) -> Kernel:
+    """A kernel whose history and registry live in ``directory`` (``k.dir``); with
+    ``workers``, the extension loaded and an embedded CPU mesh of that many workers up."""
+    k = Kernel({"DASK_MESH__HISTORY__PATH": str(directory / "history.sqlite3"),
+                "DASK_MESH__REGISTRY__PATH": str(directory / "registry")})  # fmt: skip
+    k.dir = directory
+    if workers is not None:
+        ok(k.run("%load_ext mesh_magics"))
+        ok(k.run(f"%mesh up --workers {workers} --threads 1 --cpu", timeout=120))
+    return k
+
+
+def ok(cell: Cell) -> Cell:
+    """``cell``, asserting it ran without error (its whole text as the message)."""
+    assert cell.status == "ok", cell.all_text
+    return cell
+
+
+def result_text(cell: Cell) -> list[str]:
+    """The ``text/plain`` of the cell's execute results."""
+    return [m.content["data"]["text/plain"] for m in cell.msgs if m.type == "execute_result"]

@@ -8,34 +8,17 @@ the cell appends to on the worker.
 from __future__ import annotations
 
 import pytest
-from _kernel import Kernel
+from _kernel import isolated_kernel, ok
+from _kernel import result_text as results
 
 pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kernel-cache")
-    k = Kernel(
-        {
-            "DASK_MESH__HISTORY__PATH": str(d / "history.sqlite3"),
-            "DASK_MESH__REGISTRY__PATH": str(d / "registry"),
-        }
-    )
-    k.dir = d
-    ok(k.run("%load_ext mesh_magics"))
-    ok(k.run("%mesh up --workers 2 --threads 1 --cpu", timeout=120))
+    k = isolated_kernel(tmp_path_factory.mktemp("kernel-cache"), workers=2)
     yield k
     k.close()
-
-
-def ok(cell):
-    assert cell.status == "ok", cell.all_text
-    return cell
-
-
-def results(cell) -> list[str]:
-    return [m.content["data"]["text/plain"] for m in cell.msgs if m.type == "execute_result"]
 
 
 def test_a_cached_cell_says_so_and_looks_the_same(kernel):

@@ -10,28 +10,16 @@ import json
 import time
 
 import pytest
-from _kernel import Kernel
+from _kernel import isolated_kernel, ok
 
 pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kernel")
-    k = Kernel(
-        {
-            "DASK_MESH__HISTORY__PATH": str(d / "history.sqlite3"),
-            "DASK_MESH__REGISTRY__PATH": str(d / "registry"),
-        }
-    )
-    k.dir = d
+    k = isolated_kernel(tmp_path_factory.mktemp("kernel"))
     yield k
     k.close()
-
-
-def ok(cell):
-    assert cell.status == "ok", cell.all_text
-    return cell
 
 
 def test_cell_before_any_mesh_is_a_clear_error(kernel):

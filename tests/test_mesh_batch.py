@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
+from _mesh import isolated_mesh
 
-import mesh_magics
 from mesh_magics.core.batching import materialise
 from mesh_magics.core.cancel import cancel_run
 from mesh_magics.errors import (
@@ -44,15 +44,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    import dask
-
-    d = tmp_path_factory.mktemp("mesh")
-    with dask.config.set(
-        {"mesh.history.path": str(d / "history.sqlite3"), "mesh.registry.path": str(d / "registry")}
-    ):
-        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+    with isolated_mesh(tmp_path_factory.mktemp("mesh")) as m:
         yield m
-        m.down()
 
 
 def wait_until(predicate, timeout: float = 60.0) -> None:

@@ -10,8 +10,8 @@ import time
 
 import dask
 import pytest
+from _mesh import isolated_mesh
 
-import mesh_magics
 from mesh_magics.core.cached import CachedRun
 from mesh_magics.errors import MeshConfigError, MeshUsageError, RemoteError
 from mesh_magics.worker import cell
@@ -36,13 +36,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mesh")
-    with dask.config.set(
-        {"mesh.history.path": str(d / "history.sqlite3"), "mesh.registry.path": str(d / "registry")}
-    ):
-        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+    with isolated_mesh(tmp_path_factory.mktemp("mesh")) as m:
         yield m
-        m.down()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from _mesh import isolated_mesh
 
 import mesh_magics
 from mesh_magics.errors import (
@@ -38,15 +39,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    import dask
-
-    d = tmp_path_factory.mktemp("mesh")
-    with dask.config.set(
-        {"mesh.history.path": str(d / "history.sqlite3"), "mesh.registry.path": str(d / "registry")}
-    ):
-        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+    with isolated_mesh(tmp_path_factory.mktemp("mesh")) as m:
         yield m
-        m.down()
 
 
 def wait_for_actor(mesh, timeout: float = 20) -> None:

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 from _cells import KILL_ONCE
+from _mesh import isolated_mesh, ready
 
-import mesh_magics
 from mesh_magics.errors import WorkerLostError
 from mesh_magics.worker import cell
 
@@ -32,17 +32,6 @@ class Recorder:
         self.messages.append(text)
 
 
-def ready(mesh, address=None, timeout: float = 20) -> str:
-    """Until the session's actor on ``address`` (the session's worker) is ready; its address."""
-    mesh.run("pass", on=[address] if address else "any")
-    address = address or mesh._dispatch.home
-    deadline = time.time() + timeout
-    while mesh._dispatch.actors.ready(mesh.client, address) is None:
-        assert time.time() < deadline, f"no actor on {address} in time"
-        time.sleep(0.05)
-    return address
-
-
 def is_direct(run) -> list[bool]:
     """Whether each target's current attempt is a direct call (read while the run lives)."""
     return [getattr(t.future, "direct", False) for t in run._targets]
@@ -50,17 +39,9 @@ def is_direct(run) -> list[bool]:
 
 @pytest.fixture()
 def mesh(tmp_path):
-    import dask
-
-    cfg = {
-        "mesh.history.path": str(tmp_path / "h.sqlite3"),
-        "mesh.registry.path": str(tmp_path / "r"),
-        "mesh.run.session-actors": True,  # the default, set here so that these tests keep to the actors
-    }
-    with dask.config.set(cfg):
-        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+    # session actors are the default; set here so that these tests keep to the actors
+    with isolated_mesh(tmp_path, run__session_actors=True) as m:
         yield m
-        m.down()
 
 
 def test_a_direct_cell_streams_records_and_counts_its_dask_work(mesh):

@@ -11,20 +11,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from _mesh import isolated_mesh, ready
 
-import mesh_magics
 from mesh_magics.errors import WorkerLostError
-
-
-def ready(mesh, address=None, timeout: float = 30) -> str:
-    """Until the session's actor on ``address`` (the session's worker) is ready; its address."""
-    mesh.run("pass", on=[address] if address else "any")
-    address = address or mesh._dispatch.home
-    deadline = time.time() + timeout
-    while mesh._dispatch.actors.ready(mesh.client, address) is None:
-        assert time.time() < deadline, f"no actor on {address} in time"
-        time.sleep(0.05)
-    return address
 
 
 def is_direct(run) -> list[bool]:
@@ -54,17 +43,9 @@ def actors_on_scheduler(mesh) -> dict[str, list[str]]:
 
 @pytest.fixture()
 def mesh(tmp_path):
-    import dask
-
-    cfg = {
-        "mesh.history.path": str(tmp_path / "h.sqlite3"),
-        "mesh.registry.path": str(tmp_path / "r"),
-        "mesh.run.session-actors": True,
-    }
-    with dask.config.set(cfg):
-        m = mesh_magics.up(workers=2, threads=1, kind="cpu")
+    # session actors are the default; set here so that these tests keep to the actors
+    with isolated_mesh(tmp_path, run__session_actors=True) as m:
         yield m
-        m.down()
 
 
 def test_retire_workers_takes_the_worker_of_the_session_actor_off_the_mesh(mesh):
