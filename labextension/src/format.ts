@@ -115,3 +115,84 @@ export function formatTargets(targets: IRun['targets']): string {
   }
   return '–';
 }
+
+/** A mark beside a run's label: what the run was beyond a plain cell. */
+export interface IRunBadge {
+  kind: 'batch' | 'cached';
+  text: string;
+  title: string;
+}
+
+/** The item counts of a batch run (`summary.batch`), or null for any other run. */
+export function batchCounts(run: IRun): Record<string, number> | null {
+  const summary = run.summary;
+  const batch = summary && typeof summary === 'object' ? (summary as Record<string, unknown>).batch : null;
+  if (!batch || typeof batch !== 'object') {
+    return null;
+  }
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(batch as Record<string, unknown>)) {
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      out[key] = value;
+    }
+  }
+  return typeof out.items === 'number' ? out : null;
+}
+
+/**
+ * The badges of a run: `batch 7/10` for a `%%mesh map` batch (items finished of all;
+ * the title counts every status), `cached` for a run served from the result cache.
+ */
+export function runBadges(run: IRun): IRunBadge[] {
+  const badges: IRunBadge[] = [];
+  const counts = batchCounts(run);
+  if (counts) {
+    const parts = Object.entries(counts)
+      .filter(([key, n]) => key !== 'items' && n > 0)
+      .map(([key, n]) => `${n} ${key}`);
+    badges.push({
+      kind: 'batch',
+      text: `batch ${counts.finished ?? 0}/${counts.items}`,
+      title: `Batch of ${counts.items} item${counts.items === 1 ? '' : 's'}${parts.length ? `: ${parts.join(', ')}` : ''}`
+    });
+  }
+  if (typeof run.cached_from === 'string' && run.cached_from) {
+    badges.push({
+      kind: 'cached',
+      text: 'cached',
+      title: `Served from the result cache: replays run ${run.cached_from} (nothing ran on the mesh)`
+    });
+  }
+  return badges;
+}
+
+/** One item of a batch as its detail lists it (`summary.items`). */
+export interface IBatchItem {
+  index: number;
+  status: string;
+  attempts: number | null;
+  worker: string | null;
+  duration: number | null;
+  error: string | null;
+}
+
+/** A batch run's per-item outcomes from its detail, in item order; [] for any other run. */
+export function batchItems(summary: unknown): IBatchItem[] {
+  const items = summary && typeof summary === 'object' ? (summary as Record<string, unknown>).items : null;
+  if (!Array.isArray(items)) {
+    return [];
+  }
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const str = (v: unknown): string | null => (typeof v === 'string' && v ? v : null);
+  return items
+    .filter((it): it is Record<string, unknown> => !!it && typeof it === 'object' && num((it as Record<string, unknown>).index) !== null)
+    .map(it => ({
+      index: num(it.index) as number,
+      status: str(it.status) ?? 'unknown',
+      attempts: num(it.attempts),
+      worker: str(it.worker),
+      duration: num(it.duration),
+      error: str(it.error)
+    }))
+    .sort((a, b) => a.index - b.index);
+}

@@ -85,6 +85,10 @@ export interface IRun {
   error: string | null;
   /** Optional: 0..1, when the server knows it. */
   progress?: number | null;
+  /** A batch's counts in `summary.batch`; listings leave out its per-item `summary.items`. */
+  summary?: string | Record<string, unknown> | null;
+  /** A run served from the result cache: the run it replays. */
+  cached_from?: string | null;
   [extra: string]: unknown;
 }
 

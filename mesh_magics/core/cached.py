@@ -78,7 +78,8 @@ class CachedRun(MeshRun):
         when = time.strftime("%H:%M:%S", time.localtime(self.entry.when))
         self.renderer.message(
             f"cached (from run {self.entry.name} at {when}): the cell did not run again; "
-            "`%mesh cache clear` forgets cached results"
+            "`%mesh cache clear` forgets cached results",
+            "stdout",  # a notice, not a warning: notebooks paint stderr as an error
         )
         for key, text in self.entry.output:
             self._output.write(key, text, self.renderer, self._key_label(key))

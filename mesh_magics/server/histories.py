@@ -104,10 +104,15 @@ def _settled(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as listings show it: without the output tails, with ``progress`` (0..1, or
-    None) from the task counts the kernel's dashboard writes into ``summary.progress``."""
+    """A row as listings show it: without the output tails or a batch's per-item outcomes
+    (``summary.items``, one row per item: the detail has them, ``summary.batch`` counts
+    them), with ``progress`` (0..1, or None) from the task counts the kernel's dashboard
+    writes into ``summary.progress``."""
     out = {k: v for k, v in _settled(row).items() if k not in _TAILS}
-    prog = (row.get("summary") or {}).get("progress") if isinstance(row.get("summary"), dict) else None
+    summary = row.get("summary") if isinstance(row.get("summary"), dict) else None
+    if summary and "items" in summary:
+        out["summary"] = {k: v for k, v in summary.items() if k != "items"}
+    prog = (summary or {}).get("progress")
     total = int((prog or {}).get("total") or 0)
     out["progress"] = min(1.0, int(prog.get("done") or 0) / total) if prog and total else None
     return out

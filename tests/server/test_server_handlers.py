@@ -144,6 +144,20 @@ async def test_run_detail(api, seeded):
     assert (await api("runs", "nope"))[0] == 404
 
 
+async def test_batch_items_in_the_detail_not_the_listing(api, mesh_env):
+    """A batch's per-item outcomes (one row per item) come with its detail; listings carry
+    the counts only, so a page of big batches stays small."""
+    items = [{"index": i, "status": "failed" if i == 2 else "finished", "attempts": 1} for i in range(3)]
+    with History(mesh_env.history) as h:
+        h.add("batch-rows", mesh="tcp://127.0.0.1:9", source="item", name="batch-rows", status="failed")
+        h.update("batch-rows", summary={"batch": {"items": 3, "finished": 2, "failed": 1}, "items": items})
+    code, body = await api("runs", params={"q": "batch-rows"})
+    assert code == 200 and [r["id"] for r in body["runs"]] == ["batch-rows"]
+    assert body["runs"][0]["summary"] == {"batch": {"items": 3, "finished": 2, "failed": 1}}
+    code, body = await api("runs", "batch-rows")
+    assert code == 200 and body["summary"]["items"] == items and body["summary"]["batch"]["failed"] == 1
+
+
 async def test_cancel_a_blocking_run_through_the_server(api, busy_kernel, mesh_env):
     """The busy process is blocked in the run; the route cancels it through the scheduler."""
     busy_kernel.start_run(SLOW_CODE, name="slow-http")

@@ -151,3 +151,56 @@ def test_commands_insert_visible_cells(lab: LabPage) -> None:
     panel.locator(".jp-MeshPanel-dashboard").first.wait_for()
     lab.screenshot("commands-mesh-up")
     assert lab.page.console_errors == []
+
+
+BATCH_CELL = """%%mesh map range(3) --name ui-batch
+if item == 1:
+    raise ValueError("item one fails")
+item * 10"""
+CACHED_CELL = "%%mesh --cache --name ui-cached\n6 * 7"
+
+
+def test_batch_items_and_cache_hits_in_the_panel(lab: LabPage) -> None:
+    """A %%mesh map batch shows its item counts in the history and its items in the detail;
+    a run served from the result cache is marked so and links to the run it replays."""
+    panel = lab.open_panel()
+    lab.open_notebook(
+        "ui_batch_cache.ipynb",
+        ["%load_ext mesh_magics\n%mesh up --workers 1", BATCH_CELL, CACHED_CELL, CACHED_CELL],
+    )
+    for i in range(4):
+        lab.run_cell(i)
+        lab.wait_cell_done(i, timeout=120_000)
+    assert "2/3 finished, 1 failed" in lab.cell_output(1) and "item one fails" in lab.cell_output(1)
+    assert "42" in lab.cell_output(3) and "cached (from run ui-cached" in lab.cell_output(3)
+    # the notice is plain output, not the red of stderr
+    assert lab.cell(3).locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
+
+    history = panel.locator('[data-section="history"]')
+    panel.locator(".jp-MeshPanel-search").fill("ui-")
+    batch = history.locator(".jp-MeshPanel-run").filter(has_text="ui-batch")
+    batch.locator('[data-badge="batch"]').filter(has_text="batch 2/3").wait_for(timeout=30_000)
+    assert "1 failed" in batch.locator('[data-badge="batch"]').get_attribute("title")
+    batch.click()
+    rows = panel.locator(".jp-MeshPanel-detail .jp-MeshPanel-items tbody tr")
+    rows.first.wait_for(timeout=15_000)
+    items = rows.evaluate_all("rows => rows.map(r => [r.dataset.item, r.dataset.status])")
+    assert items == [["1", "failed"], ["0", "finished"], ["2", "finished"]], items
+    assert "item one fails" in rows.first.inner_text()
+    lab.screenshot("panel-batch-items")
+
+    cached = history.locator(".jp-MeshPanel-run").filter(has_text="ui-cached")
+    cached.first.wait_for(timeout=15_000)
+    hit = cached.filter(has=lab.page.locator('[data-badge="cached"]'))
+    hit.wait_for(timeout=30_000)
+    assert cached.count() == 2 and hit.count() == 1
+    original = cached.filter(has_not=lab.page.locator('[data-badge="cached"]')).get_attribute("data-run-id")
+    hit.click()
+    link = panel.locator(".jp-MeshPanel-detail .jp-MeshPanel-cachedFrom")
+    link.wait_for(timeout=15_000)
+    assert link.get_attribute("data-run-id") == original
+    lab.screenshot("panel-cache-hit")
+    link.click()
+    panel.locator(f'.jp-MeshPanel-detail[data-run-id="{original}"]').wait_for(timeout=15_000)
+    assert panel.locator('.jp-MeshPanel-detail [data-badge="cached"]').count() == 0
+    assert lab.page.console_errors == []

@@ -11,6 +11,8 @@ import {
   runLabel
 } from '../format';
 import { h, pill } from './dom';
+import { badges } from './runs';
+import { renderItems } from './items';
 
 export function renderDetail(model: MeshModel): HTMLElement | null {
   const runId = model.selectedRunId;
@@ -35,11 +37,42 @@ export function renderDetail(model: MeshModel): HTMLElement | null {
     ['finished', formatTime(run.finished)],
     ['took', formatDuration(runElapsed(run))]
   ];
+  const cachedFrom = typeof run.cached_from === 'string' && run.cached_from ? run.cached_from : null;
   return h(
     'div',
     { class: 'jp-MeshPanel-detail', data: { runId: run.id, status: String(run.status) } },
-    h('div', { class: 'jp-MeshPanel-runHead' }, pill(run.status), h('strong', { class: 'jp-MeshPanel-runLabel' }, runLabel(run)), close),
-    h('dl', { class: 'jp-MeshPanel-facts' }, ...facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+    h('div', { class: 'jp-MeshPanel-runHead' }, pill(run.status), h('strong', { class: 'jp-MeshPanel-runLabel' }, runLabel(run)), ...badges(run), close),
+    h(
+      'dl',
+      { class: 'jp-MeshPanel-facts' },
+      ...facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)]),
+      ...(cachedFrom
+        ? [
+            h('dt', null, 'cached from'),
+            h(
+              'dd',
+              null,
+              h(
+                'a',
+                {
+                  class: 'jp-MeshPanel-cachedFrom',
+                  href: '#',
+                  title: 'Show the run whose result this one replays',
+                  data: { runId: cachedFrom },
+                  on: {
+                    click: (event: Event) => {
+                      event.preventDefault();
+                      void model.selectRun(cachedFrom);
+                    }
+                  }
+                },
+                cachedFrom
+              )
+            )
+          ]
+        : [])
+    ),
+    renderItems(run.summary),
     section('Source', run.source, 'source'),
     run.error ? section('Error', run.error, 'error') : null,
     section('stdout (tail)', run.stdout_tail, 'stdout'),
@@ -59,7 +92,7 @@ function renderSummary(summary: unknown): HTMLElement | null {
     return section('Summary', String(summary), 'summary');
   }
   const rows = Object.entries(summary as Record<string, unknown>).filter(
-    ([, value]) => value !== null && value !== undefined
+    ([key, value]) => value !== null && value !== undefined && key !== 'items' // a batch's items have their own table
   );
   return collapsible(
     'Summary',

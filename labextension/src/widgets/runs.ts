@@ -5,7 +5,7 @@
  */
 import type { MeshModel } from '../model';
 import { RUN_STATUSES, type IRun } from '../types';
-import { formatDuration, formatTargets, formatTime, runElapsed, runLabel } from '../format';
+import { formatDuration, formatTargets, formatTime, runBadges, runElapsed, runLabel } from '../format';
 import { bar, h, pill } from './dom';
 
 export function renderActive(model: MeshModel, now: number): HTMLElement {
@@ -27,6 +27,7 @@ export function renderActive(model: MeshModel, now: number): HTMLElement {
           { class: 'jp-MeshPanel-runHead' },
           pill(run.status),
           h('span', { class: 'jp-MeshPanel-runLabel' }, runLabel(run)),
+          ...badges(run),
           h('span', { class: 'jp-MeshPanel-runTime' }, formatDuration(runElapsed(run, now))),
           h(
             'button',
@@ -159,6 +160,7 @@ export function renderHistory(model: MeshModel): HTMLElement {
               { class: 'jp-MeshPanel-runHead' },
               pill(run.status),
               h('span', { class: 'jp-MeshPanel-runLabel' }, runLabel(run)),
+              ...badges(run),
               h('span', { class: 'jp-MeshPanel-runTime', title: 'submitted' }, formatTime(run.submitted))
             ),
             run.error ? h('div', { class: 'jp-MeshPanel-runError' }, firstLine(run.error)) : null
@@ -196,7 +198,14 @@ function rowAttrs(model: MeshModel, run: IRun) {
   };
 }
 
-function firstLine(text: string): string {
+/** A batch's `batch 7/10` and a cache hit's `cached` marks. */
+export function badges(run: IRun): HTMLElement[] {
+  return runBadges(run).map(b =>
+    h('span', { class: `jp-MeshPanel-badge jp-mod-${b.kind}`, title: b.title, data: { badge: b.kind } }, b.text)
+  );
+}
+
+export function firstLine(text: string): string {
   const lines = text.trim().split('\n');
   return lines[lines.length - 1].slice(0, 160);
 }
