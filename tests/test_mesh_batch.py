@@ -68,6 +68,18 @@ def test_values_in_item_order_across_workers(mesh):
     shown = {key[0] for key, _ in r.chunks}
     assert shown == {"item 0", "item 1", "item 2"}  # mesh.batch.show-output (3) streamed live
     assert r.lines and r.lines[-1].startswith(f"batch {b.name}: 12/12 finished [finished in")
+    # the node map: where the items ran, by worker name, all twelve of them
+    from mesh_magics.core.batch_view import BatchProgress, by_worker
+
+    nodes = by_worker(b)
+    assert [name for name, _ in nodes] == sorted(b.label(w) for w in {v[1] for v in values})
+    assert sum(c["finished"] for _, c in nodes) == 12 and all(c["failed"] == 0 for _, c in nodes)
+    for name, counts in nodes:
+        ran_there = sum(1 for v in values if b.label(v[1]) == name)
+        assert counts["finished"] == ran_there
+    bundle = BatchProgress(b)._repr_mimebundle_()
+    assert bundle["text/plain"].splitlines()[1:] == [f"  {n}: {c['finished']} finished" for n, c in nodes]
+    assert bundle["text/html"].count("<tr>") == 2
 
 
 def test_a_function_and_the_notebook_variables(mesh):
@@ -108,6 +120,9 @@ def test_failures_are_aggregated_and_the_other_values_kept(mesh):
     with dask.config.set({"mesh.run.max-tracebacks": 2}):
         b = mesh.map("if item % 2:\n    raise ValueError(f'odd {item}')\nitem", range(8), renderer=r)
     assert b.status == "failed"
+    from mesh_magics.core.batch_view import by_worker
+
+    assert sum(c["failed"] for _, c in by_worker(b)) == 4 and sum(c["finished"] for _, c in by_worker(b)) == 4
     with pytest.raises(BatchError) as info:
         b.result()
     err = info.value

@@ -93,6 +93,10 @@ class BatchRun:
         self._life.on_end(lambda: fn(self))
 
     # -- public ----------------------------------------------------------------------
+    def label(self, address: str) -> str:
+        """A worker's name for display (as the mesh names it)."""
+        return self._control.label(address)
+
     def counts(self) -> dict[str, int]:
         """How many items are in each status."""
         out = dict.fromkeys(("queued", "running", "finished", "failed", "cancelled", "lost"), 0)

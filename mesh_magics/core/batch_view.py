@@ -15,7 +15,7 @@ from typing import Any
 
 from .batch import BatchRun
 
-__all__ = ["LINE_EVERY", "UPDATE_EVERY", "BatchProgress", "attach_progress", "progress_text"]
+__all__ = ["LINE_EVERY", "UPDATE_EVERY", "BatchProgress", "attach_progress", "by_worker", "progress_text"]
 
 #: seconds between two progress lines of a text renderer
 LINE_EVERY = 2.0
@@ -34,6 +34,24 @@ def progress_text(batch: BatchRun) -> str:
     return text
 
 
+_NODE_STATUSES = ("running", "finished", "failed", "cancelled", "lost")
+
+
+def by_worker(batch: BatchRun) -> list[tuple[str, dict[str, int]]]:
+    """The batch's node map: per worker that ran (or runs) an item, its items' last attempts
+    by status, workers by name. An item retried elsewhere counts where it ran last."""
+    nodes: dict[str, dict[str, int]] = {}
+    for it in batch.items:
+        if it.worker and it.status in _NODE_STATUSES:
+            counts = nodes.setdefault(batch.label(it.worker), dict.fromkeys(_NODE_STATUSES, 0))
+            counts[it.status] += 1
+    return sorted(nodes.items())
+
+
+def _node_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+
+
 class BatchProgress:
     """The display object (see the module doc)."""
 
@@ -46,11 +64,19 @@ class BatchProgress:
         ended = c["finished"] + c["failed"] + c["cancelled"] + c["lost"]
         text = progress_text(b)
         color = "#c62828" if c["failed"] else "#2e7d32"
+        nodes = by_worker(b)
+        rows = "".join(
+            f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(_node_text(counts))}</td></tr>"
+            for name, counts in nodes
+        )
         markup = (
             f"<div class='mesh-batch'><progress value='{ended}' max='{len(b.items)}' "
-            f"style='width:20em;accent-color:{color}'></progress> <code>{html.escape(text)}</code></div>"
+            f"style='width:20em;accent-color:{color}'></progress> <code>{html.escape(text)}</code>"
+            + (f"<table class='mesh-batch-nodes' style='font-size:smaller'>{rows}</table>" if rows else "")
+            + "</div>"
         )
-        return {"text/plain": text, "text/html": markup}
+        lines = [text] + [f"  {name}: {_node_text(counts)}" for name, counts in nodes]
+        return {"text/plain": "\n".join(lines), "text/html": markup}
 
 
 def attach_progress(batch: BatchRun) -> None:
