@@ -182,6 +182,29 @@ def test_cancel_ends_the_whole_batch_and_interrupts_the_items(mesh):
     assert mesh.history.get(b.id)["status"] == "cancelled"
 
 
+def test_an_item_handed_over_after_the_interrupt_does_not_run(mesh, tmp_path):
+    """The race a cancel has: the scheduler gives a worker the next item before the futures'
+    cancel arrives. Such an item must end as cancelled without running its code."""
+    from mesh_magics.worker import batch as worker_batch
+    from mesh_magics.worker import cell
+
+    run_id = "interrupted-before-its-items"
+    mesh.client.run(cell.interrupt, run_id)  # no item of it runs yet: this only marks it
+    marker = tmp_path / "ran"
+    common = {"session": "s-test", "run_id": run_id, "code": f"open({str(marker)!r}, 'w').close()\nitem",
+              "filename": "<item>", "push": {}, "topic": "t-test", "as_name": "item",
+              "flush_interval": 0.05, "max_chunk": 4096, "log_level": "INFO"}  # fmt: skip
+    outs = mesh.client.gather(
+        mesh.client.map(worker_batch.run_item, [0, 1], ["a", "b"], common=common, pure=False)
+    )
+    assert [o["status"] for o in outs] == ["cancelled", "cancelled"]
+    assert not marker.exists()
+    # another run's items on the same workers are not affected
+    common["run_id"] = "not-interrupted"
+    outs = mesh.client.gather(mesh.client.map(worker_batch.run_item, [0], ["a"], common=common, pure=False))
+    assert outs[0]["status"] == "ok" and marker.exists()
+
+
 def test_server_side_cancel_reaches_every_item(mesh):
     """What the side panel does: only the run id, through the scheduler."""
     b = mesh.map("import time\nfor _ in range(600):\n    time.sleep(0.1)\nitem", range(4), block=False)

@@ -55,6 +55,10 @@ _SESSIONS: dict[str, dict[str, Any]] = {}
 #: run id -> (ident of the thread executing it, its capture)
 _RUNNING: dict[str, tuple[int, Capture]] = {}
 _LOCK = threading.Lock()
+#: run ids interrupted here, newest last: a batch item of such a run that starts after the
+#: interrupt (the scheduler handed it over before its future's cancel arrived) does not run
+_INTERRUPTED: dict[str, None] = {}
+_INTERRUPTED_KEEP = 512
 
 
 class RunInterrupted(BaseException):
@@ -154,6 +158,7 @@ def _run(spec: dict[str, Any], worker: Any, before: Any, ns: dict[str, Any] | No
         if ns is None:
             ns = _SESSIONS.setdefault(spec["session"], fresh_namespace())
         _RUNNING[run_id] = (threading.get_ident(), cap)
+        stopped = run_id in _INTERRUPTED or run_id.split("/", 1)[0] in _INTERRUPTED
     ns.update(spec.get("push") or {})
     cache, seen = spec.get("cache"), None  # --cache: the namespace before and after (see .tokens)
     if before is not None:
@@ -164,6 +169,8 @@ def _run(spec: dict[str, Any], worker: Any, before: Any, ns: dict[str, Any] | No
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
+        if stopped:  # cancelled before it began: ends like an item interrupted at its first line
+            raise RunInterrupted
         if cache:  # inside the run: a cancel while it tokenizes ends it like any other
             seen = {**cache["pushed"], **tokens(ns, cache["reads"])}
         linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
@@ -250,12 +257,17 @@ def drop_session(session: str) -> bool:
 def interrupt(run_id: str) -> bool:
     """Raise :class:`RunInterrupted` in the thread running ``run_id`` here.
 
-    Runs through ``Client.run``. Python checks for the pending exception between
+    Runs through ``Client.run``. A batch item of ``run_id`` that starts here afterwards
+    ends as cancelled without running. Python checks for the pending exception between
     bytecodes, so pure-Python loops stop at once; a C call (a long
     ``time.sleep``, a blocking read) stops when it returns.
     """
     with _LOCK:  # a batch's items run as "<run id>/<index>": the run's id interrupts them all
         found = [v for k, v in _RUNNING.items() if k == run_id or k.startswith(f"{run_id}/")]
+        _INTERRUPTED.pop(run_id, None)
+        _INTERRUPTED[run_id] = None  # and those that start here later (see _run)
+        while len(_INTERRUPTED) > _INTERRUPTED_KEEP:
+            del _INTERRUPTED[next(iter(_INTERRUPTED))]
     hit = False
     for ident, cap in found:
         n = ctypes.pythonapi.PyThreadState_SetAsyncExc(
