@@ -183,6 +183,17 @@ def test_a_hit_is_a_history_row_pointing_to_the_original_run(mesh, counter):
     assert mesh.history.get(first.id)["cached_from"] is None
 
 
+def test_a_hit_is_in_the_audit_trail_naming_the_run_it_replayed(mesh, counter):
+    code = count(counter) + "'audited'"
+    first = mesh.run(code, cache=True, name="cache-audited")
+    hit = mesh.run(code, cache=True, name="cache-audited-hit")
+    assert counter() == 1
+    events = [(e["event"], e["outcome"], e["detail"]) for e in mesh.audit.events(run_id=hit.id)]
+    assert events == [("submitted", None, f"cached from run {first.id}"),
+                      ("ended", "finished", f"cached from run {first.id}")]  # fmt: skip
+    assert [e["detail"] for e in mesh.audit.events(run_id=first.id)] == [None, None]
+
+
 def test_the_cache_is_bounded_and_clearable(mesh, counter):
     a, b = count(counter) + "'a'", count(counter) + "'b'"
     with dask.config.set({"mesh.cache.max-entries": 1}):

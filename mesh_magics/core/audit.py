@@ -3,7 +3,8 @@
 A mesh attaches :meth:`MeshAuditor.observe` to every run as a view: it appends the run's
 ``submitted`` event at once (who, where, the code's hash, the targets) and returns a
 :class:`RunAudit` observer that counts the run's output bytes and appends ``ended`` with
-the outcome. The mesh also reports its connection: ``connected`` once, ``reconnected``
+the outcome; a result-cache hit is audited the same way (it was asked for and answered), its
+``detail`` naming the run it replayed. The mesh also reports its connection: ``connected`` once, ``reconnected``
 after each reconnection, ``lost`` when reconnection gives up, ``down``.
 
 The trail is opened on first use; when it cannot be (``mesh.audit.enabled`` false, an
@@ -92,6 +93,7 @@ class MeshAuditor:
             code_hash=hashlib.sha256(run.source.encode("utf-8", "backslashreplace")).hexdigest(),
             name=run.name,
             targets=run.targets,
+            detail=_cached(run),
         )
         return RunAudit(self)
 
@@ -141,4 +143,10 @@ class RunAudit(RunObserver):
             outcome=run.status,
             error_type=type(err).__name__ if err is not None else None,
             output_bytes=self.output_bytes,
+            detail=_cached(run),
         )
+
+
+def _cached(run: MeshRun) -> str | None:
+    """A result-cache hit's note: the run whose result it replayed (it ran nothing)."""
+    return f"cached from run {run.cached_from}" if run.cached_from else None

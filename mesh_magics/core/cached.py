@@ -26,6 +26,7 @@ from .target import Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dispatch import Dispatcher
+    from .interfaces import RunObserver
 
 __all__ = ["CachedRun", "RunCache"]
 
@@ -93,8 +94,9 @@ class CachedRun(MeshRun):
 class RunCache:
     """The cache of one mesh between its dispatcher and its runs (see the module doc)."""
 
-    def __init__(self, cache: ResultCache, dispatch: Dispatcher, *, client: Callable[[], Any]) -> None:
-        self.cache, self._dispatch, self._client = cache, dispatch, client
+    def __init__(self, cache: ResultCache, dispatch: Dispatcher, *, client: Callable[[], Any],
+                 audit: Callable[[MeshRun], RunObserver | None] | None = None) -> None:  # fmt: skip
+        self.cache, self._dispatch, self._client, self._audit = cache, dispatch, client, audit
         self._session, self._recorder, self._label = dispatch.session, dispatch.recorder, dispatch.label
 
     def submit(self, spec: RunSpec, user_ns: Mapping[str, Any] | None, renderer: Renderer | None) -> MeshRun:
@@ -151,6 +153,9 @@ class RunCache:
             return None
         self.cache.hit(entry)
         run.attach(self._recorder)
+        watcher = self._audit(run) if self._audit is not None else None  # who asked, answered from the cache
+        if watcher is not None:
+            run.attach(watcher)
         self._recorder.queued(run)
         run.replay()
         self._recorder.update(

@@ -99,7 +99,9 @@ class Mesh:
             views=[*views, self._auditor.observe],
         )
         self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
-        self._cache = RunCache(ResultCache(), self._dispatch, client=lambda: self._conn.client)
+        self._cache = RunCache(
+            ResultCache(), self._dispatch, client=lambda: self._conn.client, audit=self._auditor.observe
+        )
         self._check_workers()
         self._register()
         self._auditor.append("connected", detail=self.kind)
