@@ -11,11 +11,11 @@ A run is done when every target has returned *and* every output chunk it announc
 arrived (events and results travel different paths), or after ``mesh.run.output-grace``
 seconds, so nothing streamed is lost or shown twice. What it asks of the mesh (labels,
 retries, cancels) goes through :class:`~.interfaces.Control`, which the dispatcher implements.
+What becomes of each target (a settled future, a lost worker, a retry) is :mod:`.run_targets`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import queue
 import time
@@ -28,6 +28,7 @@ from .interfaces import Control, RunObserver
 from .outcome import conclude
 from .pumping import Lifecycle
 from .render import NullRenderer, Renderer
+from .run_targets import TERMINAL, TargetEvents
 from .spec import RunSpec
 from .streams import RunOutput
 from .target import Target
@@ -40,11 +41,8 @@ __all__ = ["TERMINAL", "MeshRun"]
 
 logger = logging.getLogger("mesh_magics")
 
-#: statuses after which a run never changes again
-TERMINAL = frozenset({"finished", "failed", "cancelled", "timeout", "lost"})
 
-
-class MeshRun:
+class MeshRun(TargetEvents):
     """Handle of a run. ``status``, ``result()``, ``cancel()``, ``stdout``/``stderr``."""
 
     def __init__(
@@ -245,9 +243,6 @@ class MeshRun:
     def _key_label(self, key: tuple[str, str]) -> str:
         return self._control.label(key[0]) if len(self._targets) > 1 else ""
 
-    def _label(self, target: Target) -> str:
-        return self._control.label(target.address)
-
     def _on_stream(self, msg: dict[str, Any]) -> None:
         worker, stream_name = msg["worker"], msg["stream"]
         self._each("on_chunk", self._control.label(worker), stream_name, msg["text"])
@@ -275,94 +270,6 @@ class MeshRun:
             self._each("on_start")
             self._control.started(self)
 
-    def _on_future(self, event: tuple[Target, Any]) -> None:
-        target, fut = event
-        if fut is not target.future or target.done:
-            return  # an earlier attempt's future (its worker left and the target moved on)
-        if fut.status == "lost":  # a direct call (.direct) found no worker, or no scheduler, to run on
-            target.release()
-            if self._control.connected:
-                self._target_lost(target)
-            else:
-                target.lost = True
-            return
-        try:
-            if fut.status == "finished":
-                target.result = fut.result()
-            elif fut.status == "cancelled":
-                if _lost_connection(fut) or not self._control.connected:
-                    target.lost = True  # Dask cancels every future when the scheduler goes
-                    target.release()
-                    return
-                target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
-            else:
-                target.error = fut.exception()
-        except BaseException as e:  # noqa: BLE001 - any failure to fetch is the target's error
-            # a forced cancel (panel, another client) can forget the result between the
-            # interrupt ending the task and our fetch: that is a cancellation, not a failure
-            if isinstance(e, concurrent.futures.CancelledError) and self._control.connected:
-                target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
-            else:
-                target.error = e
-        target.release()  # a finished cell must never be run again when its worker is lost later
-        if target.result is not None:
-            self._on_started({"time": target.result.get("started")})
-            if target.status == "error":
-                self._retry(target, f"{target.result['ename']}: {target.result['evalue']}")
-        elif self.status not in TERMINAL and not isinstance(target.error, RunCancelledError):
-            self._retry(target, f"{type(target.error).__name__}: {target.error}")  # a cancel never is
-
-    def _on_worker_left(self, address: str) -> None:
-        for t in self._targets:
-            if t.address == address and not t.done:
-                self._target_lost(t)
-
-    def _target_lost(self, t: Target) -> None:
-        label = self._control.label(t.address)
-        if not self._retry(t, f"worker {label} left the mesh", worker_left=True):
-            t.lost = True
-            self._control.cancel(self, [t])  # it would wait for that worker forever
-
-    def _on_interrupted(self, msg: dict[str, Any]) -> None:
-        """A cell's thread was interrupted (a cancel, from here or from another client): a direct
-        attempt ends now, as a cancelled task's future would, whatever its code still does."""
-        for t in self._targets:
-            if t.address == msg.get("worker") and getattr(t.future, "direct", False) and not t.done:
-                t.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
-                t.release()
-
-    def _retry(self, target: Target, why: str, *, worker_left: bool = False) -> bool:
-        old, n = target.address, target.attempts
-        if not self._control.retry(self, target, why, worker_left=worker_left):
-            return False
-        self._all_done_at = None
-        failed = f"attempt {n} on {self._control.label(old)} failed ({why})"
-        if target.waiting_until is not None:
-            wait = max(0.0, target.waiting_until - time.monotonic())
-            self.renderer.message(f"{failed}; no other worker is live: waiting up to {wait:.0f} s for one")
-        else:
-            self.renderer.message(
-                f"{failed}; retrying on {self._label(target)} ({n} of {self.retries} retries used)"
-            )
-        return True
-
-    def _resume_waiting(self) -> None:
-        """Targets waiting for a worker to retry on: start them, or give up at their deadline."""
-        now = time.monotonic()
-        for t in self._targets:
-            if t.waiting_until is None:
-                continue
-            if now > t.waiting_until:
-                t.waiting_until = None
-                t.lost = t.gave_up = True  # no worker came back in time: the share ends as lost
-            elif now >= self._resume_at:
-                self._resume_at = now + 0.5  # each try asks the scheduler for its workers
-                if self._control.resume(self, t):
-                    self.renderer.message(
-                        f"a worker is live again: retrying on {self._label(t)} "
-                        f"({t.attempts - 1} of {self.retries} retries used)"
-                    )
-
     def time_left(self) -> float | None:
         """Seconds until the run's timeout, None without one."""
         return None if self.timeout is None else self.timeout - (time.monotonic() - self._t0)
@@ -388,9 +295,9 @@ class MeshRun:
         "progress": _on_progress,
         "nodes": _on_nodes,
         "started": _on_started,
-        "future": _on_future,
-        "worker_left": _on_worker_left,
-        "interrupted": _on_interrupted,
+        "future": TargetEvents._on_future,
+        "worker_left": TargetEvents._on_worker_left,
+        "interrupted": TargetEvents._on_interrupted,
         "cancel": _on_cancel,
     }
 
@@ -447,14 +354,3 @@ class MeshRun:
             f"<span style='color:{color}'>{self.status}</span> on "
             f"{html.escape(', '.join(self.targets))}</div>"
         )
-
-
-def _lost_connection(future: Any) -> bool:
-    """Whether Dask cancelled ``future`` because the client lost its scheduler (not a cancel)."""
-    try:
-        future.result()
-    except concurrent.futures.CancelledError as e:
-        return getattr(e, "reason", None) == "scheduler-connection-lost"
-    except BaseException:  # noqa: BLE001 - any other outcome is not a lost connection
-        return False
-    return False
