@@ -13,20 +13,19 @@ A :class:`Mesh` is composed of
 
 It keeps one session id per process, so cells of a notebook share a namespace per
 worker, and subscribes to its stream topic (workers' output), to the scheduler's
-``all`` topic (workers joining and leaving) and to the dashboard plugin's topic.
+``all`` topic (workers joining and leaving) and to the dashboard plugin's topic
+(:mod:`.mesh_wiring`).
 Build one with :func:`mesh_magics.up` or :func:`mesh_magics.connect`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import config
 from ..errors import MeshConnectionError, MeshUsageError, NoMeshError, named
 from ..worker import cell, plugin
 from ..worker.metrics import WorkerInfo
@@ -37,6 +36,7 @@ from .cached import RunCache
 from .connection import Connection, Opened
 from .dispatch import Dispatcher, View
 from .events import EventEmitter, Subscription
+from .mesh_wiring import SchedulerWiring
 from .recorder import RunRecorder, SessionRecord
 from .render import Renderer
 from .run import MeshRun
@@ -50,12 +50,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SESSION", "Mesh"]
 
-logger = logging.getLogger("mesh_magics")
 #: one per process: a kernel keeps its namespaces across meshes
 SESSION = uuid.uuid4().hex
 
 
-class Mesh:
+class Mesh(SchedulerWiring):
     """A live mesh. Use :func:`mesh_magics.up` / :func:`mesh_magics.connect` rather than
     the constructor; ``views`` are attached to every run (the in-cell dashboard),
     ``kernel_id`` names the Jupyter kernel the mesh belongs to, if any."""
@@ -338,87 +337,6 @@ class Mesh:
                     attempt=self.reconnect_attempts,
                 )
             )
-
-    def _subscribe(self, client: Any) -> None:
-        """Subscriptions and the scheduler plugins; again after each reconnection.
-
-        Worker membership comes from the workers plugin's topic. Only where the plugin cannot
-        be loaded does the mesh fall back to distributed's ``all`` topic, which some of
-        distributed's own events can break (see :mod:`mesh_magics.worker.plugin`); the
-        table is reconciled with the scheduler every few seconds either way."""
-        client.subscribe_topic(self.topic, self._on_topic)
-        try:  # workers joining and leaving (not the scheduler's "all" topic: see worker/plugin.py)
-            client.register_plugin(plugin.MeshWorkersPlugin())
-            client.subscribe_topic(plugin.WORKERS_TOPIC, self._on_scheduler_event)
-        except Exception:  # mesh-magics missing on a remote scheduler: the scheduler's own events
-            client.subscribe_topic("all", self._on_scheduler_event)
-        self._dispatch.actors.register(client)  # the plugin that lets their workers retire
-        if config.get("dashboard.enabled"):
-            try:
-                client.register_plugin(
-                    plugin.MeshDashboardPlugin(interval=float(config.get("dashboard.interval")))
-                )
-                client.subscribe_topic(plugin.TOPIC, self._on_dashboard_event)
-            except Exception as e:  # e.g. mesh-magics missing on a remote scheduler
-                self._warnings.append(
-                    f"no live progress: the scheduler could not load the dashboard plugin "
-                    f"({type(e).__name__}: {e}); install mesh-magics where the scheduler runs"
-                )
-        if self.preloads:
-            from ..worker.preload import PluginPreloads
-
-            try:
-                client.register_plugin(PluginPreloads(self.preloads))
-            except Exception as e:
-                self._warnings.append(f"the plugins' worker setup ({', '.join(self.preloads)}) failed: {e}")
-        self._workers.refresh(client)
-
-    def _keep(self, client: Any) -> None:
-        """Every few seconds: the worker table from the scheduler (events can be missed, a
-        restarted worker has a new address), and the embedded mesh kept at its size."""
-        self._workers.refresh(client)
-        cluster = self.cluster if self._owns_cluster else None
-        spec, live = getattr(cluster, "worker_spec", None), getattr(cluster, "workers", None)
-        if cluster is not None and spec is not None and live is not None and len(live) < len(spec):
-            # distributed closes a local worker for good when it is away longer than
-            # distributed.deploy.lost-worker-timeout (a worker killed again while restarting):
-            # scaling to the same size starts it again.
-            logger.info("the embedded mesh lost %d worker(s); starting them again", len(spec) - len(live))
-            cluster.scale(len(spec))
-
-    def _on_topic(self, event: tuple[float, dict[str, Any]]) -> None:
-        self._dispatch.route(event[1])
-
-    def _on_dashboard_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        self._dispatch.plugin_event(event[1])
-
-    def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        msg = event[1]
-        action, addr = msg.get("action"), msg.get("worker")
-        if action == "add-worker" and addr:
-            self._workers.joined(addr)
-            self.events.emit("worker_joined", worker=addr)
-        elif action == "remove-worker" and addr:
-            self._workers.left(addr)
-            self.events.emit("worker_left", worker=addr)
-            self._dispatch.worker_left(addr)
-
-    def _check_workers(self) -> None:
-        if not len(self._workers):
-            return
-        try:
-            versions = self.client.run(cell.version)
-        except Exception as e:
-            self._warnings.append(
-                f"mesh-magics is not importable on every worker ({type(e).__name__}: {e}); "
-                "install mesh-magics in the workers' environment so mesh cells can run there"
-            )
-            return
-        from .._version import __version__
-
-        odd = {w: v for w, v in versions.items() if v != __version__}
-        if odd:
-            self._warnings.append(f"workers run other mesh-magics versions than {__version__}: {odd}")
 
     def _register(self) -> None:
         try:
