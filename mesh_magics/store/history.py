@@ -14,12 +14,12 @@ kernel of the user, so it is opened for concurrent use by several processes:
 Within a process, one :class:`History` holds ONE connection, shared by the kernel's
 main thread and background threads (run watchers); see :mod:`.sqlite`. The file is
 created with mode 0600 and its directory with mode 0700: cell sources and outputs can
-hold secrets. Frames and exported files: :mod:`.export`.
+hold secrets. Frames and exported files: :mod:`.export`; the ``runs`` table's schema and
+rows: :mod:`.history_schema`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -32,6 +32,21 @@ from typing import TYPE_CHECKING, Any
 from .. import config
 from ..errors import HistoryCorruptError, HistoryError, MeshError
 from .audit import current_user
+from .history_schema import (
+    ACTIVE_STATUSES,
+    COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    STATUSES,
+    TIME_COLUMNS,
+    check_status,
+    decode_row,
+    icontains,
+    sha256,
+    summary_json,
+    tail,
+    where_clause,
+)
 from .sqlite import SharedDatabase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,47 +66,11 @@ __all__ = [
     "recover",
 ]
 
-#: Version of the schema this module writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 4
-#: Every status a run can have.
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "timeout", "lost")
-#: Columns of the ``runs`` table, in order.
-COLUMNS = (
-    "id", "mesh", "name", "source", "source_hash", "targets", "submitted", "started",
-    "finished", "status", "error", "stdout_tail", "stderr_tail", "result", "summary",
-    "kernel_id", "session_id", "pid", "host", "user", "cached_from",
-)  # fmt: skip
-#: Statuses of a run that has not ended.
-ACTIVE_STATUSES = ("queued", "running")
-#: Columns holding times (seconds since the epoch, UTC).
-TIME_COLUMNS = ("submitted", "started", "finished")
 #: Suffixes :meth:`History.export` understands.
 EXPORT_SUFFIXES = (".csv", ".parquet", ".json")
 
-_GREP_COLUMNS = ("name", "source", "error", "stdout_tail", "stderr_tail")
 _BUSY_TIMEOUT_S = 10.0
 _FIX = "set mesh.history.path (or DASK_MESH__HISTORY__PATH) to a writable file"
-
-# Migrations: version -> statements that bring the schema from version-1 to it.
-# Only ever append; never drop or rewrite existing data.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        "CREATE TABLE IF NOT EXISTS runs ("
-        " id TEXT PRIMARY KEY NOT NULL, mesh TEXT NOT NULL, name TEXT, source TEXT NOT NULL,"
-        " source_hash TEXT NOT NULL, targets TEXT NOT NULL DEFAULT '[]', submitted REAL NOT NULL,"
-        " started REAL, finished REAL, status TEXT NOT NULL, error TEXT, stdout_tail TEXT,"
-        " stderr_tail TEXT, result TEXT, summary TEXT, kernel_id TEXT, session_id TEXT)",
-        "CREATE INDEX IF NOT EXISTS runs_submitted ON runs (submitted)",
-        "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
-        "CREATE INDEX IF NOT EXISTS runs_mesh ON runs (mesh)",
-    ),
-    # the process that recorded a run, so a run its kernel left behind can be closed
-    2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
-    # who submitted the run (the side panel filters by it)
-    3: ("ALTER TABLE runs ADD COLUMN user TEXT", "CREATE INDEX IF NOT EXISTS runs_user ON runs (user)"),
-    # a run served from the result cache (%%mesh --cache): the id of the run it replays
-    4: ("ALTER TABLE runs ADD COLUMN cached_from TEXT",),
-}
 
 
 def recover(path: str | os.PathLike[str]) -> Path:
@@ -123,23 +102,6 @@ def default_path() -> Path:
     return Path(jupyter_data_dir()) / "mesh-magics" / "history.sqlite3"
 
 
-def _tail(text: Any) -> str | None:
-    """The last ``mesh.history.tail-bytes`` characters of ``text`` (all if the limit is null)."""
-    limit = config.get("history.tail-bytes")
-    if text is None or limit is None:
-        return None if text is None else str(text)
-    limit = max(int(limit), 0)
-    return str(text)[-limit:] if limit else ""
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(str(text).encode("utf-8", "backslashreplace")).hexdigest()
-
-
-def _icontains(haystack: str | None, needle: str) -> bool:
-    return haystack is not None and needle in str(haystack).casefold()
-
-
 class History:
     """The run-history database. Use as a context manager or call :meth:`close`."""
 
@@ -150,8 +112,8 @@ class History:
         self._db = SharedDatabase(
             self.path,
             timeout=timeout,
-            migrations=_MIGRATIONS,
-            functions={"mm_icontains": (2, _icontains)},
+            migrations=MIGRATIONS,
+            functions={"mm_icontains": (2, icontains)},
             error=HistoryError,
             corrupt=HistoryCorruptError,
             label="run history",
@@ -205,13 +167,13 @@ class History:
     ) -> None:
         """Record a new run (``user``: who submitted it, by default this process's user, see
         :func:`~.audit.current_user`). An ``run_id`` already in the history raises HistoryError."""
-        _check_status(status)
+        check_status(status)
         row = {
             "id": str(run_id),
             "mesh": str(mesh),
             "name": name,
             "source": source,
-            "source_hash": source_hash or _sha256(source),
+            "source_hash": source_hash or sha256(source),
             "targets": json.dumps([str(t) for t in targets]),
             "submitted": time.time() if submitted is None else float(submitted),
             "status": status,
@@ -246,16 +208,16 @@ class History:
             return
         values = dict(fields)
         if "status" in values:
-            _check_status(values["status"])
+            check_status(values["status"])
         for key in ("stdout_tail", "stderr_tail"):
             if key in values:
-                values[key] = _tail(values[key])
+                values[key] = tail(values[key])
         if "targets" in values:
             values["targets"] = json.dumps([str(t) for t in values["targets"] or ()])
         if "summary" in values:
             values["summary"] = summary_json(values["summary"])
         if "source" in values and "source_hash" not in values:
-            values["source_hash"] = _sha256(values["source"])
+            values["source_hash"] = sha256(values["source"])
         for key in TIME_COLUMNS:
             if values.get(key) is not None:
                 values[key] = float(values[key])
@@ -292,7 +254,7 @@ class History:
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The run as a dict (``targets`` a list, ``summary`` a dict), or None."""
         rows = self._read("SELECT * FROM runs WHERE id = ?", [str(run_id)])
-        return _decode(rows[0]) if rows else None
+        return decode_row(rows[0]) if rows else None
 
     def items(self, run_id: str, status: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         """The per-item outcomes of a batch run (``%%mesh map``), in item order: ``index``,
@@ -321,13 +283,13 @@ class History:
         substring of the name, source, error or output tails; ``mesh`` is a
         scheduler address; ``user`` who submitted the run.
         """
-        where, params = _where(status, grep, mesh, user)
+        where, params = where_clause(status, grep, mesh, user)
         limit = -1 if n is None else max(int(n), 0)
         rows = self._read(
             f"SELECT * FROM runs{where} ORDER BY submitted DESC, rowid DESC LIMIT ? OFFSET ?",
             [*params, limit, max(int(offset), 0)],
         )
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def count(
         self,
@@ -337,7 +299,7 @@ class History:
         user: str | None = None,
     ) -> int:
         """How many runs match the same filters as :meth:`query`."""
-        where, params = _where(status, grep, mesh, user)
+        where, params = where_clause(status, grep, mesh, user)
         return int(self._read(f"SELECT COUNT(*) AS n FROM runs{where}", params)[0]["n"])
 
     def users(self) -> list[str]:
@@ -410,50 +372,3 @@ def orphaned(row: Mapping[str, Any]) -> bool:
     if row.get("status") not in ACTIVE_STATUSES or not pid or row.get("host") != socket.gethostname():
         return False
     return int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
-
-
-def _check_status(status: Any) -> None:
-    if status not in STATUSES:
-        raise HistoryError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
-
-
-def summary_json(summary: Any) -> str | None:
-    """A run summary as stored: JSON text (None stays None)."""
-    if summary is None:
-        return None
-    if not isinstance(summary, Mapping):
-        raise HistoryError(f"run summary must be a dict, not {type(summary).__name__}")
-    return json.dumps(dict(summary), default=str)
-
-
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["targets"] = json.loads(out["targets"]) if out["targets"] else []
-    out["summary"] = json.loads(out["summary"]) if out["summary"] else None
-    return out
-
-
-def _where(
-    status: str | Sequence[str] | None, grep: str | None, mesh: str | None, user: str | None = None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        for s in statuses:
-            _check_status(s)
-        if not statuses:
-            clauses.append("0")
-        else:
-            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params.extend(statuses)
-    if grep:
-        clauses.append("(" + " OR ".join(f"mm_icontains({c}, ?)" for c in _GREP_COLUMNS) + ")")
-        params.extend([grep.casefold()] * len(_GREP_COLUMNS))
-    if mesh is not None:
-        clauses.append("mesh = ?")
-        params.append(mesh)
-    if user is not None:
-        clauses.append("user = ?")
-        params.append(user)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
