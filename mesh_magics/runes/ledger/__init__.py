@@ -11,6 +11,7 @@ module             what it holds
 :mod:`.tables`     the result tables and :class:`LedgerResult`
 :mod:`.blocks`     :func:`index_blocks`: block lists in memory, by the reference
 :mod:`.mesh`       :func:`index_chain`: the ledger on the mesh
+:mod:`.partitions` the chain tables by height: partitions, ranges, windows read
 :mod:`.state`      :class:`LedgerState`: where a mesh ledger stopped; save, load
 :mod:`.prepare`    per height range: decode, local etching checks, the spend map
 :mod:`.groupby`    first etching per name, mint validity by rank below the cap

@@ -19,7 +19,8 @@ order) cover the heights indexed by *this* call; ``runes`` (pandas) and ``balanc
 one partition per rune partition) are the whole ledger after it. ``result.state`` (a
 :class:`LedgerState`, its live sets held on the cluster) lets a later call index only newer
 blocks: ``index_chain(tables, state=result.state)``; it can be saved and loaded
-(:meth:`LedgerState.save`, :meth:`LedgerState.load`, :mod:`.state`).
+(:meth:`LedgerState.save`, :meth:`LedgerState.load`, :mod:`.state`). How the chain tables
+are partitioned and read by height: :mod:`.partitions`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import pandas as pd
 from ...errors import LedgerError
 from .gcpause import paused_gc
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
+from .partitions import TABLES, chain_frames_to_dask, height_ranges, load_window, range_future, table_of
 from .prepare import prepare_range
 from .replay import empty_live, probe, replay_range
 from .resolve import Framed, merge_live, name_new, range_frames
@@ -46,7 +48,6 @@ from .tables import LedgerResult, balances_frame, events_frame, merge_parts, run
 __all__ = ["LedgerState", "chain_frames_to_dask", "index_chain"]
 
 RuneId = tuple[int, int]
-_TABLES = ("blocks", "txs", "outputs", "inputs")
 
 
 def _client(client: Any) -> Any:
@@ -61,86 +62,6 @@ def _client(client: Any) -> Any:
             "index_chain runs on a Dask cluster: start a distributed Client (or a mesh) first, or pass client=; "
             "index_blocks is the in-process ledger"
         ) from None
-
-
-def chain_frames_to_dask(tables: Any, blocks_per_partition: int = 1000) -> dict[str, Any]:
-    """Pandas chain tables as dask DataFrames, partitioned by height ranges of that many blocks."""
-    import dask
-    import dask.dataframe as dd
-
-    out = {}
-    heights = _get(tables, "blocks")["height"]
-    lo, hi = (int(heights.min()), int(heights.max())) if len(heights) else (0, -1)
-    edges = list(range(lo, hi + 1, blocks_per_partition)) or [0]
-    for name in _TABLES:
-        df = _get(tables, name)
-        parts = [df[(df["height"] >= a) & (df["height"] < a + blocks_per_partition)] for a in edges]
-        with dask.config.set({"dataframe.convert-string": False}):
-            out[name] = dd.from_map(_same, [p.reset_index(drop=True) for p in parts], meta=df.iloc[:0],
-                                    enforce_metadata=False)  # fmt: skip
-    return out
-
-
-def _same(part: pd.DataFrame) -> pd.DataFrame:
-    return part
-
-
-def _get(tables: Any, name: str) -> Any:
-    return tables[name] if isinstance(tables, dict) else getattr(tables, name)
-
-
-def _bounds(heights: pd.Series) -> pd.DataFrame:
-    n = len(heights)
-    lo, hi = (int(heights.min()), int(heights.max())) if n else (0, -1)
-    return pd.DataFrame({"lo": [lo], "hi": [hi], "n": [n]})
-
-
-def _select(lo: int, hi: int, *parts: pd.DataFrame) -> pd.DataFrame:
-    frames = [p[(p["height"] >= lo) & (p["height"] <= hi)] for p in parts]
-    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0].reset_index(drop=True)
-
-
-Bounds = dict[str, list[tuple[int, int, int]]]  # table -> (partition, lo, hi) of its non-empty partitions
-
-
-def _ranges(
-    client: Any, tables: dict[str, Any], start: int, end: int | None
-) -> tuple[list[tuple[int, int]], Bounds]:
-    """Height ranges (one per group of overlapping txs partitions) and the tables'
-    partition bounds, from their ``height`` columns only (nothing else is read here)."""
-    meta = pd.DataFrame({"lo": [0], "hi": [0], "n": [0]}).iloc[:0]
-    found = client.compute([tables[name]["height"].map_partitions(_bounds, meta=meta) for name in _TABLES])
-    bounds: Bounds = {}
-    for name, frame in zip(_TABLES, client.gather(found)):
-        rows = zip(range(len(frame)), frame["lo"].tolist(), frame["hi"].tolist(), frame["n"].tolist())
-        bounds[name] = [(i, lo, hi) for i, lo, hi, count in rows if count]
-    merged: list[list[int]] = []
-    for lo, hi in sorted((lo, hi) for _, lo, hi in bounds["txs"]):
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    ranges = []
-    for lo, hi in merged:
-        lo, hi = max(lo, start), hi if end is None else min(hi, end)
-        if lo <= hi:
-            ranges.append((lo, hi))
-    for (_, hi), (lo, _) in zip(ranges, ranges[1:]):
-        if lo != hi + 1:
-            raise LedgerError(
-                f"the chain tables have no block between {hi} and {lo}: give every block in order"
-            )
-    return ranges, bounds
-
-
-def _load(client: Any, tables: dict[str, Any], bounds: Bounds, lo: int, hi: int) -> dict[str, list]:
-    """Futures of the partitions of each table that hold heights ``lo..hi`` (read on the workers)."""
-    out = {}
-    for name in _TABLES:
-        chosen = [i for i, a, b in bounds[name] if a <= hi and b >= lo]
-        parts = client.compute([tables[name].partitions[i] for i in chosen])
-        out[name] = [(f, next((a, b) for j, a, b in bounds[name] if j == i)) for f, i in zip(parts, chosen)]
-    return out
 
 
 def index_chain(
@@ -211,27 +132,22 @@ def index_chain(
         raise LedgerError(
             "tables: give the chain tables as a dict or an object with blocks, txs, outputs, inputs"
         )
-    frames = {name: _get(tables, name) for name in _TABLES}
+    frames = {name: table_of(tables, name) for name in TABLES}
     if isinstance(frames["txs"], pd.DataFrame):
         frames = chain_frames_to_dask(frames, blocks_per_partition)
     clock = _Clock(client, timings)
-    ranges, bounds = _ranges(client, frames, max(start or 0, first_height), end)
+    ranges, bounds = height_ranges(client, frames, max(start or 0, first_height), end)
     if ranges and next_height is not None and ranges[0][0] != next_height:
         raise LedgerError(f"the tables start at block {ranges[0][0]}, the state continues from {next_height}")
     window = window or max(1, len(ranges))
     resolved: list[list[Any]] = []
     for w in range(0, len(ranges), window):
         chunk = ranges[w : w + window]
-        parts = _load(client, frames, bounds, chunk[0][0], chunk[-1][1])
+        parts = load_window(client, frames, bounds, chunk[0][0], chunk[-1][1])
         clock.mark("read", [f for ps in parts.values() for f, _ in ps])
         resolved += _window(client, net, first_height, chunk, parts, entries, names, live, n, clock)
     height = ranges[-1][1] if ranges else (None if next_height is None else next_height - 1)
     return _assemble(client, net, entries, names, live, n, resolved, height, clock)
-
-
-def _range_future(client: Any, parts: dict, name: str, lo: int, hi: int) -> Any:
-    chosen = [f for f, (a, b) in parts[name] if a <= hi and b >= lo]
-    return client.submit(_select, lo, hi, *chosen, pure=False)
 
 
 def _window(
@@ -247,7 +163,7 @@ def _window(
     prepared = []
     for lo, hi in ranges:
         tables = [
-            _range_future(client, parts, name, lo, hi) for name in ("txs", "outputs", "inputs", "blocks")
+            range_future(client, parts, name, lo, hi) for name in ("txs", "outputs", "inputs", "blocks")
         ]
         prepared.append(submit(prepare_range, *tables, lo, hi, net, first_height))
     del parts
