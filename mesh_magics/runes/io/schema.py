@@ -3,8 +3,11 @@
 :func:`coerce` takes one pandas partition of *raw* rows (any dtypes: strings
 from CSV, Python ints from JSON, int64 or decimals from Parquet) and returns
 the combined frame of :mod:`.common`: canonical dtypes, plus ``_bad_*``
-columns that say which rows failed and why. It works column by column; only
-amounts in non-integer dtypes and distinct rune ids / names go through Python.
+columns that say which rows failed and why. It works column by column, in
+Arrow and numpy: a text column (a string dtype, or object holding only str) is
+trimmed and tested in Arrow with the exact whitespace of ``str.strip``; only
+distinct rune ids / names, amounts in non-integer dtypes, columns of mixed
+Python values and the bad rows themselves go through Python.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ...errors import RuneNameError, SchemaError
 from ..protocol.names import format_rune_id, format_spaced_rune, parse_rune_id, parse_spaced_rune
 from ..tables import RUNES_COLUMNS, TRANSFERS_COLUMNS
 from .common import BAD_FIELDS, BadRow, amount_column, parse_raw_amount, record_text
+from .text import bad_text, is_utf8, null, strings
 
 __all__ = [
     "BALANCES_COLUMNS",
@@ -88,21 +92,6 @@ class _Checks:
                 self.detail[mask] = [detail(v) for v in self.df.loc[mask, col]]
 
 
-def _null(s: pd.Series) -> pd.Series:
-    isna = s.isna()
-    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        isna |= s.astype(object).map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return isna
-
-
-def _utf8(v: Any) -> bool:
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _not_text(c: _Checks, cols: Sequence[str]) -> dict[str, pd.Series]:
     """Rows whose text UTF-8 cannot carry (a lone surrogate in a dict given in memory) are
     ``bad-encoding``, their cell emptied (Arrow-backed string columns refuse them); returns
@@ -112,7 +101,7 @@ def _not_text(c: _Checks, cols: Sequence[str]) -> dict[str, pd.Series]:
         s = c.df[col]
         if s.dtype != object:
             continue
-        bad = s.map(lambda v: isinstance(v, str) and not _utf8(v)).astype(bool)
+        bad = s.map(lambda v: isinstance(v, str) and not is_utf8(v)).astype(bool)
         if bad.any():
             why = s.map(lambda v, col=col: f"{col} {v!r} is not Unicode text (a lone surrogate)")
             c.fail(bad, "bad-encoding", why, col)
@@ -121,28 +110,19 @@ def _not_text(c: _Checks, cols: Sequence[str]) -> dict[str, pd.Series]:
     return originals
 
 
-def _storable(s: pd.Series) -> pd.Series:
-    """Text of the bad-row columns with what UTF-8 cannot carry escaped (``\\udc00``)."""
-    return s.map(
-        lambda v: v if not isinstance(v, str) or _utf8(v) else v.encode("utf-8", "backslashreplace").decode()
-    )
-
-
-def _strings(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(~_null(s), None)
-    return out.map(lambda v: v if v is None else str(v).strip()).astype("string")
-
-
 def _per_unique(s: pd.Series, fn: Callable[[Any], Any]) -> tuple[pd.Series, pd.Series]:
-    """Apply ``fn`` once per distinct non-null value; (results, error messages)."""
-    results: dict[Any, Any] = {}
-    errors: dict[Any, Any] = {}
-    for v in s.dropna().unique():
+    """Apply ``fn`` once per distinct non-null value; (results, error messages), None where
+    the value was null or had no result / no error."""
+    codes, uniques = pd.factorize(s)
+    results = np.full(len(uniques) + 1, None, dtype=object)  # the last slot: code -1 (null)
+    errors = np.full(len(uniques) + 1, None, dtype=object)
+    for i, v in enumerate(uniques):
         try:
-            results[v] = fn(v)
+            results[i] = fn(v)
         except (RuneNameError, BadRow, ValueError, TypeError) as e:
-            errors[v] = str(e)
-    return s.map(results), s.map(errors)
+            errors[i] = str(e)
+    return (pd.Series(results[codes], index=s.index, dtype=object),
+            pd.Series(errors[codes], index=s.index, dtype=object))  # fmt: skip
 
 
 def canonical_rune_id(text: Any) -> str:
@@ -161,16 +141,24 @@ def _spaced(text: Any) -> str:
 
 def _check_rune_id(c: _Checks, col: str = "rune_id") -> pd.Series:
     s = c.df[col]
-    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
-    ids, errs = _per_unique(s.where(~_null(s)), canonical_rune_id)
+    c.fail(null(s), "missing-field", lambda v: f"{col} is missing", col)
+    ids, errs = _per_unique(s.where(~null(s)), canonical_rune_id)
     c.fail(errs.notna(), "bad-rune-id", errs, col)
     return ids
 
 
 def _heights(c: _Checks, col: str) -> pd.Series:
     s = c.df[col]
-    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
-    num = pd.to_numeric(s.astype(object).where(~_null(s), None), errors="coerce")
+    if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans and isinstance(s.dtype, np.dtype):
+        c.fail(
+            (s < 0) | (s > 2**63 - 1),
+            "bad-height",
+            lambda v: f"{col} {v!r} is not a non-negative integer",
+            col,
+        )
+        return s.where(c.ok, 0).astype("int64")
+    c.fail(null(s), "missing-field", lambda v: f"{col} is missing", col)
+    num = pd.to_numeric(s.astype(object).where(~null(s), None), errors="coerce")
     bad = num.isna() | (num < 0) | (num != np.floor(num)) | (num > 2**63 - 1)
     c.fail(bad, "bad-height", lambda v: f"{col} {v!r} is not a non-negative integer", col)
     return num.where(c.ok, 0).astype("int64")
@@ -183,7 +171,7 @@ def _times(c: _Checks, col: str) -> pd.Series:
     elif pd.api.types.is_datetime64_dtype(s.dtype):
         out = s.dt.tz_localize("UTC")  # naive timestamps are taken as UTC
     else:
-        obj = s.astype(object).where(~_null(s), None)
+        obj = s.astype(object).where(~null(s), None)
         num = pd.to_numeric(obj, errors="coerce")
         out = pd.to_datetime(num, unit="s", utc=True, errors="coerce")
         text = obj.where(num.isna(), None).dropna()
@@ -191,7 +179,7 @@ def _times(c: _Checks, col: str) -> pd.Series:
             out.loc[text.index] = pd.to_datetime(
                 text.astype(str), utc=True, errors="coerce", format="ISO8601"
             )
-    c.fail(_null(s), "missing-field", lambda v: f"{col} is missing", col)
+    c.fail(null(s), "missing-field", lambda v: f"{col} is missing", col)
     c.fail(out.isna(), "bad-time", lambda v: f"{col} {v!r} is not a timestamp", col)
     return out.astype("datetime64[ns, UTC]")
 
@@ -216,10 +204,13 @@ def _amounts(c: _Checks, col: str) -> list[int | None]:
     return [v if k else None for v, k in zip(vals, ok)]
 
 
-def _sources(df: pd.DataFrame, source: str) -> pd.Series:
+def _sources(df: pd.DataFrame, source: str, bad: pd.Series) -> pd.Series:
+    """Where each bad row came from (given, or ``SOURCE row N``); None for good rows."""
     given = df["_bad_source"].astype(object)
-    fallback = pd.Series([f"{source} row {i}" for i in range(len(df))], index=df.index, dtype=object)
-    return given.where(given.notna(), fallback)
+    out = pd.Series(None, index=df.index, dtype=object)
+    rows = np.flatnonzero(bad.to_numpy())
+    out.iloc[rows] = [v if pd.notna(v) else f"{source} row {i}" for i, v in zip(rows, given.iloc[rows])]
+    return out
 
 
 def _records(df: pd.DataFrame, cols: list[str], mask: pd.Series) -> pd.Series:
@@ -260,12 +251,12 @@ def coerce(
     if kind == "transfers":
         out["block_height"] = _heights(c, "block_height")
         out["block_time"] = _times(c, "block_time")
-        c.fail(_null(df["txid"]), "missing-field", lambda v: "txid is missing", "txid")
-        out["txid"] = _strings(df["txid"])
+        c.fail(null(df["txid"]), "missing-field", lambda v: "txid is missing", "txid")
+        out["txid"] = strings(df["txid"])
         hex64 = out["txid"].str.fullmatch(r"[0-9a-fA-F]{64}").fillna(False).astype(bool)
         c.fail(~hex64, "bad-txid", lambda v: f"txid {v!r} is not 64 hex digits", "txid")
         out["rune_id"] = _check_rune_id(c)
-        op = _strings(df["operation"])
+        op = strings(df["operation"])
         c.fail(op.isna(), "missing-field", lambda v: "operation is missing", "operation")
         known = op.isin(["etching", "mint", "send", "burn"]).fillna(False)
         c.fail(
@@ -276,7 +267,7 @@ def coerce(
         )
         out["operation"] = op
         amounts = _amounts(c, "amount")
-        sender, receiver = _strings(df["sender"]), _strings(df["receiver"])
+        sender, receiver = strings(df["sender"]), strings(df["receiver"])
         has_s, has_r = sender.notna(), receiver.notna()
         wrong = (
             (op.isin(["etching", "mint"]) & has_s)
@@ -292,12 +283,12 @@ def coerce(
         out["sender"], out["receiver"] = sender, receiver
     elif kind == "runes":
         out["rune_id"] = _check_rune_id(c)
-        c.fail(_null(df["name"]), "missing-field", lambda v: "name is missing", "name")
-        names, errs = _per_unique(df["name"].where(~_null(df["name"])), _spaced)
+        c.fail(null(df["name"]), "missing-field", lambda v: "name is missing", "name")
+        names, errs = _per_unique(df["name"].where(~null(df["name"])), _spaced)
         c.fail(errs.notna(), "bad-name", errs, "name")
         out["name"] = names
         c.fail(
-            _null(df["divisibility"]),
+            null(df["divisibility"]),
             "missing-field",
             lambda v: "divisibility is missing",
             "divisibility",
@@ -321,11 +312,11 @@ def coerce(
         )
         out["symbol"] = sym
     else:  # balances
-        c.fail(_null(df["outpoint"]), "missing-field", lambda v: "outpoint is missing", "outpoint")
-        out["outpoint"] = _strings(df["outpoint"])
-        out["address"] = _strings(df["address"])
-        c.fail(_null(df["rune"]), "missing-field", lambda v: "rune is missing", "rune")
-        names, errs = _per_unique(df["rune"].where(~_null(df["rune"])), _spaced)
+        c.fail(null(df["outpoint"]), "missing-field", lambda v: "outpoint is missing", "outpoint")
+        out["outpoint"] = strings(df["outpoint"])
+        out["address"] = strings(df["address"])
+        c.fail(null(df["rune"]), "missing-field", lambda v: "rune is missing", "rune")
+        names, errs = _per_unique(df["rune"].where(~null(df["rune"])), _spaced)
         c.fail(errs.notna(), "bad-name", errs, "rune")
         out["rune"] = names
         amounts = _amounts(c, "amount")
@@ -335,23 +326,16 @@ def coerce(
         if col == amount_col:
             table[col] = amount_column(amounts, repr_, source)
         elif dtype == "string":
-            table[col] = (
-                out[col].astype(object).where(ok.to_numpy(), None).astype("string").reset_index(drop=True)
-            )
+            table[col] = out[col].astype("string").where(ok.to_numpy(), pd.NA).reset_index(drop=True)
         else:
             table[col] = out[col].reset_index(drop=True)
     frame = pd.DataFrame(table)
     bad = ~ok
-    frame["_bad_source"] = _storable(_sources(df, source).where(bad, None)).astype("string").to_numpy()
-    frame["_bad_reason"] = c.reason.astype("string").to_numpy()
-    frame["_bad_detail"] = _storable(c.detail).astype("string").to_numpy()
-    frame["_bad_record"] = (
-        _storable(_records(df.assign(**originals), list(columns), bad).where(bad, None))
-        .astype("string")
-        .to_numpy()
-    )
-    for col in ("_bad_source", "_bad_reason", "_bad_detail", "_bad_record"):
-        frame[col] = frame[col].astype("string")
+    frame["_bad_source"] = bad_text(_sources(df, source, bad))
+    frame["_bad_reason"] = bad_text(c.reason)
+    frame["_bad_detail"] = bad_text(c.detail)
+    records = _records(df.assign(**originals) if originals else df, list(columns), bad)
+    frame["_bad_record"] = bad_text(records.where(bad, None))
     return frame
 
 
