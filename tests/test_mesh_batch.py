@@ -205,6 +205,51 @@ def test_an_item_handed_over_after_the_interrupt_does_not_run(mesh, tmp_path):
     assert outs[0]["status"] == "ok" and marker.exists()
 
 
+def test_an_interrupt_is_raised_only_inside_the_cell_code():
+    """Outside the cell's own code (our bookkeeping, distributed's thread pool) an interrupt
+    would leave a lock held or the pool a thread short: it must raise nothing there."""
+    from mesh_magics.worker import cell
+
+    class Cap:
+        sent: list[dict] = []
+
+        def send(self, msg):
+            self.sent.append(msg)
+
+    run_id = "registered-not-in-its-code"
+    with cell._LOCK:
+        cell._RUNNING[run_id] = (threading.get_ident(), Cap())
+    try:
+        assert cell.interrupt(run_id) is False
+        for _ in range(1000):  # a pending async exception would be raised in this loop
+            pass
+        assert Cap.sent == []
+    finally:
+        with cell._LOCK:
+            cell._RUNNING.pop(run_id, None)
+
+
+def test_batches_cancelled_at_any_moment_leave_every_worker_usable(mesh):
+    """Cancels landing as items start, run and end: afterwards every worker still runs items
+    (no thread of the pool lost, no lock left held)."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(12):
+        b = mesh.map("import logging\nlogging.getLogger('t').info('x')\nsum(range(20000))\nitem",
+                     range(8), block=False)  # fmt: skip
+        time.sleep(rng.uniform(0, 0.05))
+        b.cancel("cancelled by the test")
+        b.wait(30)
+        assert b.status in ("cancelled", "finished")
+    assert mesh.map("item", range(4), timeout=60).result() == [0, 1, 2, 3]
+    assert list(
+        mesh.run("import logging\nlogging.getLogger('t').info('y')\n1", on="all", timeout=60)
+        .result()
+        .values()
+    ) == [1, 1]
+
+
 def test_server_side_cancel_reaches_every_item(mesh):
     """What the side panel does: only the run id, through the scheduler."""
     b = mesh.map("import time\nfor _ in range(600):\n    time.sleep(0.1)\nitem", range(4), block=False)

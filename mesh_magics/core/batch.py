@@ -146,8 +146,7 @@ class BatchRun:
             return False
         self.notify("cancel", reason)
         self._control.cancel(self)
-        if not self._life.pump_lock.locked():
-            self.wait(5)
+        self._life.settle(5)  # ended as cancelled on return (unless called from its own pump)
         return True
 
     def output(self, index: int, stream: str = "stdout") -> str:

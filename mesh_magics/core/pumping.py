@@ -40,7 +40,8 @@ class Lifecycle:
     after they ran is called at once. ``pump_once(seconds)`` drives the run's events."""
 
     def __init__(self, pump_once: Callable[[float], None]) -> None:
-        self.pump_once = pump_once
+        self._pump_once = pump_once
+        self._pumper: int | None = None  # the thread inside pump_once now
         self.ended = threading.Event()
         self.pump_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -48,6 +49,19 @@ class Lifecycle:
 
     def done(self) -> bool:
         return self.ended.is_set()
+
+    def pump_once(self, seconds: float) -> None:
+        self._pumper = threading.get_ident()
+        try:
+            self._pump_once(seconds)
+        finally:
+            self._pumper = None
+
+    def settle(self, seconds: float) -> None:
+        """After a cancel: wait up to ``seconds`` for the end, unless this thread is the one
+        pumping (a hook or renderer that cancels from inside the pump), which must go on."""
+        if self._pumper != threading.get_ident():
+            self.wait(seconds)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the end (pumping if nobody else does); True if it ended."""

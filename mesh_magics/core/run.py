@@ -171,8 +171,7 @@ class MeshRun(TargetEvents):
             return False
         self.notify("cancel", reason)
         self._control.cancel(self, list(self._targets))
-        if not self._life.pump_lock.locked():
-            self.wait(5)
+        self._life.settle(5)  # ended as cancelled on return (unless called from its own pump)
         return True
 
     @property

@@ -59,6 +59,15 @@ _LOCK = threading.Lock()
 #: interrupt (the scheduler handed it over before its future's cancel arrived) does not run
 _INTERRUPTED: dict[str, None] = {}
 _INTERRUPTED_KEEP = 512
+#: runs whose thread is in the cell's own code now: the only place an interrupt is raised (an
+#: exception raised in our bookkeeping or in distributed's thread pool, between a lock's
+#: acquire and its ``try``, would leave the lock held or the pool a thread short). One shot:
+#: the interrupt disarms the run as it raises.
+_ARMED: set[str] = set()
+
+
+def _checkpoint() -> None:
+    """A Python call: a pending interrupt is raised at it at the latest (CPython checks on calls)."""
 
 
 class RunInterrupted(BaseException):
@@ -158,7 +167,6 @@ def _run(spec: dict[str, Any], worker: Any, before: Any, ns: dict[str, Any] | No
         if ns is None:
             ns = _SESSIONS.setdefault(spec["session"], fresh_namespace())
         _RUNNING[run_id] = (threading.get_ident(), cap)
-        stopped = run_id in _INTERRUPTED or run_id.split("/", 1)[0] in _INTERRUPTED
     ns.update(spec.get("push") or {})
     cache, seen = spec.get("cache"), None  # --cache: the namespace before and after (see .tokens)
     if before is not None:
@@ -169,14 +177,21 @@ def _run(spec: dict[str, Any], worker: Any, before: Any, ns: dict[str, Any] | No
     logging.getLogger().addHandler(forward)
     out: dict[str, Any] = {"worker": worker.address, "worker_name": str(worker.name), "started": started}
     try:
-        if stopped:  # cancelled before it began: ends like an item interrupted at its first line
-            raise RunInterrupted
-        if cache:  # inside the run: a cancel while it tokenizes ends it like any other
-            seen = {**cache["pushed"], **tokens(ns, cache["reads"])}
-        linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
-        body, last = _split_last_expr(ast.parse(spec["code"], filename, "exec"))
-        exec(compile(body, filename, "exec"), ns)
-        value = eval(compile(last, filename, "eval"), ns) if last is not None else None
+        with _LOCK:
+            if run_id in _INTERRUPTED or run_id.split("/", 1)[0] in _INTERRUPTED:
+                raise RunInterrupted  # cancelled before it began: ends like one interrupted at once
+            _ARMED.add(run_id)
+        try:
+            if cache:  # inside the run: a cancel while it tokenizes ends it like any other
+                seen = {**cache["pushed"], **tokens(ns, cache["reads"])}
+            linecache.cache[filename] = (len(spec["code"]), None, spec["code"].splitlines(True), filename)
+            body, last = _split_last_expr(ast.parse(spec["code"], filename, "exec"))
+            exec(compile(body, filename, "exec"), ns)
+            value = eval(compile(last, filename, "eval"), ns) if last is not None else None
+        finally:
+            with _LOCK:
+                _ARMED.discard(run_id)
+            _checkpoint()  # an interrupt raised as the cell ended lands here, still inside the try
         out["status"] = "ok"
         if value is not None:
             ns["_"] = value
@@ -257,26 +272,29 @@ def drop_session(session: str) -> bool:
 def interrupt(run_id: str) -> bool:
     """Raise :class:`RunInterrupted` in the thread running ``run_id`` here.
 
-    Runs through ``Client.run``. A batch item of ``run_id`` that starts here afterwards
+    Runs through ``Client.run``. It is raised only while the thread runs the cell's own
+    code (see ``_ARMED``), once; a batch item of ``run_id`` that starts here afterwards
     ends as cancelled without running. Python checks for the pending exception between
     bytecodes, so pure-Python loops stop at once; a C call (a long
     ``time.sleep``, a blocking read) stops when it returns.
     """
+    hit: list[Capture] = []
     with _LOCK:  # a batch's items run as "<run id>/<index>": the run's id interrupts them all
-        found = [v for k, v in _RUNNING.items() if k == run_id or k.startswith(f"{run_id}/")]
         _INTERRUPTED.pop(run_id, None)
         _INTERRUPTED[run_id] = None  # and those that start here later (see _run)
         while len(_INTERRUPTED) > _INTERRUPTED_KEEP:
             del _INTERRUPTED[next(iter(_INTERRUPTED))]
-    hit = False
-    for ident, cap in found:
-        n = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted)
-        )
-        if n:  # a direct call ends on this event: a C call may hold the thread a while
-            cap.send({"kind": "interrupted"})
-        hit = hit or bool(n)
-    return hit
+        for key, (ident, cap) in list(_RUNNING.items()):
+            if (key == run_id or key.startswith(f"{run_id}/")) and key in _ARMED:
+                _ARMED.discard(key)  # raised under the lock: the thread cannot leave its code meanwhile
+                n = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(RunInterrupted)
+                )
+                if n:
+                    hit.append(cap)
+    for cap in hit:  # a direct call ends on this event: a C call may hold the thread a while
+        cap.send({"kind": "interrupted"})
+    return bool(hit)
 
 
 def version() -> str:
