@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .. import config
 from ..errors import AuditError
-from .sqlite import SIDECARS, SharedDatabase
+from .sqlite import SIDECARS, SharedDatabase, equal_to
 
 __all__ = [
     "EVENTS",
@@ -226,12 +226,7 @@ class AuditLog:
         """Raw events, oldest first (the last ``n`` if given)."""
         where: list[str] = []
         params: list[Any] = []
-        if event is not None:
-            where.append("event = ?")
-            params.append(event)
-        if run_id is not None:
-            where.append("run_id = ?")
-            params.append(run_id)
+        equal_to(where, params, event=event, run_id=run_id)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         limit = -1 if n is None else max(int(n), 0)
         rows = self._db.read(f"SELECT * FROM (SELECT * FROM events{clause} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit])  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import config
 from ..errors import HistoryError
+from .sqlite import equal_to
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -132,10 +133,5 @@ def where_clause(
     if grep:
         clauses.append("(" + " OR ".join(f"mm_icontains({c}, ?)" for c in _GREP_COLUMNS) + ")")
         params.extend([grep.casefold()] * len(_GREP_COLUMNS))
-    if mesh is not None:
-        clauses.append("mesh = ?")
-        params.append(mesh)
-    if user is not None:
-        clauses.append("user = ?")
-        params.append(user)
+    equal_to(clauses, params, mesh=mesh, user=user)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

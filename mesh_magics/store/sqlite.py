@@ -30,7 +30,15 @@ from typing import Any
 
 from ..errors import MeshError
 
-__all__ = ["SIDECARS", "SharedDatabase", "existing_files", "transaction"]
+__all__ = ["SIDECARS", "SharedDatabase", "equal_to", "existing_files", "transaction"]
+
+
+def equal_to(clauses: list[str], params: list[Any], **columns: Any) -> None:
+    """Add ``column = ?`` to a WHERE clause's parts for each column given a value (not None)."""
+    for column, value in columns.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
 
 
 def existing_files(paths: Iterable[str | os.PathLike[str] | None]) -> list[tuple[Path, tuple[int, int]]]:
