@@ -61,6 +61,18 @@ def test_noblock_returns_the_handle(kernel):
     assert result_text(c) == ["([0, 1, 2, 3], [0, 1, 2, 3])"]
 
 
+def test_mesh_cancel_names_a_batch_in_flight(kernel):
+    c = ok(kernel.run(
+        "%%mesh map range(4) --noblock --name long-batch -o lb\nimport time\nfor _ in range(600):\n    time.sleep(0.05)"
+    ))  # fmt: skip
+    c = ok(kernel.run("%mesh cancel long-batch"))
+    assert "cancelled long-batch" in c.all_text
+    c = ok(kernel.run("lb.status"))
+    assert result_text(c) == ["'cancelled'"]
+    c = kernel.run("%mesh cancel long-batch")  # ended: no longer in flight, a one-line usage error
+    assert c.reply["ename"] == "MeshUsageError" and "no run 'long-batch' in this session" in c.all_text
+
+
 def test_ctrl_c_cancels_the_whole_batch(kernel):
     c = kernel.submit(
         "%%mesh map range(8) --name spinning -o spun\nimport time\nfor i in range(600):\n    time.sleep(0.05)"

@@ -270,9 +270,10 @@ class Mesh(SchedulerWiring):
     def runs_in_flight(self) -> list[MeshRun]:
         return self._dispatch.in_flight()
 
-    def get_run(self, run_id: str) -> MeshRun:
-        """A run of this session by id, id prefix or name."""
-        for r in self.runs():
+    def get_run(self, run_id: str) -> MeshRun | BatchRun:
+        """A run of this session, or a batch in flight, by id, id prefix or name."""
+        found: list[MeshRun | BatchRun] = [*self.runs(), *self._batches.values()]
+        for r in found:
             if r.id == run_id or r.id.startswith(run_id) or r.name == run_id:
                 return r
         raise MeshUsageError(named("no run {run!r} in this session; {mesh.history} lists them", run=run_id))
