@@ -146,7 +146,7 @@ def main() -> None:
         f"\nload of the transfers table, {args.rows:,} rows, {args.workers} workers (best of {args.repeat})\n"
     )
     print(
-        f"| shape | checked s | dask s | DuckDB s | polars s | checked/dask | checked/DuckDB | checked Mrows/s |"
+        "| shape | checked s | dask s | DuckDB s | polars s | checked/dask | checked/DuckDB | checked Mrows/s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for c in cells:
