@@ -141,8 +141,9 @@ def _spaced(text: Any) -> str:
 
 def _check_rune_id(c: _Checks, col: str = "rune_id") -> pd.Series:
     s = c.df[col]
-    c.fail(null(s), "missing-field", lambda v: f"{col} is missing", col)
-    ids, errs = _per_unique(s.where(~null(s)), canonical_rune_id)
+    missing = null(s)
+    c.fail(missing, "missing-field", lambda v: f"{col} is missing", col)
+    ids, errs = _per_unique(s.where(~missing), canonical_rune_id)
     c.fail(errs.notna(), "bad-rune-id", errs, col)
     return ids
 
@@ -157,8 +158,9 @@ def _heights(c: _Checks, col: str) -> pd.Series:
             col,
         )
         return s.where(c.ok, 0).astype("int64")
-    c.fail(null(s), "missing-field", lambda v: f"{col} is missing", col)
-    num = pd.to_numeric(s.astype(object).where(~null(s), None), errors="coerce")
+    missing = null(s)
+    c.fail(missing, "missing-field", lambda v: f"{col} is missing", col)
+    num = pd.to_numeric(s.astype(object).where(~missing, None), errors="coerce")
     bad = num.isna() | (num < 0) | (num != np.floor(num)) | (num > 2**63 - 1)
     c.fail(bad, "bad-height", lambda v: f"{col} {v!r} is not a non-negative integer", col)
     return num.where(c.ok, 0).astype("int64")
@@ -251,8 +253,8 @@ def coerce(
     if kind == "transfers":
         out["block_height"] = _heights(c, "block_height")
         out["block_time"] = _times(c, "block_time")
-        c.fail(null(df["txid"]), "missing-field", lambda v: "txid is missing", "txid")
-        out["txid"] = strings(df["txid"])
+        out["txid"] = strings(df["txid"])  # null where the raw value is: missing
+        c.fail(out["txid"].isna(), "missing-field", lambda v: "txid is missing", "txid")
         hex64 = out["txid"].str.fullmatch(r"[0-9a-fA-F]{64}").fillna(False).astype(bool)
         c.fail(~hex64, "bad-txid", lambda v: f"txid {v!r} is not 64 hex digits", "txid")
         out["rune_id"] = _check_rune_id(c)
@@ -283,8 +285,9 @@ def coerce(
         out["sender"], out["receiver"] = sender, receiver
     elif kind == "runes":
         out["rune_id"] = _check_rune_id(c)
-        c.fail(null(df["name"]), "missing-field", lambda v: "name is missing", "name")
-        names, errs = _per_unique(df["name"].where(~null(df["name"])), _spaced)
+        missing = null(df["name"])
+        c.fail(missing, "missing-field", lambda v: "name is missing", "name")
+        names, errs = _per_unique(df["name"].where(~missing), _spaced)
         c.fail(errs.notna(), "bad-name", errs, "name")
         out["name"] = names
         c.fail(
@@ -312,11 +315,12 @@ def coerce(
         )
         out["symbol"] = sym
     else:  # balances
-        c.fail(null(df["outpoint"]), "missing-field", lambda v: "outpoint is missing", "outpoint")
-        out["outpoint"] = strings(df["outpoint"])
+        out["outpoint"] = strings(df["outpoint"])  # null where the raw value is: missing
+        c.fail(out["outpoint"].isna(), "missing-field", lambda v: "outpoint is missing", "outpoint")
         out["address"] = strings(df["address"])
-        c.fail(null(df["rune"]), "missing-field", lambda v: "rune is missing", "rune")
-        names, errs = _per_unique(df["rune"].where(~null(df["rune"])), _spaced)
+        missing = null(df["rune"])
+        c.fail(missing, "missing-field", lambda v: "rune is missing", "rune")
+        names, errs = _per_unique(df["rune"].where(~missing), _spaced)
         c.fail(errs.notna(), "bad-name", errs, "rune")
         out["rune"] = names
         amounts = _amounts(c, "amount")

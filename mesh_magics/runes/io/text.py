@@ -91,7 +91,8 @@ def strings(s: pd.Series) -> pd.Series:
     """Trimmed text, null where :func:`null`."""
     t = text_column(s)
     if t is not None:
-        return t.str.strip(SPACE).where(~null(t)).astype("string")
+        trimmed = t.str.strip(SPACE)  # blank where it trims to nothing: null(t), from one trim
+        return trimmed.where(trimmed.str.len().fillna(0) > 0).astype("string")
     return strings_values(s)
 
 
