@@ -202,7 +202,8 @@ def _window(
     framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: a Framed
     burned: list[Any] = []
     for r in range(n):
-        home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True}
+        # no worker listed (one restarting as the range is planned): Dask places the tasks itself
+        home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True} if workers else {}
         state = live[r]
         for k in range(len(ranges)):
             hits = submit(probe, cross[k], state, **home)
