@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -13,7 +14,7 @@ import mesh_magics
 from mesh_magics import config, errors
 from mesh_magics.core.events import EVENTS, EventEmitter
 from mesh_magics.core.push import names_read, select_pushes
-from mesh_magics.core.streams import StreamText
+from mesh_magics.core.streams import OutputGrace, StreamText
 
 
 def test_stream_text_handles_carriage_returns_and_bounds():
@@ -30,6 +31,31 @@ def test_stream_text_handles_carriage_returns_and_bounds():
         s.write(f"line{i}\n")
     assert s.text.endswith("line3\nline4\n") and "elided" in s.text and "line0" not in s.text
     assert s.raw_len == 30
+
+
+def test_an_unterminated_line_is_bounded_too_and_keeps_its_tail():
+    s = StreamText(max_chars=100)
+    for i in range(50):
+        s.write(f"{i:04d}" * 16)  # 64 characters a write, no newline
+    assert s.shown_len() <= 200 and s.elided == 50 * 64 - s.shown_len()
+    assert s.text.endswith("0049" * 16) and s.text.startswith(f"[... {s.elided} characters elided ...]")
+    s.write("\rAB")  # the cursor still works on what is kept
+    assert s.text.split("\n", 1)[1].startswith("AB") and s.text.endswith("0049" * 16)
+    s.write("\ntail\n")
+    assert s.text.endswith("tail\n") and s.raw_len == 50 * 64 + 3 + 6
+
+
+def test_output_grace_waits_while_chunks_keep_coming_and_counts_what_never_came():
+    g = OutputGrace(0.3)
+    assert not g.waiting(0) and g.missing == 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.8:  # chunks trickle in for longer than the grace
+        g.arrived()
+        assert g.waiting(3)
+        time.sleep(0.05)
+    time.sleep(0.35)  # then none comes for longer than the grace
+    assert not g.waiting(2) and g.missing == 2
+    assert "2 output chunk(s) did not arrive" in g.notice("r1")
 
 
 def test_names_read_excludes_assigned_imported_and_builtins():

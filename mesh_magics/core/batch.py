@@ -28,7 +28,7 @@ from ..errors import RunCancelledError, RunError, RunTimeoutError, named
 from .batch_items import ITEM_TAIL, Item, batch_error
 from .pumping import Lifecycle
 from .render import NullRenderer, Renderer
-from .streams import RunOutput
+from .streams import OutputGrace, RunOutput
 from .value import value_of
 
 __all__ = ["BatchControl", "BatchRun"]
@@ -75,7 +75,7 @@ class BatchRun:
         self._output = RunOutput(int(config.get("stream.max-display-chars")))
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._t0 = time.monotonic()
-        self._grace_until: float | None = None
+        self._grace = OutputGrace(float(config.get("run.output-grace")))
         self._tick_hooks: list[Callable[[BatchRun, bool], Any]] = []
         self._life = Lifecycle(self._pump_once)  # done event, pump lock, done callbacks
 
@@ -207,6 +207,7 @@ class BatchRun:
         if it is None:
             return
         it.chunks_seen += 1
+        self._grace.arrived()
         stream, text = msg["stream"], msg["text"]
         if stream == "log":
             return
@@ -312,14 +313,15 @@ class BatchRun:
             return
         if not all(it.done for it in self.items):
             return
-        complete = all(
-            it.result is None or it.chunks_seen >= int(it.result.get("chunks", 0)) for it in self.items
+        owed = sum(
+            max(0, int(it.result.get("chunks", 0)) - it.chunks_seen)
+            for it in self.items
+            if it.result is not None
         )
-        if not complete:
-            if self._grace_until is None:
-                self._grace_until = time.monotonic() + float(config.get("run.output-grace"))
-            if time.monotonic() < self._grace_until:
-                return
+        if self._grace.waiting(owed):
+            return
+        if self._grace.missing:
+            self.renderer.message(self._grace.notice(self.name))
         self.error = batch_error(self.id, self.name, self.items, self.values())
         if self.error is not None:
             self._end("failed")

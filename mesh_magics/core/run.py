@@ -30,7 +30,7 @@ from .pumping import Lifecycle
 from .render import NullRenderer, Renderer
 from .run_targets import TERMINAL, TargetEvents
 from .spec import RunSpec
-from .streams import RunOutput
+from .streams import OutputGrace, RunOutput
 from .target import Target
 from .value import value_of
 
@@ -73,7 +73,7 @@ class MeshRun(TargetEvents):
         self._observers: list[RunObserver] = [telemetry] if telemetry is not None else []
         self._output = RunOutput(int(config.get("stream.max-display-chars")))
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._grace_until: float | None = None
+        self._grace = OutputGrace(float(config.get("run.output-grace")))
         self._all_done_at: float | None = None
         self._t0 = time.monotonic()
         self._resume_at = 0.0
@@ -252,6 +252,7 @@ class MeshRun(TargetEvents):
         self._output.write(key, msg["text"], self.renderer, self._key_label(key))
 
     def _count_chunk(self, worker: str) -> None:
+        self._grace.arrived()
         for t in self._targets:
             if t.address == worker:
                 t.chunks_seen += 1
@@ -316,14 +317,15 @@ class MeshRun(TargetEvents):
         since = self._all_done_at
         if not all(obs.settled(self, since) for obs in self._observers):
             return  # e.g. the last progress counts are one plugin tick away
-        complete = all(
-            t.result is None or t.chunks_seen >= int(t.result.get("chunks", 0)) for t in self._targets
+        owed = sum(
+            max(0, int(t.result.get("chunks", 0)) - t.chunks_seen)
+            for t in self._targets
+            if t.result is not None
         )
-        if not complete:
-            if self._grace_until is None:
-                self._grace_until = now + float(config.get("run.output-grace"))
-            if now < self._grace_until:
-                return
+        if self._grace.waiting(owed):
+            return
+        if self._grace.missing:
+            self.renderer.message(self._grace.notice(self.name))
         out = conclude(self.id, self.name, self._targets, self._control.label)
         self.pull_values.update(out.pulled)
         self._finish(out.status, out.error)

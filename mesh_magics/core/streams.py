@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["RENDER_BUDGET", "RENDER_EVERY", "RunOutput", "StreamText"]
+__all__ = ["RENDER_BUDGET", "RENDER_EVERY", "OutputGrace", "RunOutput", "StreamText"]
 
 #: seconds between two renders of one display, at least
 RENDER_EVERY = 0.05
@@ -30,39 +30,62 @@ _CONTROL = re.compile(r"([\r\n])")
 
 
 class StreamText:
+    """One display's text. Appending is linear in what arrives (a 30 MB line that comes in
+    64 KiB chunks is not copied once per chunk), and the bound holds for an unterminated
+    line too: past ``max_chars`` its head is elided like old lines are."""
+
     def __init__(self, max_chars: int = 1_000_000) -> None:
         self.max_chars = max_chars
         self._done: collections.deque[str] = collections.deque()  # finished lines, each ending in "\n"
         self._done_len = 0
-        self._line = ""  # the current (unterminated) line
+        self._parts: list[str] = []  # the current (unterminated) line, in pieces
+        self._line_len = 0
         self._col = 0  # cursor position in the current line
         self.elided = 0
         self.raw_len = 0  # every character received, for tails and history
+
+    @property
+    def _line(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     def write(self, text: str) -> None:
         self.raw_len += len(text)
         for piece in _split_keep(text):
             if piece == "\n":
-                self._done.append(self._line + "\n")
-                self._done_len += len(self._line) + 1
-                self._line, self._col = "", 0
+                line = self._line
+                self._done.append(line + "\n")
+                self._done_len += len(line) + 1
+                self._parts, self._line_len, self._col = [], 0, 0
             elif piece == "\r":
                 self._col = 0
-            else:
+            elif self._col == self._line_len:  # the common case: text at the end of the line
+                self._parts.append(piece)
+                self._line_len += len(piece)
+                self._col = self._line_len
+            else:  # after a \r: overwrite from the cursor, keep the rest
                 line = self._line
-                self._line = line[: self._col] + piece + line[self._col + len(piece) :]
+                line = line[: self._col] + piece + line[self._col + len(piece) :]
+                self._parts, self._line_len = [line], len(line)
                 self._col += len(piece)
         self._trim()
 
     def _trim(self) -> None:
-        while self._done and self._done_len + len(self._line) > self.max_chars:
+        while self._done and self._done_len + self._line_len > self.max_chars:
             dropped = self._done.popleft()
             self._done_len -= len(dropped)
             self.elided += len(dropped)
+        if self._line_len > 2 * self.max_chars:  # twice, so a long line is cut now and then, not per chunk
+            cut = self._line_len - self.max_chars
+            self._parts = [self._line[cut:]]
+            self._line_len -= cut
+            self._col = max(0, self._col - cut)
+            self.elided += cut
 
     def shown_len(self) -> int:
         """Characters of :attr:`text` (without building it)."""
-        return self._done_len + len(self._line)
+        return self._done_len + self._line_len
 
     @property
     def text(self) -> str:
@@ -70,7 +93,7 @@ class StreamText:
         return head + "".join(self._done) + self._line
 
     def __bool__(self) -> bool:
-        return bool(self._done or self._line)
+        return bool(self._done or self._line_len)
 
 
 def _split_keep(text: str) -> list[str]:
@@ -124,3 +147,42 @@ class RunOutput:
             if s == stream and worker(w):
                 return text.text
         return ""
+
+
+class OutputGrace:
+    """The wait for output still on its way once every result is in.
+
+    Chunks travel as events (worker → scheduler → client), a path apart from the results',
+    so they can trail them: 30 MB of print on a loaded machine arrives seconds after the
+    result. The wait lasts while chunks keep coming and ends ``grace`` seconds after the
+    last one (or after the results, if none comes), so a slow stream is waited for and a
+    lost one does not hold the run for ever; what never came is then :attr:`missing`.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.missing = 0
+        self._since: float | None = None  # when the results were all in with chunks owed
+        self._last = float("-inf")  # when the last chunk arrived
+
+    def arrived(self) -> None:
+        """A chunk arrived (call on every stream event)."""
+        self._last = time.monotonic()
+
+    def waiting(self, missing: int) -> bool:
+        """True while ``missing`` chunks are owed and one came (or the results did) less
+        than ``grace`` seconds ago; False once none is owed or the wait is over."""
+        self.missing = max(0, missing)
+        if self.missing == 0:
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - max(self._since, self._last) < self.grace
+
+    def notice(self, name: str) -> str:
+        """The line that tells the user the output shown is incomplete."""
+        return (
+            f"run {name}: {self.missing} output chunk(s) did not arrive within {self.grace:g} s "
+            "of the last one; the output shown is incomplete (mesh.run.output-grace sets the wait)"
+        )
