@@ -318,3 +318,58 @@ def test_the_core_loads_no_widgets_or_server():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# -- composition: a class is built from the parts it holds, not from mixin base classes ---------
+#: the project's classes another may derive from: interfaces with a default for each hook, and
+#: a cached run that stands in for a live one wherever a run is expected
+BASES_ALLOWED = {
+    "mesh_magics.core.interfaces.RunObserver",
+    "mesh_magics.core.render.NullRenderer",
+    "mesh_magics.core.run.MeshRun",
+    "mesh_magics.runes.whale.engine.WhaleEngine",
+    "mesh_magics.server.handlers.MeshAPIHandler",  # tornado's way: handlers share a base
+}
+
+
+def _mixins(classes: list[type]) -> list[str]:
+    """``module.Class: Base`` for each project base a class has outside :data:`BASES_ALLOWED`
+    (errors derive from the :class:`~mesh_magics.errors.MeshError` tree, as they must)."""
+    found = []
+    for cls in classes:
+        if issubclass(cls, BaseException):
+            continue
+        for base in cls.__bases__:
+            name = f"{base.__module__}.{base.__qualname__}"
+            if base.__module__.startswith("mesh_magics") and name not in BASES_ALLOWED:
+                found.append(f"{cls.__module__}.{cls.__qualname__}: {name}")
+    return found
+
+
+def _project_classes() -> list[type]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mesh_magics
+
+    classes = []
+    for info in pkgutil.walk_packages(mesh_magics.__path__, "mesh_magics."):
+        if info.name.startswith(("mesh_magics.labextension", "mesh_magics.server.proxy")):
+            continue  # no modules / tornado's own mixins (WebSocketMixin) are that file's idiom
+        mod = importlib.import_module(info.name)
+        classes += [c for c in vars(mod).values() if inspect.isclass(c) and c.__module__ == info.name]
+    return classes
+
+
+def test_no_class_is_built_from_mixin_base_classes():
+    assert _mixins(_project_classes()) == []
+
+
+def test_a_planted_mixin_is_caught():
+    from mesh_magics.core.mesh_wiring import SchedulerWiring
+
+    Planted = type("Planted", (SchedulerWiring,), {"__module__": "mesh_magics.core.planted"})
+    assert _mixins([Planted]) == [
+        "mesh_magics.core.planted.Planted: mesh_magics.core.mesh_wiring.SchedulerWiring"
+    ]

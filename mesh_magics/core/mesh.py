@@ -12,9 +12,9 @@ A :class:`Mesh` is composed of
   the side panel finds the mesh by.
 
 It keeps one session id per process, so cells of a notebook share a namespace per
-worker, and subscribes to its stream topic (workers' output), to the scheduler's
-``all`` topic (workers joining and leaving) and to the dashboard plugin's topic
-(:mod:`.mesh_wiring`).
+worker. What it sets up on the scheduler and hears from it (its stream topic, workers
+joining and leaving, the dashboard plugin's progress) is the
+:class:`~.mesh_wiring.SchedulerWiring` it holds.
 Build one with :func:`mesh_magics.up` or :func:`mesh_magics.connect`.
 """
 
@@ -54,7 +54,7 @@ __all__ = ["SESSION", "Mesh"]
 SESSION = uuid.uuid4().hex
 
 
-class Mesh(SchedulerWiring):
+class Mesh:
     """A live mesh. Use :func:`mesh_magics.up` / :func:`mesh_magics.connect` rather than
     the constructor; ``views`` are attached to every run (the in-cell dashboard),
     ``kernel_id`` names the Jupyter kernel the mesh belongs to, if any."""
@@ -97,11 +97,23 @@ class Mesh(SchedulerWiring):
             topic=self.topic,
             views=[*views, self._auditor.observe],
         )
-        self._conn = Connection(opened, events=self.events, on_connect=self._subscribe, keep=self._keep)
+        self._wiring = SchedulerWiring(
+            topic=self.topic,
+            events=self.events,
+            workers=self._workers,
+            dispatch=self._dispatch,
+            preloads=self.preloads,
+            warnings=self._warnings,
+            cluster=lambda: self.cluster if self._owns_cluster else None,
+            client=lambda: self._conn.client,
+        )
+        self._conn = Connection(
+            opened, events=self.events, on_connect=self._wiring.subscribe, keep=self._wiring.keep
+        )
         self._cache = RunCache(
             ResultCache(), self._dispatch, client=lambda: self._conn.client, audit=self._auditor.observe
         )
-        self._check_workers()
+        self._wiring.check_workers()
         self._register()
         self._auditor.append("connected", detail=self.kind)
         for event in ("connected", "disconnected"):

@@ -1,4 +1,4 @@
-"""The mesh's wiring to its scheduler: :class:`SchedulerWiring`, a part of :class:`~.mesh.Mesh`.
+"""The mesh's wiring to its scheduler: :class:`SchedulerWiring`, which each :class:`~.mesh.Mesh` holds.
 
 On each connection (and again after each reconnection) the mesh subscribes to its stream
 topic (workers' output, routed to the dispatcher), to the workers plugin's topic (workers
@@ -11,6 +11,7 @@ the embedded mesh at its size. At start it checks that the workers run its versi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -27,24 +28,28 @@ logger = logging.getLogger("mesh_magics")
 
 
 class SchedulerWiring:
-    """What :class:`~.mesh.Mesh`, its subclass, sets up on the scheduler and hears from it;
-    the state below is the mesh's own (set by its ``__init__``)."""
+    """What a mesh sets up on its scheduler and hears from it. It is given the mesh's parts it
+    works with: the ``topic`` its cells stream on, its ``events``, its worker table and
+    dispatcher, the plugins' ``preloads``, the list its ``warnings`` go to, and the
+    ``cluster`` when the mesh owns it (None for a mesh it connected to)."""
 
-    topic: str
-    events: EventEmitter
-    preloads: list[str]
-    cluster: Any
-    _owns_cluster: bool
-    _warnings: list[str]
-    _workers: WorkerTable
-    _dispatch: Dispatcher
+    def __init__(
+        self,
+        *,
+        topic: str,
+        events: EventEmitter,
+        workers: WorkerTable,
+        dispatch: Dispatcher,
+        preloads: list[str],
+        warnings: list[str],
+        cluster: Callable[[], Any],
+        client: Callable[[], Any],
+    ) -> None:
+        self.topic, self.events, self.preloads = topic, events, preloads
+        self._workers, self._dispatch, self._warnings = workers, dispatch, warnings
+        self._cluster, self._client = cluster, client
 
-    if TYPE_CHECKING:  # pragma: no cover - the mesh's own
-
-        @property
-        def client(self) -> Any: ...
-
-    def _subscribe(self, client: Any) -> None:
+    def subscribe(self, client: Any) -> None:
         """Subscriptions and the scheduler plugins; again after each reconnection.
 
         Worker membership comes from the workers plugin's topic. Only where the plugin cannot
@@ -78,11 +83,11 @@ class SchedulerWiring:
                 self._warnings.append(f"the plugins' worker setup ({', '.join(self.preloads)}) failed: {e}")
         self._workers.refresh(client)
 
-    def _keep(self, client: Any) -> None:
+    def keep(self, client: Any) -> None:
         """Every few seconds: the worker table from the scheduler (events can be missed, a
         restarted worker has a new address), and the embedded mesh kept at its size."""
         self._workers.refresh(client)
-        cluster = self.cluster if self._owns_cluster else None
+        cluster = self._cluster()
         spec, live = getattr(cluster, "worker_spec", None), getattr(cluster, "workers", None)
         if cluster is not None and spec is not None and live is not None and len(live) < len(spec):
             # distributed closes a local worker for good when it is away longer than
@@ -108,11 +113,11 @@ class SchedulerWiring:
             self.events.emit("worker_left", worker=addr)
             self._dispatch.worker_left(addr)
 
-    def _check_workers(self) -> None:
+    def check_workers(self) -> None:
         if not len(self._workers):
             return
         try:
-            versions = self.client.run(cell.version)
+            versions = self._client().run(cell.version)
         except Exception as e:
             self._warnings.append(
                 f"mesh-magics is not importable on every worker ({type(e).__name__}: {e}); "

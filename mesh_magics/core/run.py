@@ -11,7 +11,8 @@ A run is done when every target has returned *and* every output chunk it announc
 arrived (events and results travel different paths), or after ``mesh.run.output-grace``
 seconds, so nothing streamed is lost or shown twice. What it asks of the mesh (labels,
 retries, cancels) goes through :class:`~.interfaces.Control`, which the dispatcher implements.
-What becomes of each target (a settled future, a lost worker, a retry) is :mod:`.run_targets`.
+What becomes of each target (a settled future, a lost worker, a retry) is the
+:class:`~.run_targets.TargetEvents` the run holds.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = ["TERMINAL", "MeshRun"]
 logger = logging.getLogger("mesh_magics")
 
 
-class MeshRun(TargetEvents):
+class MeshRun:
     """Handle of a run. ``status``, ``result()``, ``cancel()``, ``stdout``/``stderr``."""
 
     def __init__(
@@ -70,13 +71,15 @@ class MeshRun(TargetEvents):
         self.cached_from: str | None = None  # the run a result-cache hit replays (.cached)
         self._control = control
         self._targets = list(targets)
+        self._target_events = TargetEvents(
+            self, control, self._targets, started=self._on_started, reopened=self._reopened
+        )
         self._observers: list[RunObserver] = [telemetry] if telemetry is not None else []
         self._output = RunOutput(int(config.get("stream.max-display-chars")))
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._grace = OutputGrace(float(config.get("run.output-grace")))
         self._all_done_at: float | None = None
         self._t0 = time.monotonic()
-        self._resume_at = 0.0
         self._life = Lifecycle(self._pump_once)  # done event, pump lock, done callbacks
 
     # -- wiring, before the run is pumped ------------------------------------------
@@ -239,6 +242,12 @@ class MeshRun(TargetEvents):
     def _flush_renders(self, force: bool = False) -> None:
         self._output.flush(self.renderer, self._key_label, force)
 
+    def _label(self, target: Target) -> str:
+        return self._control.label(target.address)
+
+    def _reopened(self) -> None:
+        self._all_done_at = None  # a retry: the run is not done, whatever it thought
+
     def _key_label(self, key: tuple[str, str]) -> str:
         return self._control.label(key[0]) if len(self._targets) > 1 else ""
 
@@ -295,9 +304,9 @@ class MeshRun(TargetEvents):
         "progress": _on_progress,
         "nodes": _on_nodes,
         "started": _on_started,
-        "future": TargetEvents._on_future,
-        "worker_left": TargetEvents._on_worker_left,
-        "interrupted": TargetEvents._on_interrupted,
+        "future": lambda run, event: run._target_events.on_future(event),
+        "worker_left": lambda run, address: run._target_events.on_worker_left(address),
+        "interrupted": lambda run, msg: run._target_events.on_interrupted(msg),
         "cancel": _on_cancel,
     }
 
@@ -309,7 +318,7 @@ class MeshRun(TargetEvents):
             self._on_cancel("timeout")
             self._control.cancel(self, list(self._targets))
             return
-        self._resume_waiting()
+        self._target_events.resume_waiting()
         if not all(t.done for t in self._targets):
             return
         if self._all_done_at is None:

@@ -1,4 +1,4 @@
-"""What becomes of a run's targets: :class:`TargetEvents`, a part of :class:`~.run.MeshRun`.
+"""What becomes of a run's targets: :class:`TargetEvents`, which each :class:`~.run.MeshRun` holds.
 
 The run's pump hands it the events about one worker's share (:class:`~.target.Target`): a
 future that completed is settled into the target's ``result`` or ``error`` (a future Dask
@@ -6,14 +6,16 @@ cancelled because the scheduler went is a lost target, not a cancel), a worker t
 loses its targets, an interrupt ends a direct attempt. A share that failed or was lost is
 attempted again when the run's retries allow (:meth:`~.interfaces.Control.retry`), or
 waits for a live worker to retry on until its deadline. Everything else about the run
-(its queue, output, end) stays in :mod:`.run`.
+(its queue, output, end) stays in :mod:`.run`; the two meet in the small
+:class:`RunSide` surface below, not in shared attributes.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import RunCancelledError
 from .interfaces import Control
@@ -23,37 +25,58 @@ from .target import Target
 if TYPE_CHECKING:  # pragma: no cover
     from .run import MeshRun
 
-__all__ = ["TERMINAL", "TargetEvents"]
+__all__ = ["TERMINAL", "RunSide", "TargetEvents"]
 
 #: statuses after which a run never changes again
 TERMINAL = frozenset({"finished", "failed", "cancelled", "timeout", "lost"})
 
 
-class TargetEvents:
-    """The target handlers of :class:`~.run.MeshRun`, its base class: they read and write the
-    run's state below (set by its ``__init__``); the :class:`~.interfaces.Control` calls take
-    the run itself."""
+class RunSide(Protocol):
+    """What :class:`TargetEvents` reads of its run."""
 
     id: str
     name: str
     status: str
     renderer: Renderer
-    _control: Control
-    _targets: list[Target]
-    _all_done_at: float | None
-    _resume_at: float
 
-    if TYPE_CHECKING:  # pragma: no cover - MeshRun's own
+    @property
+    def retries(self) -> int: ...
 
-        @property
-        def retries(self) -> int: ...
 
-        def _on_started(self, msg: dict[str, Any]) -> None: ...
+class TargetEvents:
+    """The target handlers of one run: settles its ``targets``' futures, loses the shares of
+    workers that left, retries through ``control``. ``started`` is called with a result's
+    start time, ``reopened`` when a retry makes the run not done again."""
+
+    def __init__(
+        self,
+        run: MeshRun,
+        control: Control,
+        targets: list[Target],
+        *,
+        started: Callable[[dict[str, Any]], None],
+        reopened: Callable[[], None],
+    ) -> None:
+        self._run: RunSide = run
+        self._handle = run  # what the Control calls take (the run itself)
+        self._control = control
+        self._targets = targets
+        self._started = started
+        self._reopened = reopened
+        self._resume_at = 0.0
+
+    @property
+    def name(self) -> str:
+        return self._run.name
+
+    @property
+    def id(self) -> str:
+        return self._run.id
 
     def _label(self, target: Target) -> str:
         return self._control.label(target.address)
 
-    def _on_future(self, event: tuple[Target, Any]) -> None:
+    def on_future(self, event: tuple[Target, Any]) -> None:
         target, fut = event
         if fut is not target.future or target.done:
             return  # an earlier attempt's future (its worker left and the target moved on)
@@ -84,13 +107,13 @@ class TargetEvents:
                 target.error = e
         target.release()  # a finished cell must never be run again when its worker is lost later
         if target.result is not None:
-            self._on_started({"time": target.result.get("started")})
+            self._started({"time": target.result.get("started")})
             if target.status == "error":
                 self._retry(target, f"{target.result['ename']}: {target.result['evalue']}")
-        elif self.status not in TERMINAL and not isinstance(target.error, RunCancelledError):
+        elif self._run.status not in TERMINAL and not isinstance(target.error, RunCancelledError):
             self._retry(target, f"{type(target.error).__name__}: {target.error}")  # a cancel never is
 
-    def _on_worker_left(self, address: str) -> None:
+    def on_worker_left(self, address: str) -> None:
         for t in self._targets:
             if t.address == address and not t.done:
                 self._target_lost(t)
@@ -99,9 +122,9 @@ class TargetEvents:
         label = self._control.label(t.address)
         if not self._retry(t, f"worker {label} left the mesh", worker_left=True):
             t.lost = True
-            self._control.cancel(cast("MeshRun", self), [t])  # it would wait for that worker forever
+            self._control.cancel(self._handle, [t])  # it would wait for that worker forever
 
-    def _on_interrupted(self, msg: dict[str, Any]) -> None:
+    def on_interrupted(self, msg: dict[str, Any]) -> None:
         """A cell's thread was interrupted (a cancel, from here or from another client): a direct
         attempt ends now, as a cancelled task's future would, whatever its code still does."""
         for t in self._targets:
@@ -111,20 +134,22 @@ class TargetEvents:
 
     def _retry(self, target: Target, why: str, *, worker_left: bool = False) -> bool:
         old, n = target.address, target.attempts
-        if not self._control.retry(cast("MeshRun", self), target, why, worker_left=worker_left):
+        if not self._control.retry(self._handle, target, why, worker_left=worker_left):
             return False
-        self._all_done_at = None
+        self._reopened()
         failed = f"attempt {n} on {self._control.label(old)} failed ({why})"
         if target.waiting_until is not None:
             wait = max(0.0, target.waiting_until - time.monotonic())
-            self.renderer.message(f"{failed}; no other worker is live: waiting up to {wait:.0f} s for one")
+            self._run.renderer.message(
+                f"{failed}; no other worker is live: waiting up to {wait:.0f} s for one"
+            )
         else:
-            self.renderer.message(
-                f"{failed}; retrying on {self._label(target)} ({n} of {self.retries} retries used)"
+            self._run.renderer.message(
+                f"{failed}; retrying on {self._label(target)} ({n} of {self._run.retries} retries used)"
             )
         return True
 
-    def _resume_waiting(self) -> None:
+    def resume_waiting(self) -> None:
         """Targets waiting for a worker to retry on: start them, or give up at their deadline."""
         now = time.monotonic()
         for t in self._targets:
@@ -135,10 +160,10 @@ class TargetEvents:
                 t.lost = t.gave_up = True  # no worker came back in time: the share ends as lost
             elif now >= self._resume_at:
                 self._resume_at = now + 0.5  # each try asks the scheduler for its workers
-                if self._control.resume(cast("MeshRun", self), t):
-                    self.renderer.message(
+                if self._control.resume(self._handle, t):
+                    self._run.renderer.message(
                         f"a worker is live again: retrying on {self._label(t)} "
-                        f"({t.attempts - 1} of {self.retries} retries used)"
+                        f"({t.attempts - 1} of {self._run.retries} retries used)"
                     )
 
 
