@@ -8,8 +8,9 @@ the cell's own; for ``--noblock`` it runs on a daemon thread that publishes with
 cell's parent header.
 
 A run is done when every target has returned *and* every output chunk it announced has
-arrived (events and results travel different paths), or after ``mesh.run.output-grace``
-seconds, so nothing streamed is lost or shown twice. What it asks of the mesh (labels,
+arrived (events and results travel different paths), or once none has come for
+``mesh.run.output-grace`` seconds (:class:`~.streams.OutputGrace`; the cell then says how
+many never came), so nothing streamed is shown twice or lost unsaid. What it asks of the mesh (labels,
 retries, cancels) goes through :class:`~.interfaces.Control`, which the dispatcher implements.
 What becomes of each target (a settled future, a lost worker, a retry) is the
 :class:`~.run_targets.TargetEvents` the run holds.
