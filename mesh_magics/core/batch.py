@@ -313,15 +313,8 @@ class BatchRun:
             return
         if not all(it.done for it in self.items):
             return
-        owed = sum(
-            max(0, int(it.result.get("chunks", 0)) - it.chunks_seen)
-            for it in self.items
-            if it.result is not None
-        )
-        if self._grace.waiting(owed):
+        if self._grace.holds(self.items, self.renderer, self.name):
             return
-        if self._grace.missing:
-            self.renderer.message(self._grace.notice(self.name))
         self.error = batch_error(self.id, self.name, self.items, self.values())
         if self.error is not None:
             self._end("failed")

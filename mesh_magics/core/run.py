@@ -327,15 +327,8 @@ class MeshRun:
         since = self._all_done_at
         if not all(obs.settled(self, since) for obs in self._observers):
             return  # e.g. the last progress counts are one plugin tick away
-        owed = sum(
-            max(0, int(t.result.get("chunks", 0)) - t.chunks_seen)
-            for t in self._targets
-            if t.result is not None
-        )
-        if self._grace.waiting(owed):
+        if self._grace.holds(self._targets, self.renderer, self.name):
             return
-        if self._grace.missing:
-            self.renderer.message(self._grace.notice(self.name))
         out = conclude(self.id, self.name, self._targets, self._control.label)
         self.pull_values.update(out.pulled)
         self._finish(out.status, out.error)

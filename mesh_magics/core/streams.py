@@ -16,8 +16,8 @@ from __future__ import annotations
 import collections
 import re
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 __all__ = ["RENDER_BUDGET", "RENDER_EVERY", "OutputGrace", "RunOutput", "StreamText"]
 
@@ -100,7 +100,17 @@ def _split_keep(text: str) -> list[str]:
     return [p for p in _CONTROL.split(text) if p]
 
 
+class _Share(Protocol):
+    """A run's target or a batch's item: its result (None until it has one) and the output
+    chunks of it seen so far."""
+
+    result: dict[str, Any] | None
+    chunks_seen: int
+
+
 class _Renders(Protocol):
+    def message(self, text: str, stream: str = "stderr") -> None: ...
+
     def chunk(self, key: tuple[str, str], label: str, text: str) -> None: ...
 
     def render(self, key: tuple[str, str], label: str, stream: StreamText) -> None: ...
@@ -179,6 +189,19 @@ class OutputGrace:
         if self._since is None:
             self._since = now
         return now - max(self._since, self._last) < self.grace
+
+    def holds(self, shares: Iterable[_Share], renderer: _Renders, name: str) -> bool:
+        """Whether run ``name`` must go on waiting for the chunks its ``shares`` announced
+        (a finished share's result says how many it sent); at the end of a wait that left
+        some owed, ``renderer`` shows :meth:`notice`."""
+        owed = sum(
+            max(0, int(s.result.get("chunks", 0)) - s.chunks_seen) for s in shares if s.result is not None
+        )
+        if self.waiting(owed):
+            return True
+        if self.missing:
+            renderer.message(self.notice(name))
+        return False
 
     def notice(self, name: str) -> str:
         """The line that tells the user the output shown is incomplete."""
