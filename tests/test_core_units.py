@@ -9,6 +9,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mesh_magics
 from mesh_magics import config, errors
@@ -39,10 +41,41 @@ def test_an_unterminated_line_is_bounded_too_and_keeps_its_tail():
         s.write(f"{i:04d}" * 16)  # 64 characters a write, no newline
     assert s.shown_len() <= 200 and s.elided == 50 * 64 - s.shown_len()
     assert s.text.endswith("0049" * 16) and s.text.startswith(f"[... {s.elided} characters elided ...]")
-    s.write("\rAB")  # the cursor still works on what is kept
-    assert s.text.split("\n", 1)[1].startswith("AB") and s.text.endswith("0049" * 16)
+    shown = s.text
+    s.write("\rAB")  # \r goes to the line's true start, which is elided: nothing shown changes
+    assert s.text == shown
+    reach = "\r" + "C" * (s.elided + 3)  # a write that reaches past the elided head shows there
+    s.write(reach)
+    assert s.text.split("\n", 1)[1] == "CCC" + shown.split("\n", 1)[1][3:]
     s.write("\ntail\n")
-    assert s.text.endswith("tail\n") and s.raw_len == 50 * 64 + 3 + 6
+    assert s.text.endswith("tail\n") and s.raw_len == 50 * 64 + 3 + len(reach) + 6
+
+
+def _terminal(text: str) -> str:
+    """What a terminal shows for ``text``, unbounded, one character at a time."""
+    lines, col = [""], 0
+    for ch in text:
+        if ch == "\n":
+            lines.append("")
+            col = 0
+        elif ch == "\r":
+            col = 0
+        else:
+            lines[-1] = lines[-1][:col] + ch + lines[-1][col + 1 :]
+            col += 1
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab\r\n", max_size=40), max_size=30), st.integers(1, 30))
+def test_stream_text_shows_the_tail_of_what_a_terminal_shows(chunks, max_chars):
+    s = StreamText(max_chars=max_chars)
+    for c in chunks:
+        s.write(c)
+    full = _terminal("".join(chunks))
+    body = s.text.split("\n", 1)[1] if s.elided else s.text
+    assert full.endswith(body) and s.elided + len(body) == len(full)
+    assert s.shown_len() == len(body) <= 2 * max_chars
 
 
 def test_output_grace_waits_while_chunks_keep_coming_and_counts_what_never_came():

@@ -6,8 +6,8 @@ cancelled because the scheduler went is a lost target, not a cancel), a worker t
 loses its targets, an interrupt ends a direct attempt. A share that failed or was lost is
 attempted again when the run's retries allow (:meth:`~.interfaces.Control.retry`), or
 waits for a live worker to retry on until its deadline. Everything else about the run
-(its queue, output, end) stays in :mod:`.run`; the two meet in the small
-:class:`RunSide` surface below, not in shared attributes.
+(its queue, output, end) stays in :mod:`.run`: the handlers read the run's public
+attributes and change its state only through the callbacks it gives them.
 """
 
 from __future__ import annotations
@@ -15,32 +15,19 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RunCancelledError
 from .interfaces import Control
-from .render import Renderer
 from .target import Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import MeshRun
 
-__all__ = ["TERMINAL", "RunSide", "TargetEvents"]
+__all__ = ["TERMINAL", "TargetEvents"]
 
 #: statuses after which a run never changes again
 TERMINAL = frozenset({"finished", "failed", "cancelled", "timeout", "lost"})
-
-
-class RunSide(Protocol):
-    """What :class:`TargetEvents` reads of its run."""
-
-    id: str
-    name: str
-    status: str
-    renderer: Renderer
-
-    @property
-    def retries(self) -> int: ...
 
 
 class TargetEvents:
@@ -57,21 +44,12 @@ class TargetEvents:
         started: Callable[[dict[str, Any]], None],
         reopened: Callable[[], None],
     ) -> None:
-        self._run: RunSide = run
-        self._handle = run  # what the Control calls take (the run itself)
+        self._run = run  # read (status, renderer, retries) and handed to the Control calls
         self._control = control
         self._targets = targets
         self._started = started
         self._reopened = reopened
         self._resume_at = 0.0
-
-    @property
-    def name(self) -> str:
-        return self._run.name
-
-    @property
-    def id(self) -> str:
-        return self._run.id
 
     def _label(self, target: Target) -> str:
         return self._control.label(target.address)
@@ -95,14 +73,14 @@ class TargetEvents:
                     target.lost = True  # Dask cancels every future when the scheduler goes
                     target.release()
                     return
-                target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
+                target.error = RunCancelledError(f"run {self._run.name} was cancelled", self._run.id)
             else:
                 target.error = fut.exception()
         except BaseException as e:  # noqa: BLE001 - any failure to fetch is the target's error
             # a forced cancel (panel, another client) can forget the result between the
             # interrupt ending the task and our fetch: that is a cancellation, not a failure
             if isinstance(e, concurrent.futures.CancelledError) and self._control.connected:
-                target.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
+                target.error = RunCancelledError(f"run {self._run.name} was cancelled", self._run.id)
             else:
                 target.error = e
         target.release()  # a finished cell must never be run again when its worker is lost later
@@ -122,19 +100,19 @@ class TargetEvents:
         label = self._control.label(t.address)
         if not self._retry(t, f"worker {label} left the mesh", worker_left=True):
             t.lost = True
-            self._control.cancel(self._handle, [t])  # it would wait for that worker forever
+            self._control.cancel(self._run, [t])  # it would wait for that worker forever
 
     def on_interrupted(self, msg: dict[str, Any]) -> None:
         """A cell's thread was interrupted (a cancel, from here or from another client): a direct
         attempt ends now, as a cancelled task's future would, whatever its code still does."""
         for t in self._targets:
             if t.address == msg.get("worker") and getattr(t.future, "direct", False) and not t.done:
-                t.error = RunCancelledError(f"run {self.name} was cancelled", self.id)
+                t.error = RunCancelledError(f"run {self._run.name} was cancelled", self._run.id)
                 t.release()
 
     def _retry(self, target: Target, why: str, *, worker_left: bool = False) -> bool:
         old, n = target.address, target.attempts
-        if not self._control.retry(self._handle, target, why, worker_left=worker_left):
+        if not self._control.retry(self._run, target, why, worker_left=worker_left):
             return False
         self._reopened()
         failed = f"attempt {n} on {self._control.label(old)} failed ({why})"
@@ -160,7 +138,7 @@ class TargetEvents:
                 t.lost = t.gave_up = True  # no worker came back in time: the share ends as lost
             elif now >= self._resume_at:
                 self._resume_at = now + 0.5  # each try asks the scheduler for its workers
-                if self._control.resume(self._handle, t):
+                if self._control.resume(self._run, t):
                     self._run.renderer.message(
                         f"a worker is live again: retrying on {self._label(t)} "
                         f"({t.attempts - 1} of {self._run.retries} retries used)"

@@ -40,7 +40,8 @@ class StreamText:
         self._done_len = 0
         self._parts: list[str] = []  # the current (unterminated) line, in pieces
         self._line_len = 0
-        self._col = 0  # cursor position in the current line
+        self._col = 0  # cursor position in the current line, counted from its true start
+        self._cut = 0  # characters elided from the current line's head (see _trim)
         self.elided = 0
         self.raw_len = 0  # every character received, for tails and history
 
@@ -52,24 +53,51 @@ class StreamText:
 
     def write(self, text: str) -> None:
         self.raw_len += len(text)
-        for piece in _split_keep(text):
-            if piece == "\n":
-                line = self._line
-                self._done.append(line + "\n")
-                self._done_len += len(line) + 1
-                self._parts, self._line_len, self._col = [], 0, 0
-            elif piece == "\r":
-                self._col = 0
-            elif self._col == self._line_len:  # the common case: text at the end of the line
-                self._parts.append(piece)
-                self._line_len += len(piece)
-                self._col = self._line_len
-            else:  # after a \r: overwrite from the cursor, keep the rest
-                line = self._line
-                line = line[: self._col] + piece + line[self._col + len(piece) :]
-                self._parts, self._line_len = [line], len(line)
-                self._col += len(piece)
+        if "\r" in text:
+            for piece in _CONTROL.split(text):
+                if piece == "\r":
+                    self._col = 0
+                elif piece == "\n":
+                    self._end_line()
+                elif piece:
+                    self._put(piece)
+        else:  # no cursor moves: the chunk's lines in bulk (most output is this)
+            first, *lines = text.split("\n")
+            if first:
+                self._put(first)
+            if lines:
+                self._end_line()
+                last = lines.pop()
+                self._done.extend(line + "\n" for line in lines)
+                self._done_len += sum(map(len, lines)) + len(lines)
+                if last:
+                    self._put(last)
         self._trim()
+
+    def _put(self, piece: str) -> None:
+        """``piece`` (no control character) written at the cursor."""
+        col, n = self._col - self._cut, len(piece)  # col: in the part of the line kept
+        self._col += n
+        if col == self._line_len:  # the common case: text at the end of the line
+            self._parts.append(piece)
+            self._line_len += n
+            return
+        if col < 0:  # after a \r on a line whose head was elided: only what reaches past it shows
+            piece, col = piece[-col:], 0
+            if not piece:
+                return
+        if col == 0 and len(piece) >= self._line_len:  # e.g. a progress bar redrawn whole
+            line = piece
+        else:  # overwrite from the cursor, keep the rest
+            line = self._line
+            line = line[:col] + piece + line[col + len(piece) :]
+        self._parts, self._line_len = [line], len(line)
+
+    def _end_line(self) -> None:
+        line = self._line
+        self._done.append(line + "\n")
+        self._done_len += len(line) + 1
+        self._parts, self._line_len, self._col, self._cut = [], 0, 0, 0
 
     def _trim(self) -> None:
         while self._done and self._done_len + self._line_len > self.max_chars:
@@ -80,7 +108,7 @@ class StreamText:
             cut = self._line_len - self.max_chars
             self._parts = [self._line[cut:]]
             self._line_len -= cut
-            self._col = max(0, self._col - cut)
+            self._cut += cut
             self.elided += cut
 
     def shown_len(self) -> int:
@@ -94,10 +122,6 @@ class StreamText:
 
     def __bool__(self) -> bool:
         return bool(self._done or self._line_len)
-
-
-def _split_keep(text: str) -> list[str]:
-    return [p for p in _CONTROL.split(text) if p]
 
 
 class _Share(Protocol):
