@@ -32,16 +32,25 @@ def _is_dashboard(output: Any) -> bool:
     return _WIDGET in data and str(data.get("text/plain", "")).startswith("mesh run ")
 
 
-def _dashboard_presence_is_timing(compare: Any) -> Any:
+def _dashboards_last(outputs: list[Any]) -> list[Any]:
+    return [o for o in outputs if not _is_dashboard(o)] + [o for o in outputs if _is_dashboard(o)]
+
+
+def _dashboard_timing(compare: Any) -> Any:
     """The in-cell dashboard appears only once a run has lasted ``mesh.progress.after``
-    (1 s): whether a borderline cell shows one depends on the machine's load. When one
-    side has it and the other does not, leave it out of the comparison; when both do,
-    it is compared (its text sanitised) like any output."""
+    (1 s): whether a borderline cell shows one depends on the machine's load, and so does
+    its place among the worker-output displays (a line printed at 0.9 s lands above it,
+    one printed at 1.1 s below). When one side has it and the other does not, leave it
+    out of the comparison; when both do, compare it (its text sanitised) like any output,
+    and every other output in its own order, but not the dashboard's position."""
 
     def compare_outputs(self: Any, test: list[Any], ref: list[Any], skip_compare: Any = None) -> Any:
         if any(map(_is_dashboard, test)) != any(map(_is_dashboard, ref)):
             test = [o for o in test if not _is_dashboard(o)]
             ref = [o for o in ref if not _is_dashboard(o)]
+        else:
+            test = _dashboards_last(test)
+            ref = _dashboards_last(ref)
         return compare(self, test, ref, skip_compare)
 
     return compare_outputs
@@ -75,5 +84,5 @@ if IPyNbFile is not None and not getattr(IPyNbFile.get_kernel_message, "_mesh_pa
     IPyNbFile.get_kernel_message._mesh_patched = True
 
 if IPyNbCell is not None and not getattr(IPyNbCell.compare_outputs, "_mesh_patched", False):
-    IPyNbCell.compare_outputs = _dashboard_presence_is_timing(IPyNbCell.compare_outputs)
+    IPyNbCell.compare_outputs = _dashboard_timing(IPyNbCell.compare_outputs)
     IPyNbCell.compare_outputs._mesh_patched = True
