@@ -6,7 +6,9 @@ file whose footer cannot be read (not Parquet, truncated, empty) is a
 columns a :class:`~mesh_magics.errors.SchemaError`, both before anything is computed.
 :func:`parquet_partition` then reads one row group on a worker; a row group whose pages
 cannot be decoded (corrupt or cut data) becomes ONE bad row ``truncated`` naming the
-file, the row group and how many rows it held, and the other row groups load.
+file, the row group and how many rows it held, and the other row groups load. A transfers
+row group with no bad row is checked and typed in Arrow (:mod:`.arrow_check`); any other goes
+through :func:`~.schema.coerce`, which names its bad rows.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal, NamedTuple
 import pandas as pd
 
 from ...errors import RunesError, SchemaError
+from .arrow_check import clean_transfers
 from .common import BAD_FIELDS
 from .schema import TABLES, TableKind, coerce
 
@@ -83,6 +86,19 @@ def parquet_pieces(
     return fs, pieces, amount_types
 
 
+def _unreadable(piece: Piece, columns: list[str], e: Exception) -> pd.DataFrame:
+    """The one ``truncated`` bad row standing for a row group that cannot be read."""
+    raw = pd.DataFrame({c: pd.Series([None], dtype=object) for c in columns})
+    raw["_bad_source"] = f"{piece.path} row group {piece.row_group}"
+    raw["_bad_reason"] = "truncated"
+    raw["_bad_detail"] = (
+        f"row group {piece.row_group} ({piece.rows} rows) of {piece.path} cannot be read "
+        f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); the other row groups are kept"
+    )
+    raw["_bad_record"] = None
+    return raw
+
+
 def parquet_partition(
     piece: Piece, fs: Any, kind: TableKind, repr_: Literal["int64", "exact"]
 ) -> pd.DataFrame:
@@ -95,18 +111,19 @@ def parquet_partition(
         with fs.open(piece.path, "rb") as fh:
             pf = pq.ParquetFile(fh)
             if piece.row_group < 0:
-                raw = pf.schema_arrow.empty_table().select(columns).to_pandas()
+                arrow = pf.schema_arrow.empty_table().select(columns)
             else:
-                raw = pf.read_row_group(piece.row_group, columns=columns).to_pandas()
+                arrow = pf.read_row_group(piece.row_group, columns=columns)
     except Exception as e:  # corrupt pages, codecs, a file changed since its footer was read
-        raw = pd.DataFrame({c: pd.Series([None], dtype=object) for c in columns})
-        raw["_bad_source"] = where
-        raw["_bad_reason"] = "truncated"
-        raw["_bad_detail"] = (
-            f"row group {piece.row_group} ({piece.rows} rows) of {piece.path} cannot be read "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); the other row groups are kept"
-        )
-        raw["_bad_record"] = None
+        raw = _unreadable(piece, columns, e)
+    else:
+        clean = clean_transfers(arrow, repr_) if kind == "transfers" else None
+        if clean is not None:  # no bad row: checked and typed in Arrow (arrow_check)
+            return clean
+        try:
+            raw = arrow.to_pandas()
+        except Exception as e:  # values pandas cannot hold (timestamps out of its range, ...)
+            raw = _unreadable(piece, columns, e)
     for c in BAD_FIELDS:
         if c not in raw.columns:
             raw[c] = pd.Series(pd.NA, index=raw.index, dtype=object)
