@@ -39,7 +39,7 @@ from .gcpause import paused_gc
 from .groupby import mint_offsets, mints_in_window, range_counts, settle_etchings, terms_frame, valid_mints
 from .partitions import TABLES, chain_frames_to_dask, height_ranges, load_window, range_future, table_of
 from .prepare import prepare_range
-from .replay import empty_live, probe, replay_range
+from .replay import ReplayOut, empty_live, probe, replay_range
 from .resolve import Framed, merge_live, name_new, range_frames
 from .rules import RuneEntry, first_rune_height, genesis_entry
 from .state import LedgerState
@@ -205,14 +205,12 @@ def _window(
         # no worker listed (one restarting as the range is planned): Dask places the tasks itself
         home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True} if workers else {}
         state = live[r]
-        for k in range(len(ranges)):
-            hits = submit(probe, cross[k], state, **home)
-            out = submit(replay_range, core[k], state, hits, submit(_pick, seeds[k], r), **home)
-            framed[k].append(submit(range_frames, out, text[k], **home))
-            burned.append(submit(_packed, operator.attrgetter("burned"), out, **home))
-            spent, new = (submit(operator.attrgetter(a), out, **home) for a in ("spent", "new"))
-            state = submit(merge_live, state, spent, submit(name_new, new, text[k], **home), **home)
-        live[r] = state
+        for k in range(len(ranges)):  # one task a range on the chain's critical path (_step)
+            state = submit(_step, core[k], cross[k], text[k], state, seeds[k], r, **home)
+            framed[k].append(submit(_frames, state, text[k], **home))
+            burned.append(submit(_packed, _burned, state, **home))
+        if ranges:
+            live[r] = submit(operator.attrgetter("live"), state, **home)
     clock.mark("replay", [f for fs in framed for f in fs])
     for totals in client.gather(burned):
         for rid, amount in totals.value.items():
@@ -302,8 +300,30 @@ def _packed(func: Any, *args: Any) -> _Packed:
     return _Packed(func(*args))
 
 
-def _pick(packed: _Packed, r: int) -> Any:
-    return packed.value[r]
+@dataclasses.dataclass
+class _Stepped:
+    """One rune partition after one range: what its replay found, and the live set after it."""
+
+    out: ReplayOut
+    live: pd.DataFrame
+
+
+@paused_gc
+def _step(core: Any, cross: Any, text: Any, before: Any, seeds: _Packed, r: int) -> _Stepped:
+    """Probe, replay and carry the live set of one range for rune partition ``r``, in one
+    task: the chain from range to range waits on one task a range, not on five, each hop
+    a scheduler round trip and a result kept apart."""
+    live = before.live if isinstance(before, _Stepped) else before
+    out = replay_range(core, live, probe(cross, live), seeds.value[r])
+    return _Stepped(out, merge_live(live, out.spent, name_new(out.new, text)))
+
+
+def _frames(stepped: _Stepped, text: Any) -> Framed:
+    return range_frames(stepped.out, text)
+
+
+def _burned(stepped: _Stepped) -> dict[RuneId, int]:
+    return stepped.out.burned
 
 
 def _summary(p: Any) -> _Packed:
