@@ -175,10 +175,16 @@ def _q6_count(part: Any) -> Any:
 # --------------------------------------------------------------------------- the engine
 
 
-def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
+#: the columns Q1 and Q5 read: selected before the per-partition kernels, so that a lazy input
+#: (``dd.read_parquet``) reads only these from its files
+_Q1_COLUMNS = ["rune_id", "operation", "amount"]
+_Q5_COLUMNS = [*_Q1_COLUMNS, "sender", "receiver"]
+
+
+def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any, columns: list[str]) -> Any:
     """Per partition, the whale-sized sends' partial result: ``fast`` (Arrow/numpy on int64
     amounts, thresholds as rune ids and limits) where it applies, else ``general`` (limbs)."""
-    ddf = inp.ddf
+    ddf = inp.ddf[columns]
     if _fast(inp):
         ids, limits = _limits(thr)
         return ddf.map_partitions(fast, ids, limits, meta=fast(ddf._meta, ids, limits))
@@ -197,13 +203,13 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
-        return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk), ["rune_id"])
+        return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk, _Q1_COLUMNS), ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
         """Groups summed on the workers (split over several partitions); each partition's
         ``top`` best are the only rows brought to the client."""
         k = inp.k
-        chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
+        chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk, _Q5_COLUMNS)
         split_out = max(1, chunks.npartitions // 8)
         keys = ["rune_id", "sender", "receiver"]
         groups = chunks.groupby(keys, sort=False).sum(split_out=split_out, shuffle_method="tasks")
