@@ -120,6 +120,11 @@ def _q1_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFr
     )
 
 
+def _q1_total(parts: pd.DataFrame) -> pd.DataFrame:
+    """Per-partition results of :func:`_q1_fast`, concatenated, summed per rune."""
+    return parts.groupby("rune_id", sort=False).sum().reset_index()
+
+
 def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
     pos, keep = _whale_mask(part, ids, limits)
     amount = part["amount"].to_numpy(dtype=np.int64)[keep]
@@ -203,6 +208,15 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
+        if _fast(inp):  # one task a partition: the kernel is the reduction's chunk
+            ids, limits = _limits(thr)
+            ddf = inp.ddf[_Q1_COLUMNS]
+            meta = _q1_fast(ddf._meta, ids, limits)
+            red = ddf.reduction(
+                _q1_fast, aggregate=_q1_total, meta=meta, chunk_kwargs={"ids": ids, "limits": limits}
+            )
+            (pdf,) = inp.compute(red)
+            return pdf
         return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk, _Q1_COLUMNS), ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
