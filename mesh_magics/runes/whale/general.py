@@ -208,7 +208,7 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
-        if _fast(inp):  # one task a partition: the kernel is the reduction's chunk
+        if _fast(inp):  # the kernel is the reduction's chunk: no group-by chunk task of its own
             ids, limits = _limits(thr)
             ddf = inp.ddf[_Q1_COLUMNS]
             meta = _q1_fast(ddf._meta, ids, limits)
