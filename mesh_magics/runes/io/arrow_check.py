@@ -32,13 +32,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..tables import TRANSFERS_COLUMNS
+from ..tables import OPERATIONS, TRANSFERS_COLUMNS
 from .common import BAD_FIELDS
 from .text import SPACE
 
 __all__ = ["clean_transfers"]
 
-_OPERATIONS = ("etching", "mint", "send", "burn")
 #: byte -> is an ASCII hex digit
 _HEX = np.zeros(256, dtype=bool)
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
@@ -72,8 +71,7 @@ def _times(col: Any) -> pd.Series | None:
         ns = col.cast(pa.timestamp("ns", tz="UTC"))
     except (pa.ArrowInvalid, OverflowError):  # outside datetime64[ns]: coerce names the rows
         return None
-    values = np.asarray(ns.cast(pa.int64()), dtype=np.int64).view("datetime64[ns]")
-    return pd.Series(pd.DatetimeIndex(values).tz_localize("UTC"))
+    return ns.to_pandas()
 
 
 def _hex64(col: Any) -> bool:
@@ -146,14 +144,13 @@ def _string(col: Any) -> pd.Series:
 
 
 def clean_transfers(table: Any, repr_: Literal["int64", "exact"]) -> pd.DataFrame | None:
-    """The combined frame of a transfers row group with no bad row, or None (use ``coerce``)."""
+    """The combined frame of a transfers row group with no bad row, or None (use ``coerce``).
+    ``table`` holds the file's columns as read (no ``_bad_*`` columns: nothing is marked bad yet)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if repr_ != "int64" or any(c not in table.column_names for c in TRANSFERS_COLUMNS):
         return None
-    if any(c in table.column_names for c in BAD_FIELDS):
-        return None  # rows already marked bad: coerce keeps their reasons
     amount = table.column("amount")
     if amount.type != pa.int64() or amount.null_count:
         return None
@@ -168,7 +165,7 @@ def clean_transfers(table: Any, repr_: Literal["int64", "exact"]) -> pd.DataFram
     if not _hex64(table.column("txid")) or not _canonical_ids(table.column("rune_id")):
         return None
     op = table.column("operation")
-    if not _text(op) or op.null_count or not pc.all(pc.is_in(op, pa.array(_OPERATIONS))).as_py():
+    if not _text(op) or op.null_count or not pc.all(pc.is_in(op, pa.array(OPERATIONS))).as_py():
         return None
     sender, receiver = table.column("sender"), table.column("receiver")
     if not _untrimmed(sender) or not _untrimmed(receiver):
@@ -181,7 +178,6 @@ def clean_transfers(table: Any, repr_: Literal["int64", "exact"]) -> pd.DataFram
     )
     if len(op) and pc.any(wrong).as_py():
         return None
-    n = table.num_rows
     frame = pd.DataFrame(
         {
             "block_height": heights,
@@ -196,5 +192,4 @@ def clean_transfers(table: Any, repr_: Literal["int64", "exact"]) -> pd.DataFram
     )
     for b in BAD_FIELDS:
         frame[b] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    assert len(frame) == n
     return frame

@@ -86,10 +86,10 @@ def parquet_pieces(
     return fs, pieces, amount_types
 
 
-def _unreadable(piece: Piece, columns: list[str], e: Exception) -> pd.DataFrame:
+def _unreadable(piece: Piece, where: str, columns: list[str], e: Exception) -> pd.DataFrame:
     """The one ``truncated`` bad row standing for a row group that cannot be read."""
     raw = pd.DataFrame({c: pd.Series([None], dtype=object) for c in columns})
-    raw["_bad_source"] = f"{piece.path} row group {piece.row_group}"
+    raw["_bad_source"] = where
     raw["_bad_reason"] = "truncated"
     raw["_bad_detail"] = (
         f"row group {piece.row_group} ({piece.rows} rows) of {piece.path} cannot be read "
@@ -115,7 +115,7 @@ def parquet_partition(
             else:
                 arrow = pf.read_row_group(piece.row_group, columns=columns)
     except Exception as e:  # corrupt pages, codecs, a file changed since its footer was read
-        raw = _unreadable(piece, columns, e)
+        raw = _unreadable(piece, where, columns, e)
     else:
         clean = clean_transfers(arrow, repr_) if kind == "transfers" else None
         if clean is not None:  # no bad row: checked and typed in Arrow (arrow_check)
@@ -123,7 +123,7 @@ def parquet_partition(
         try:
             raw = arrow.to_pandas()
         except Exception as e:  # values pandas cannot hold (timestamps out of its range, ...)
-            raw = _unreadable(piece, columns, e)
+            raw = _unreadable(piece, where, columns, e)
     for c in BAD_FIELDS:
         if c not in raw.columns:
             raw[c] = pd.Series(pd.NA, index=raw.index, dtype=object)

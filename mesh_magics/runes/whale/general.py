@@ -180,16 +180,15 @@ def _q6_count(part: Any) -> Any:
 # --------------------------------------------------------------------------- the engine
 
 
-#: the columns Q1 and Q5 read: selected before the per-partition kernels, so that a lazy input
-#: (``dd.read_parquet``) reads only these from its files
+#: the columns Q1 reads (the input comes projected to Q5's, which add sender and receiver):
+#: selected before the kernels, so that a lazy input (``dd.read_parquet``) reads only these
 _Q1_COLUMNS = ["rune_id", "operation", "amount"]
-_Q5_COLUMNS = [*_Q1_COLUMNS, "sender", "receiver"]
 
 
-def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any, columns: list[str]) -> Any:
+def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
     """Per partition, the whale-sized sends' partial result: ``fast`` (Arrow/numpy on int64
     amounts, thresholds as rune ids and limits) where it applies, else ``general`` (limbs)."""
-    ddf = inp.ddf[columns]
+    ddf = inp.ddf
     if _fast(inp):
         ids, limits = _limits(thr)
         return ddf.map_partitions(fast, ids, limits, meta=fast(ddf._meta, ids, limits))
@@ -208,22 +207,24 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
+        inp = inp.project(_Q1_COLUMNS)
         if _fast(inp):  # the kernel is the reduction's chunk: no group-by chunk task of its own
             ids, limits = _limits(thr)
-            ddf = inp.ddf[_Q1_COLUMNS]
-            meta = _q1_fast(ddf._meta, ids, limits)
-            red = ddf.reduction(
-                _q1_fast, aggregate=_q1_total, meta=meta, chunk_kwargs={"ids": ids, "limits": limits}
+            red = inp.ddf.reduction(
+                _q1_fast,
+                aggregate=_q1_total,
+                meta=_q1_fast(inp.ddf._meta, ids, limits),
+                chunk_kwargs={"ids": ids, "limits": limits},
             )
             (pdf,) = inp.compute(red)
             return pdf
-        return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk, _Q1_COLUMNS), ["rune_id"])
+        return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk), ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
         """Groups summed on the workers (split over several partitions); each partition's
         ``top`` best are the only rows brought to the client."""
         k = inp.k
-        chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk, _Q5_COLUMNS)
+        chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
         split_out = max(1, chunks.npartitions // 8)
         keys = ["rune_id", "sender", "receiver"]
         groups = chunks.groupby(keys, sort=False).sum(split_out=split_out, shuffle_method="tasks")
