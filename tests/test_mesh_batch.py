@@ -313,3 +313,16 @@ def test_an_item_whose_worker_dies_runs_again_elsewhere(mesh, tmp_path):
     assert b.result() == [0, 3, 6, 9, 12]
     assert b.status == "finished"
     wait_until(lambda: len(mesh.workers()) == 2)  # the nanny restarts it for the next tests
+
+
+def test_a_batch_started_while_no_worker_is_up_waits_for_one(tmp_path):
+    """As a run does (mesh.run.retry-wait): the only worker is restarting when the batch
+    starts; the batch waits for it instead of refusing with 'the mesh has no workers'."""
+    import os
+
+    with isolated_mesh(tmp_path, run__retry_wait=60.0) as one:
+        one.cluster.scale(1)
+        wait_until(lambda: len(one.workers()) == 1)
+        one.client.run(lambda: os._exit(1), on_error="ignore")
+        wait_until(lambda: not one.workers(), timeout=30)  # the nanny has not brought it back yet
+        assert one.map("item * 2", [1, 2], timeout=90).result() == [2, 4]

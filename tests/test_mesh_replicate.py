@@ -27,7 +27,7 @@ def test_a_broadcast_scatter_keeps_the_mesh_connected_and_worker_events_arrive(t
             assert mesh.run("6 * 7").result() == 42 and mesh.state == "connected"
             left = []
             mesh.on("worker_left", lambda e: left.append(e["worker"]))
-            victim = sorted(client.scheduler_info()["workers"])[0]
+            victim = sorted(client.nthreads())[0]
             client.retire_workers([victim], close_workers=True)
             deadline = time.monotonic() + 60
             while not left and time.monotonic() < deadline:

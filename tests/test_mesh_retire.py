@@ -22,7 +22,7 @@ def is_direct(run) -> list[bool]:
 
 
 def scheduler_workers(mesh) -> set[str]:
-    return set(mesh.client.scheduler_info()["workers"])
+    return set(mesh.client.nthreads())
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:

@@ -51,7 +51,7 @@ def worker_sigkill_rounds(ctx: Context) -> Outcome:
                 lost += 1
             assert len(m.history.query(None, status=["queued", "running"])) == 0
         assert wait_for(lambda: len(m.workers()) == 2, 60), f"{len(m.workers())} workers at the end"
-        assert len(m.client.scheduler_info()["workers"]) == 2
+        assert len(m.client.nthreads()) == 2
         assert m.run("40 + 2").result() == 42
     return Outcome(
         f"{rounds} rounds: {retried}/{retried} retries finished, {lost}/{lost} without retries ended as "

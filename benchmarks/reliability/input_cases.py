@@ -330,9 +330,9 @@ def hostile_files_on_real_workers(ctx: Context) -> Outcome:
         n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit="1GiB"
     ) as cluster:
         with Client(cluster) as client:
-            before = set(client.scheduler_info()["workers"])
+            before = set(client.nthreads())
             got = {v: (len(out.table), out.counts()) for v, out in ((v, f.load(p)) for v, p in paths.items())}
-            after = set(client.scheduler_info()["workers"])
+            after = set(client.nthreads())
     wrong = {}
     for variant, (_, _, (rows, counts), _) in variants.items():
         n, c = got[variant]

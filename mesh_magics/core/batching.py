@@ -121,7 +121,9 @@ class BatchEngine:
                 ) from e
         pushes = select_pushes(code, ns, set(), spec.push)
         pushes.pop(as_name, None)  # the item is bound per task, never the notebook's variable of that name
-        records = self.workers.refresh(self._client())
+        # no worker now (all restarting, the cluster scaling up): wait for one as a run does
+        wait = float(config.get("run.retry-wait"))
+        records = self.workers.some(self._client(), wait if spec.timeout is None else min(wait, spec.timeout))
         fits = place(records, spec.on if spec.on != "any" else "all", spec.resources, None)
         self._restrict = list(fits.targets) if isinstance(spec.on, tuple) or spec.resources else None
         self._spec, self._items = spec, values

@@ -153,13 +153,8 @@ class Dispatcher:
         """The workers now; when there are none (they are all restarting, or the cluster is
         scaling up), wait for one up to ``mesh.run.retry-wait`` seconds (within the run's
         timeout) before the placement says the mesh has none."""
-        records = self.workers.refresh(self._client())
         wait = float(config.get("run.retry-wait"))
-        deadline = time.monotonic() + (wait if spec.timeout is None else min(wait, spec.timeout))
-        while not records and time.monotonic() < deadline:
-            time.sleep(0.25)
-            records = self.workers.refresh(self._client())
-        return records
+        return self.workers.some(self._client(), wait if spec.timeout is None else min(wait, spec.timeout))
 
     def _payload(
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None

@@ -112,8 +112,8 @@ def index_chain(
             g = genesis_entry()
             entries[g.id] = g
         names = {e.rune: e.id for e in entries.values()}
-        n = rune_partitions or max(1, len(client.scheduler_info()["workers"]))
-        workers = sorted(client.scheduler_info()["workers"])
+        n = rune_partitions or max(1, len(client.nthreads()))
+        workers = sorted(client.nthreads())
         live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]]) for r in range(n)]
         next_height = None
     else:
@@ -198,7 +198,7 @@ def _window(
     # 3. replay per rune partition, range after range, where the partition's live set is kept;
     # 4. names from each range's text (arrays: cheap to ship, unlike the replay's rows), there too:
     # the new live outpoints' on the critical path, the tables' off it
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())
     framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: a Framed
     burned: list[Any] = []
     for r in range(n):

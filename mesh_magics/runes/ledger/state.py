@@ -88,7 +88,7 @@ class LedgerState:
             e = _entry(raw)
             entries[e.id] = e
         n = int(meta["partitions"])
-        workers = sorted(client.scheduler_info()["workers"])
+        workers = sorted(client.nthreads())
         live = [
             client.submit(_read_live, str(root / f"live-{r:04d}.parquet"), workers=[workers[r % len(workers)]],
                           allow_other_workers=True, pure=False)

@@ -347,7 +347,7 @@ def _build(client: Any, key: str, src: Any) -> Coded:
     runes = pa.array(np.asarray(total.index, dtype=object)[order], type=pa.large_string())
     counts = total.to_numpy(dtype=np.int64)[order]
     (shared_r,) = client.scatter([runes], hash=False)  # fetched once per worker
-    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    workers = len(client.nthreads())
     nparts = min(len(local), max(workers, -(-int(counts.sum()) // PARTITION_ROWS)))
     owner = assign_runes(counts, nparts)
     nparts = int(owner.max(initial=0)) + 1
