@@ -48,3 +48,50 @@ def test_integer_holder_sort_matches_the_definition(rows):
         (r, a, k) for (r, a, _), k in zip(want, ranks)
     ]
     assert [int(v) for v in to_ints(got, ["_a0", "_a1"])] == [r[2] for r in want]
+
+
+def _limbs4(values: list[int]) -> pd.DataFrame:
+    """Four 32-bit limbs, the last signed (u128 sums), not yet normalized: the low limb may carry."""
+    return pd.DataFrame(
+        {f"_a{j}": [(v >> (32 * j)) & (2**32 - 1) if j < 3 else v >> 96 for v in values] for j in range(4)},
+        dtype="int64",
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["1:1", "2:5", "840000:1"]),
+            st.sampled_from(["A", "B", "C", "D"]),
+            st.sampled_from(["A", "B", "E", None]),
+            # few distinct amounts (ties at the top-n boundary), close ones, and u128-sized ones
+            st.one_of(
+                st.sampled_from([1, 7, 2**32, 2**32 + 1, 2**53, 2**53 + 1, 2**64 + 5, 2**127]),
+                st.integers(1, 2**60),
+            ),
+        ),
+        unique_by=lambda r: r[:3],
+        max_size=80,
+    ),
+    st.integers(1, 12),
+    st.sampled_from([2, 4]),
+)
+def test_q5_top_keeps_exactly_the_best_groups(rows, top, k):
+    """The top-n preselection on float64 values drops no group that the exact order keeps."""
+    from mesh_magics.runes.whale.general import _q5_top
+
+    if k == 2:
+        rows = [r for r in rows if r[3] < 2**63]
+    amounts = [r[3] for r in rows]
+    df = pd.DataFrame([r[:3] for r in rows], columns=["rune_id", "sender", "receiver"], dtype="string")
+    df = pd.concat([df, _limbs(amounts) if k == 2 else _limbs4(amounts)], axis=1)
+    df["n"] = 1
+    got = _q5_top(df, top, k).reset_index(drop=True)
+    want = sorted(rows, key=lambda r: (-r[3], r[0], r[1], "\U0010ffff" if r[2] is None else r[2]))[:top]
+    cols = [f"_a{j}" for j in range(k)]
+    assert [int(v) for v in to_ints(got, cols)] == [r[3] for r in want]
+    assert [
+        tuple(None if v is pd.NA else v for v in g)
+        for g in got[["rune_id", "sender", "receiver"]].itertuples(index=False)
+    ] == [r[:3] for r in want]

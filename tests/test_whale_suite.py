@@ -289,6 +289,48 @@ def test_argument_and_schema_errors():
 # --------------------------------------------------------------------------- synthetic, several partitionings
 
 
+# sends to an output without an address (a non-standard script: the ledger's receiver is null)
+NO_ADDRESS = HAND + [
+    ("2h", "840000:1", "send", "A", None, 170),
+    ("3h", "840000:1", "send", "B", None, 130),
+]
+
+
+@pytest.mark.parametrize("nparts", [0, 1, 3])  # 0: the pandas frame itself
+def test_a_send_to_no_address_is_a_flow_of_its_own(dask_client, nparts, monkeypatch):
+    """Q5 groups by (rune, sender, receiver) as SQL does: a null receiver is a group, not
+    dropped (it was, on the general engine only: Q1 counted the row, Q5 lost it). The same
+    answer from the general engine's one-task sum, its shuffle (forced) and the coded table."""
+    from mesh_magics.runes import whale
+    from mesh_magics.runes.whale import general
+
+    pdf = _ledger(NO_ADDRESS)
+    runes = coerce_runes(HAND_RUNES)
+    t = pdf if nparts == 0 else dd.from_pandas(pdf, npartitions=nparts).persist()
+    want = ref_whale_flows(_rows(pdf), {"840000:1": 1200}, 0.1, 10)
+    assert want == [
+        ("840000:1", "A", "B", 300, 1),
+        ("840000:1", "A", "D", 200, 1),
+        ("840000:1", "A", None, 170, 1),
+        ("840000:1", "B", None, 130, 1),
+    ]
+    assert _tuples(whale_transfers(t, runes, min_share=0.1)) == [("840000:1", 4, 800)]
+
+    def flows():
+        return [tuple(None if v is pd.NA else v for v in r) for r in _tuples(whale_flows(t, runes, 0.1))]
+
+    whale.clear_cache()
+    assert flows() == want  # general: one task sums them
+    monkeypatch.setattr(general, "_FLOW_TREE_ROWS", 1)
+    assert flows() == want  # general: shuffled
+    if nparts:
+        top_holders(t)  # builds the coded table; Q5 then reads it
+        hits = whale.cache_info()["hits"]
+        assert flows() == want
+        assert whale.cache_info()["hits"] == hits + 1
+    whale.clear_cache()
+
+
 @pytest.fixture(scope="module")
 def ledger():
     transfers, runes = synthetic(n_rows=4000, n_runes=6, n_addresses=150, seed=7, npartitions=2)

@@ -52,7 +52,23 @@ class Input:
                 results = dask.compute(*collections, scheduler="sync")
         else:
             results = dask.compute(*collections)
-        return [r if isinstance(r, (pd.DataFrame, pd.Series)) else r.to_pandas() for r in results]
+        return [host(r) for r in results]
+
+    def partitions(self, collection: Any) -> tuple[Any, list[Any]]:
+        """Every partition of ``collection`` computed, in order, for a plan that depends on how
+        large an intermediate result turned out: ``(client, futures)``, kept on the workers,
+        when a distributed client is the default, else ``(None, frames)`` in this process."""
+        parts = collection.to_delayed()
+        if not self.local:
+            try:
+                from distributed import default_client
+
+                client = default_client()
+            except (ImportError, ValueError):  # no distributed client: dask's local scheduler
+                client = None
+            if client is not None:
+                return client, client.compute(parts)
+        return None, list(dask.compute(*parts, scheduler="sync" if self.local else None))
 
     def project(self, columns: list[str]) -> Input:
         """The same input restricted to ``columns``."""
@@ -110,6 +126,11 @@ def prepare(df: Any, name: str, columns: list[str]) -> Input:
     with dask.config.set({"dataframe.convert-string": False}):  # exact amounts stay ints
         ddf = dd.from_pandas(df[columns], npartitions=1, sort=False)
     return Input(ddf, family, local=True)
+
+
+def host(frame: Any) -> Any:
+    """A pandas frame or series as it is; a cuDF one copied to the host."""
+    return frame if isinstance(frame, (pd.DataFrame, pd.Series)) else frame.to_pandas()
 
 
 def frame_lib(part: Any) -> Any:

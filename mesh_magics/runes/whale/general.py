@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +27,7 @@ import pyarrow.compute as pc
 
 from . import exact as ex
 from .engine import WhaleEngine
-from .frames import Input, flow_order, frame_lib, ticks
+from .frames import Input, flow_order, frame_lib, host, ticks
 from .holders import TRANSFER_COLUMNS
 from .holders import balances as holder_balances
 
@@ -57,15 +58,32 @@ def _q1_chunk(part: Any, thr: Any, k: int) -> Any:
     return rows.groupby("rune_id", sort=False).sum().reset_index()
 
 
+_FLOW_KEYS = ["rune_id", "sender", "receiver"]
+
+
 def _q5_chunk(part: Any, thr: Any, k: int) -> Any:
-    keys = ["rune_id", "sender", "receiver"]
-    rows = _whale_rows(part, thr, k, keys)
+    rows = _whale_rows(part, thr, k, _FLOW_KEYS)
     rows["n"] = 1
-    return rows.groupby(keys, sort=False).sum().reset_index()
+    return rows.groupby(_FLOW_KEYS, sort=False, dropna=False).sum().reset_index()
+
+
+def _q5_final(parts: list[Any], top: int, k: int) -> Any:
+    """Every partition's groups (few: see ``GeneralEngine.flows``) summed, the ``top`` best kept."""
+    rows = frame_lib(parts[0]).concat(parts, ignore_index=True)
+    return _q5_top(rows.groupby(_FLOW_KEYS, sort=False, dropna=False).sum().reset_index(), top, k)
 
 
 def _q5_top(part: Any, top: int, k: int) -> Any:
-    part = ex.normalize(part.copy(), ex.limb_names(k))
+    """The ``top`` groups in Q5's order. Only the rows whose amount can be among the ``top``
+    largest are sorted (a sort of millions of rows on three strings took seconds): an amount's
+    float64 value is within ~1e-15 of it, so every row within 1e-9 of the ``top``-th largest
+    value is kept, ties included, and the exact sort of the limbs decides among them."""
+    cols = ex.limb_names(k)
+    part = ex.normalize(part.copy(), cols)
+    if len(part) > 4 * top:
+        approx = sum(part[c].astype("float64") * float(ex.BASE) ** j for j, c in enumerate(cols))
+        nth = float(approx.nlargest(top).min())
+        part = part[approx >= nth - abs(nth) * 1e-9]
     by, ascending = flow_order(k)
     return part.sort_values(by, ascending=ascending).head(top)
 
@@ -128,13 +146,16 @@ def _q1_total(parts: pd.DataFrame) -> pd.DataFrame:
 def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
     pos, keep = _whale_mask(part, ids, limits)
     amount = part["amount"].to_numpy(dtype=np.int64)[keep]
+    # the few kept addresses taken in Arrow: to_numpy() would make a Python str of every row's
+    taken = pa.array(np.flatnonzero(keep), type=pa.int64())
     rows = pd.DataFrame({
         "rune_id": _ids(ids, pos[keep]),
-        "sender": part["sender"].to_numpy()[keep], "receiver": part["receiver"].to_numpy()[keep],
+        "sender": pd.arrays.ArrowStringArray(_strings(part["sender"]).take(taken)),
+        "receiver": pd.arrays.ArrowStringArray(_strings(part["receiver"]).take(taken)),
         **_limbs_of(amount), "n": np.ones(len(amount), np.int64),
     })  # fmt: skip
     rows = rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
-    return rows.groupby(["rune_id", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
+    return rows.groupby(_FLOW_KEYS, sort=False, dropna=False).sum().reset_index()
 
 
 # --------------------------------------------------------------------------- Q4
@@ -195,6 +216,11 @@ def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
     return ddf.map_partitions(general, thr, inp.k, meta=general(ddf._meta, thr, inp.k))
 
 
+#: Q5's grouped whale rows (the per-partition chunks' total) up to which one task sums them;
+#: above it, they are shuffled over one output partition per this many
+_FLOW_TREE_ROWS = 2_000_000
+
+
 class GeneralEngine(WhaleEngine):
     """The queries on the input's own dask collection (strings as they are)."""
 
@@ -221,13 +247,24 @@ class GeneralEngine(WhaleEngine):
         return _reduce_sum(inp, _whale_chunks(inp, thr, _q1_fast, _q1_chunk), ["rune_id"])
 
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
-        """Groups summed on the workers (split over several partitions); each partition's
-        ``top`` best are the only rows brought to the client."""
+        """Groups summed on the workers; the ``top`` best are the only rows brought to the
+        client. The whale rows are usually few (~1 % of the rows at the default ``min_share``):
+        up to :data:`_FLOW_TREE_ROWS` of them, one task sums the partitions' groups and keeps
+        the best; more are shuffled over one output partition per that many, so that no worker
+        holds them all. A null sender or receiver is a group of its own, as in SQL."""
         k = inp.k
         chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
-        split_out = max(1, chunks.npartitions // 8)
-        keys = ["rune_id", "sender", "receiver"]
-        groups = chunks.groupby(keys, sort=False).sum(split_out=split_out, shuffle_method="tasks")
+        client, parts = inp.partitions(chunks)
+        if client is None:  # computed in this process, which holds them all anyway
+            return host(_q5_final(parts, top, k))
+        rows = sum(client.gather(client.map(len, parts)))
+        if rows <= _FLOW_TREE_ROWS:
+            return host(client.submit(_q5_final, parts, top, k).result())
+        groups = (
+            dd.from_delayed(parts, meta=chunks._meta)
+            .groupby(_FLOW_KEYS, sort=False, dropna=False)
+            .sum(split_out=-(-rows // _FLOW_TREE_ROWS), shuffle_method="tasks")
+        )
         groups = groups.reset_index()
         best = groups.map_partitions(_q5_top, top, k, meta=_q5_top(groups._meta, top, k))
         (pdf,) = inp.compute(best)
