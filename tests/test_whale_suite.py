@@ -331,6 +331,24 @@ def test_a_send_to_no_address_is_a_flow_of_its_own(dask_client, nparts, monkeypa
     whale.clear_cache()
 
 
+def test_a_persisted_input_runs_its_kernels_on_its_own_partitions(dask_client, ledger):
+    """Q1 and Q5 map their kernels on a persisted input's futures (one task a partition); a
+    collection with work on top of persisted data, or a lazy one, takes the task graph. The
+    answers are the reference's either way."""
+    from mesh_magics.runes.whale.frames import held_futures
+
+    pdf, rdf, supply = ledger
+    held = dd.from_pandas(pdf, npartitions=4).persist()
+    on_top = held[held["amount"] > 0]  # same rows, but not the persisted partitions themselves
+    futures = held_futures(held)
+    assert futures is not None and len(futures) == 4
+    assert held_futures(on_top) is None and held_futures(dd.from_pandas(pdf, npartitions=4)) is None
+    rows = _rows(pdf)
+    for t in (held, on_top):
+        _same(_tuples(whale_transfers(t, rdf, 0.01)), ref_whale_transfers(rows, supply, 0.01))
+        _same(_tuples(whale_flows(t, rdf, 0.01, top=7)), ref_whale_flows(rows, supply, 0.01, 7))
+
+
 @pytest.fixture(scope="module")
 def ledger():
     transfers, runes = synthetic(n_rows=4000, n_runes=6, n_addresses=150, seed=7, npartitions=2)

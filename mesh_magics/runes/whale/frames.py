@@ -37,10 +37,13 @@ __all__ = [
 class Input:
     """A query input as a dask collection, with what the kernels need to know."""
 
-    def __init__(self, ddf: Any, family: str, local: bool) -> None:
+    def __init__(self, ddf: Any, family: str, local: bool, futures: list[Any] | None = None) -> None:
         self.ddf = ddf
         self.family = family  # "pandas" or "cudf"
         self.local = local  # in-memory input: compute in this process
+        # a persisted input's partitions (see held_futures): kernels that read only their own
+        # columns may run on them straight, one task a partition
+        self.futures = futures
         meta = ddf._meta
         self.k = ex.n_limbs(meta["amount"].dtype) if "amount" in meta.columns else 2
         self.time_dtype = meta["block_time"].dtype if "block_time" in meta.columns else None
@@ -72,7 +75,7 @@ class Input:
 
     def project(self, columns: list[str]) -> Input:
         """The same input restricted to ``columns``."""
-        return Input(self.ddf[columns], self.family, self.local)
+        return Input(self.ddf[columns], self.family, self.local, self.futures)
 
     def small(self, pdf: pd.DataFrame) -> Any:
         """A small host frame in the partitions' family (for broadcast merges)."""
@@ -88,6 +91,25 @@ def _family_of(obj: Any) -> str:
     raise RunesError(
         f"expected a pandas, cuDF or dask DataFrame, got {type(obj).__module__}.{type(obj).__name__}"
     )
+
+
+def held_futures(df: Any) -> list[Any] | None:
+    """The futures of ``df``'s partitions (in no particular order) when ``df`` is exactly a
+    persisted collection (``ddf.persist()`` on a distributed client, nothing computed on top),
+    else ``None``. A task graph over the collection spends two tasks a partition before any
+    kernel runs (dask's alias of each persisted key, and a column projection); a kernel mapped
+    on these futures spends none."""
+    try:
+        from dask.dataframe.dask_expr.io.io import FromGraph
+        from distributed import Future, futures_of
+    except ImportError:
+        return None
+    if not isinstance(getattr(df, "expr", None), FromGraph):
+        return None
+    futures = futures_of(df)
+    if len(futures) != df.npartitions or not all(isinstance(f, Future) for f in futures):
+        return None
+    return futures
 
 
 def prepare(df: Any, name: str, columns: list[str]) -> Input:
@@ -118,7 +140,7 @@ def prepare(df: Any, name: str, columns: list[str]) -> Input:
                     "run the exact mode on the pandas backend"
                 )
     if is_dask:
-        return Input(df[columns], family, local=False)
+        return Input(df[columns], family, local=False, futures=held_futures(df))
     if family == "cudf":
         import dask_cudf  # noqa: F401  (registers cuDF with dask.dataframe)
     import dask.dataframe as dd

@@ -143,6 +143,10 @@ def _q1_total(parts: pd.DataFrame) -> pd.DataFrame:
     return parts.groupby("rune_id", sort=False).sum().reset_index()
 
 
+def _q1_sum(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return _q1_total(pd.concat(parts, ignore_index=True))
+
+
 def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
     pos, keep = _whale_mask(part, ids, limits)
     amount = part["amount"].to_numpy(dtype=np.int64)[keep]
@@ -206,6 +210,18 @@ def _q6_count(part: Any) -> Any:
 _Q1_COLUMNS = ["rune_id", "operation", "amount"]
 
 
+def _on_futures(inp: Input, thr: Any, fast: Any) -> tuple[Any, list[Any]] | None:
+    """``fast`` on each partition of a persisted input, mapped on its futures (one task a
+    partition; see ``frames.held_futures``): ``(client, futures)``, or ``None`` where the fast
+    kernels do not apply or the input is not persisted."""
+    if not (inp.futures and _fast(inp)):
+        return None
+    ids, limits = _limits(thr)
+    client = inp.futures[0].client
+    shared = client.scatter([ids, limits], hash=False)  # fetched once per worker, not per task
+    return client, client.map(fast, inp.futures, ids=shared[0], limits=shared[1], pure=False)
+
+
 def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
     """Per partition, the whale-sized sends' partial result: ``fast`` (Arrow/numpy on int64
     amounts, thresholds as rune ids and limits) where it applies, else ``general`` (limbs)."""
@@ -233,6 +249,10 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
+        mapped = _on_futures(inp, thr, _q1_fast)
+        if mapped is not None:
+            client, parts = mapped
+            return host(client.submit(_q1_sum, parts).result())
         inp = inp.project(_Q1_COLUMNS)
         if _fast(inp):  # the kernel is the reduction's chunk: no group-by chunk task of its own
             ids, limits = _limits(thr)
@@ -254,7 +274,8 @@ class GeneralEngine(WhaleEngine):
         holds them all. A null sender or receiver is a group of its own, as in SQL."""
         k = inp.k
         chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
-        client, parts = inp.partitions(chunks)
+        mapped = _on_futures(inp, thr, _q5_fast)
+        client, parts = mapped if mapped is not None else inp.partitions(chunks)
         if client is None:  # computed in this process, which holds them all anyway
             return host(_q5_final(parts, top, k))
         rows = sum(client.gather(client.map(len, parts)))
