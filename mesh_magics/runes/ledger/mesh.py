@@ -113,8 +113,9 @@ def index_chain(
             entries[g.id] = g
         names = {e.rune: e.id for e in entries.values()}
         n = rune_partitions or max(1, len(client.nthreads()))
-        workers = sorted(client.nthreads())
-        live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]]) for r in range(n)]
+        workers = sorted(client.nthreads())  # none listed (all restarting): Dask places them
+        live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]] if workers else None)
+                for r in range(n)]  # fmt: skip
         next_height = None
     else:
         entries, names = state.copy_entries()

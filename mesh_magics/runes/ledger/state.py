@@ -90,7 +90,8 @@ class LedgerState:
         n = int(meta["partitions"])
         workers = sorted(client.nthreads())
         live = [
-            client.submit(_read_live, str(root / f"live-{r:04d}.parquet"), workers=[workers[r % len(workers)]],
+            client.submit(_read_live, str(root / f"live-{r:04d}.parquet"),
+                          workers=[workers[r % len(workers)]] if workers else None,  # none listed: any
                           allow_other_workers=True, pure=False)
             for r in range(n)
         ]  # fmt: skip
