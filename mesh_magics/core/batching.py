@@ -31,6 +31,7 @@ from .batch_items import Item
 from .dispatch import SCATTER_FROM, span_tags
 from .push import pickle_check, select_pushes
 from .render import Renderer
+from .retry import retry_wait
 from .spec import RunSpec
 from .targets import place
 
@@ -122,8 +123,7 @@ class BatchEngine:
         pushes = select_pushes(code, ns, set(), spec.push)
         pushes.pop(as_name, None)  # the item is bound per task, never the notebook's variable of that name
         # no worker now (all restarting, the cluster scaling up): wait for one as a run does
-        wait = float(config.get("run.retry-wait"))
-        records = self.workers.some(self._client(), wait if spec.timeout is None else min(wait, spec.timeout))
+        records = self.workers.some(self._client(), retry_wait(spec.timeout))
         fits = place(records, spec.on if spec.on != "any" else "all", spec.resources, None)
         self._restrict = list(fits.targets) if isinstance(spec.on, tuple) or spec.resources else None
         self._spec, self._items = spec, values

@@ -32,7 +32,7 @@ from .interfaces import RunObserver
 from .push import select_pushes
 from .recorder import RunRecorder
 from .render import Renderer
-from .retry import plan_retry
+from .retry import plan_retry, retry_wait
 from .run import MeshRun
 from .spec import RunSpec
 from .target import Target
@@ -153,8 +153,7 @@ class Dispatcher:
         """The workers now; when there are none (they are all restarting, or the cluster is
         scaling up), wait for one up to ``mesh.run.retry-wait`` seconds (within the run's
         timeout) before the placement says the mesh has none."""
-        wait = float(config.get("run.retry-wait"))
-        return self.workers.some(self._client(), wait if spec.timeout is None else min(wait, spec.timeout))
+        return self.workers.some(self._client(), retry_wait(spec.timeout))
 
     def _payload(
         self, run_id: str, spec: RunSpec, address: str, user_ns: Mapping[str, Any] | None
@@ -283,9 +282,7 @@ class Dispatcher:
         if plan is None:
             return False
         if plan == "elsewhere" and not self._move(run, target, live):
-            wait = float(config.get("run.retry-wait"))
-            left = run.time_left()
-            target.wait(time.monotonic() + (wait if left is None else min(wait, left)))
+            target.wait(time.monotonic() + retry_wait(run.time_left()))
             return True
         self._start(run, target)
         return True

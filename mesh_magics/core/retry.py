@@ -19,12 +19,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from .. import config
 from .spec import RunSpec
 from .target import Target
 
-__all__ = ["Plan", "plan_retry"]
+__all__ = ["Plan", "plan_retry", "retry_wait"]
 
 Plan = Literal["here", "elsewhere"]
+
+
+def retry_wait(left: float | None) -> float:
+    """Seconds to wait for a live worker: ``mesh.run.retry-wait``, never past ``left`` (the
+    run's time left, or its timeout; ``None``: unbounded)."""
+    wait = float(config.get("run.retry-wait"))
+    return wait if left is None else min(wait, left)
 
 
 def plan_retry(spec: RunSpec, target: Target, live: Iterable[str], *, worker_left: bool) -> Plan | None:

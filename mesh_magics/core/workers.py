@@ -41,7 +41,7 @@ class WorkerTable:
         try:
             records = dict(client.sync(client.scheduler.identity, n_workers=-1).get("workers", {}))
         except Exception as e:
-            logger.debug("scheduler_info failed: %s", e)
+            logger.debug("the scheduler's identity failed: %s", e)
         else:
             with self._lock:
                 self._records = records

@@ -112,8 +112,8 @@ def index_chain(
             g = genesis_entry()
             entries[g.id] = g
         names = {e.rune: e.id for e in entries.values()}
-        n = rune_partitions or max(1, len(client.nthreads()))
         workers = sorted(client.nthreads())  # none listed (all restarting): Dask places them
+        n = rune_partitions or max(1, len(workers))
         live = [client.scatter(empty_live(), workers=[workers[r % len(workers)]] if workers else None)
                 for r in range(n)]  # fmt: skip
         next_height = None

@@ -101,15 +101,13 @@ def held_futures(df: Any) -> list[Any] | None:
     on these futures spends none."""
     try:
         from dask.dataframe.dask_expr.io.io import FromGraph
-        from distributed import Future, futures_of
+        from distributed import futures_of
     except ImportError:
         return None
     if not isinstance(getattr(df, "expr", None), FromGraph):
         return None
     futures = futures_of(df)
-    if len(futures) != df.npartitions or not all(isinstance(f, Future) for f in futures):
-        return None
-    return futures
+    return futures if len(futures) == df.npartitions else None
 
 
 def prepare(df: Any, name: str, columns: list[str]) -> Input:
