@@ -122,3 +122,23 @@ def test_engine_for_chooses_one_engine_per_input(dask_client, tmp_path, fresh_ca
     assert cache_info()["misses"] == 1  # neither built a coded table
     for e in (engine, engine_for(local)):
         assert isinstance(e, WhaleEngine)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_pieces_address_codes_are_renumbered_the_same_by_mask_and_by_sort(seed):
+    from mesh_magics.runes.whale.cache import _renumber
+
+    rng = np.random.default_rng(seed)
+    n_addr = int(rng.integers(1, 5_000))
+    rows = int(rng.integers(0, 20_000))
+    s = rng.integers(-1, n_addr, rows).astype(np.int32)  # -1: a null sender
+    r = rng.integers(-1, n_addr, rows).astype(np.int32)
+    by_mask, by_sort = _renumber(s, r, n_addr, True), _renumber(s, r, n_addr, False)
+    for a, b in zip(by_mask, by_sort):
+        assert np.array_equal(a, b) and a.dtype.kind == b.dtype.kind
+    used, s2, r2 = by_mask
+    assert np.all(np.diff(used) > 0)  # sorted, distinct: codes order as the partition's did
+    for old, new in ((s, s2), (r, r2)):
+        assert np.array_equal(new < 0, old < 0)
+        assert np.array_equal(used[new[new >= 0]], old[old >= 0])
+    assert set(used) == set(np.concatenate([s, r])[np.concatenate([s, r]) >= 0])

@@ -270,25 +270,50 @@ def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, 
         )
         rune = to_global[cols["rune"]] if len(to_global) else cols["rune"]
         dest = owner[rune]
-        order = np.argsort(dest, kind="stable")
-        bounds = np.searchsorted(dest[order], np.arange(nout + 1))
+        # a stable sort of small integers is a radix sort in numpy: O(rows), not O(rows log rows)
+        order = np.argsort(
+            dest.astype(np.uint8 if nout <= 256 else np.uint16 if nout <= 65536 else np.int32), kind="stable"
+        )
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(dest, minlength=nout))])
         taken = {"rune": rune[order], **{c: cols[c][order] for c in _NUMERIC[1:]}}
         snd, rcv = cols["snd"][order], cols["rcv"][order]
+        n_addr = len(cols["addr"])
+        # a mask over the partition's dictionary per piece: O(rows + pieces x addresses), so
+        # only while the pieces are few for the dictionary (else a sort: O(rows log rows))
+        masks = nout * (n_addr + 1) <= 8 * max(len(dest), 1)
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
             for c, v in taken.items():
                 pieces[i][c].append(v[a:b])
             # the piece's own dictionary: only the addresses its rows name (compact: a piece
             # travels without its neighbours' strings), codes renumbered into it
-            s, r = snd[a:b], rcv[a:b]
-            used = np.unique(np.concatenate([s, r]))
-            used = used[used >= 0]
-            pieces[i]["snd"].append(np.where(s >= 0, np.searchsorted(used, s), -1).astype(np.int32))
-            pieces[i]["rcv"].append(np.where(r >= 0, np.searchsorted(used, r), -1).astype(np.int32))
+            used, snd_i, rcv_i = _renumber(snd[a:b], rcv[a:b], n_addr, masks)
+            pieces[i]["snd"].append(snd_i)
+            pieces[i]["rcv"].append(rcv_i)
             pieces[i]["addr"].append(cols["addr"].take(pa.array(used)))
     return [
         {**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"], "addr": p["addr"]}
         for p in pieces
     ]
+
+
+def _renumber(s: np.ndarray, r: np.ndarray, n_addr: int, mask: bool) -> tuple[np.ndarray, ...]:
+    """The address codes one piece uses (sorted) and its sender and receiver codes renumbered
+    into them; ``-1`` (null) stays ``-1``. Both ways give the same arrays."""
+    if not mask:
+        used = np.unique(np.concatenate([s, r]))
+        used = used[used >= 0]
+        return (
+            used,
+            np.where(s >= 0, np.searchsorted(used, s), -1).astype(np.int32),
+            np.where(r >= 0, np.searchsorted(used, r), -1).astype(np.int32),
+        )
+    seen = np.zeros(n_addr + 1, dtype=bool)  # the extra last slot is where -1 reads
+    seen[s] = True
+    seen[r] = True
+    seen[n_addr] = False
+    renumber = np.cumsum(seen, dtype=np.int32) - 1
+    renumber[n_addr] = -1
+    return np.flatnonzero(seen), renumber[s], renumber[r]
 
 
 def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
