@@ -94,6 +94,7 @@ SCHEMA: dict[str, Setting] = {
     "cluster.threads-per-worker": _s("int", low=1, null=True),
     "cluster.memory-limit": _s("size", null=True),
     "cluster.dashboard-address": _s("str", null=True),
+    "cluster.malloc-mmap-threshold": _s("bytes", null=True),
     "reconnect.enabled": _s("bool"),
     "reconnect.initial-delay": _s("float", low=0, above=True),
     "reconnect.max-delay": _s("float", low=0, above=True),
