@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh_magics.runes.whale.exact import to_ints
-from mesh_magics.runes.whale.holders import _sorted_desc
+from mesh_magics.runes.whale.holders import sorted_desc
 
 EDGES = [0, 1, -1, 2**32 - 1, 2**32, -(2**32), 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**90, -(2**90)]
 
@@ -38,7 +38,7 @@ def test_to_ints_is_exact_and_int64_only_when_everything_fits(values):
 def test_integer_holder_sort_matches_the_definition(rows):
     b = pd.DataFrame(rows, columns=["rune_id", "address", "bal"])
     b = pd.concat([b[["rune_id", "address"]], _limbs(b["bal"].tolist())], axis=1)
-    got = _sorted_desc(b, 2)
+    got = sorted_desc(b, 2)
     want = sorted(rows, key=lambda r: (r[0], -r[2], r[1]))
     ranks, seen = [], {}
     for r in want:
@@ -95,3 +95,42 @@ def test_q5_top_keeps_exactly_the_best_groups(rows, top, k):
         tuple(None if v is pd.NA else v for v in g)
         for g in got[["rune_id", "sender", "receiver"]].itertuples(index=False)
     ] == [r[:3] for r in want]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),  # key
+            st.one_of(
+                st.sampled_from([0, 1, -1, 2**32 - 1, 2**32, 2**62, 2**63 - 1, -(2**63) + 1]),
+                st.integers(-(2**63) + 1, 2**63 - 1),
+            ),  # fmt: skip
+        ),
+        max_size=200,
+    )
+)
+def test_coded_group_sums_are_exact(rows):
+    from mesh_magics.runes.whale.coded import _group_sums
+
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    moved = np.array([r[1] for r in rows], dtype=np.int64)
+    got = _group_sums(key, moved)
+    want: dict[int, int] = {}
+    for k, v in rows:
+        want[k] = want.get(k, 0) + v
+    assert dict(zip(got["key"].tolist(), [int(v) for v in to_ints(got, ["_a0", "_a1"])])) == want
+
+
+def test_a_key_with_more_rows_than_float64_sums_exactly_takes_the_integer_group_by():
+    from mesh_magics.runes.whale.coded import _EXACT_ROWS, _group_sums
+
+    # every row of key 1 at the largest amount: its low-limb sum is beyond 2**53
+    n = _EXACT_ROWS + 3
+    key = np.ones(n, dtype=np.int64)
+    key[:2] = [7, 8]
+    moved = np.full(n, 2**63 - 1, dtype=np.int64)
+    moved[0] = -5
+    got = _group_sums(key, moved)
+    sums = dict(zip(got["key"].tolist(), [int(v) for v in to_ints(got, ["_a0", "_a1"])]))
+    assert sums == {7: -5, 8: 2**63 - 1, 1: (n - 2) * (2**63 - 1)}

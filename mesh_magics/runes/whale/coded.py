@@ -27,7 +27,7 @@ from . import exact as ex
 from .cache import Coded, decode_codes
 from .engine import WhaleEngine
 from .frames import Input
-from .holders import finish_top_holders, top_chunk, top_holders_table
+from .holders import finish_top_holders, sorted_desc, top_chunk, top_holders_table
 
 __all__ = ["CodedEngine"]
 
@@ -48,21 +48,45 @@ def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- balances (Q2, Q3, Q4)
 
 
+#: rows a group may have for its limb sums to be exact in float64: each low limb is below
+#: 2**32 (a high one within ±2**31), so (2**21 - 1) of them sum below 2**53
+_EXACT_ROWS = 2**21
+
+
+def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
+    """``key`` and the sum of ``moved`` per distinct key as normalized limbs, exact.
+
+    One hash (``pd.factorize``) and a ``bincount`` per limb; where a key has too many rows
+    for float64 to hold its limb sums exactly, pandas' integer group-by instead.
+    """
+    codes, uniq = pd.factorize(key)
+    rows = np.bincount(codes, minlength=len(uniq))
+    if len(rows) and rows.max() >= _EXACT_ROWS:
+        return ex.normalize(_sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"]), LIMBS)
+    out = pd.DataFrame({"key": np.asarray(uniq, dtype=np.int64)})
+    for name, limb in _limbs(moved).items():
+        out[name] = np.bincount(codes, weights=limb.astype(np.float64), minlength=len(uniq)).astype(np.int64)
+    return ex.normalize(out, LIMBS)
+
+
 def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:
-    """Holders (balance > 0) of the runes of one partition: rune_id, address codes and limbs."""
+    """Holders (balance > 0) of the runes of one partition: rune_id, address codes and limbs,
+    sorted as the holder queries read them (rune, balance desc, address) with ``_rank``: the
+    balances are derived once per cached input, and Q2, Q3 and Q4's whales each read them."""
     rune = part["rune"].to_numpy().astype(np.int64) << 32
     amount = part["amount"].to_numpy()
     rcv, snd = part["rcv"].to_numpy(), part["snd"].to_numpy()
     r, s = rcv >= 0, snd >= 0
     key = np.concatenate([rune[r] | rcv[r], rune[s] | snd[s]])
     moved = np.concatenate([amount[r], -amount[s]])
-    out = ex.normalize(_sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"]), LIMBS)
+    out = _group_sums(key, moved)
     out = out[ex.positive(out, LIMBS)]
     key = out["key"].to_numpy()
-    return pd.DataFrame({
+    bal = pd.DataFrame({
         "rune_id": (key >> 32).astype(np.int32), "address": (key & _MASK).astype(np.int32),
         "_a0": out["_a0"].to_numpy(), "_a1": out["_a1"].to_numpy(),
     })  # fmt: skip
+    return sorted_desc(bal, K)
 
 
 # --------------------------------------------------------------------------- Q4

@@ -25,6 +25,7 @@ __all__ = [
     "balances",
     "concentration_table",
     "finish_top_holders",
+    "sorted_desc",
     "top_chunk",
     "top_holders_table",
 ]
@@ -69,8 +70,15 @@ def balances(inp: Input) -> Any:
     return shuffled.map_partitions(_final_balances, k, meta=_final_balances(partial._meta, k))
 
 
-def _sorted_desc(b: Any, k: int) -> Any:
-    """Sort by rune_id, balance desc, address asc; add ``_rank`` (1-based, per rune)."""
+def sorted_desc(b: Any, k: int) -> Any:
+    """Sort by rune_id, balance desc, address asc; add ``_rank`` (1-based, per rune).
+
+    A frame that already has ``_rank`` is in this order (the coded engine's balances are
+    derived sorted): it comes back as a shallow copy, so that columns added to it never
+    reach a persisted partition.
+    """
+    if "_rank" in b.columns:
+        return b.copy(deep=False)
     cols = ex.limb_names(k)
     by = ["rune_id", *reversed(cols), "address"]
     if type(b) is pd.DataFrame and all(pd.api.types.is_integer_dtype(b[c].dtype) for c in by):
@@ -81,7 +89,7 @@ def _sorted_desc(b: Any, k: int) -> Any:
 
 
 def _sorted_desc_ints(b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """:func:`_sorted_desc` for integer codes (the cached path): one numpy lexsort.
+    """:func:`sorted_desc` for integer codes (the cached path): one numpy lexsort.
 
     Normalized limbs are bounded (the low ones below 2**32), so negating them
     to sort descending cannot overflow.
@@ -98,7 +106,7 @@ def _sorted_desc_ints(b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 def top_chunk(b: Any, n: int, k: int) -> Any:
     """One partition's top ``n`` holders of each of its runes, with ``_rank``."""
-    s = _sorted_desc(b, k)
+    s = sorted_desc(b, k)
     return s[s["_rank"] <= n].reset_index(drop=True)
 
 
@@ -129,7 +137,7 @@ def _concentration_chunk(b: Any, top: int, k: int) -> Any:
     """Per rune (all of whose holders are in this partition): sums the host finishes."""
     cols = ex.limb_names(k)
     cum, tot, ptop = ex.limb_names(k, "_c"), ex.limb_names(k, "_t"), ex.limb_names(k, "_p")
-    s = _sorted_desc(b, k)
+    s = sorted_desc(b, k)
     s["_holders"] = 1
     g = s.groupby("rune_id", sort=False)
     # cumulative balances, largest first (order-dependent: done before any merge)
