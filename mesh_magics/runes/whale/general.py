@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.dataframe as dd
+import distributed  # noqa: F401  (its config defaults, before ours are merged in)
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -203,6 +205,16 @@ def _q6_count(part: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the engine
+
+#: The scheduler's guess for a task prefix it has not timed yet is 0.5 s
+#: (``distributed.scheduler.unknown-task-duration``). For the scans of Q1 and Q5 (10-20 ms a
+#: partition of 150k rows) that guess made work stealing move 28 of 64 persisted input
+#: partitions to the other worker on a query's first call (1.8 s against 0.5 s for the
+#: second; BENCHMARKS.md). The prefixes get their measured order of magnitude, as distributed's
+#: own defaults do for its shuffle's split tasks; a scheduler in this process (the embedded
+#: mesh) reads it when it first sees a prefix, a remote one reads its own config.
+KERNEL_DURATIONS = {"q1_fast": "20ms", "q5_fast": "20ms"}
+dask.config.update_defaults({"distributed": {"scheduler": {"default-task-durations": KERNEL_DURATIONS}}})
 
 
 #: the columns Q1 reads (the input comes projected to Q5's, which add sender and receiver):
