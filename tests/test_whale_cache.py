@@ -142,3 +142,46 @@ def test_a_pieces_address_codes_are_renumbered_the_same_by_mask_and_by_sort(seed
         assert np.array_equal(new < 0, old < 0)
         assert np.array_equal(used[new[new >= 0]], old[old >= 0])
     assert set(used) == set(np.concatenate([s, r])[np.concatenate([s, r]) >= 0])
+
+
+def _tied(seed: int) -> pd.DataFrame:
+    """Transfers where many holders tie: addresses first seen in an order other than their
+    strings' (the coded dictionaries keep first appearance), equal balances at every cut."""
+    rng = np.random.default_rng(seed)
+    names = [f"bc1q{w:04d}" for w in rng.permutation(40)]  # first appearance != string order
+    rows = []
+    for i, a in enumerate(names):
+        for rune in ("1:1", "2:5"):
+            rows.append((rune, "mint", None, a, 100 if i % 3 else 250))
+    for i in range(120):  # sends of equal amounts between shuffled pairs: tied flows
+        s, r = rng.choice(names, 2, replace=False)
+        rows.append((("1:1", "2:5")[i % 2], "send", s, r, 7 if i % 4 else 9))
+    df = pd.DataFrame(rows, columns=["rune_id", "operation", "sender", "receiver", "amount"])
+    df["block_height"] = np.arange(len(df), dtype=np.int64) // 10 + 840_000
+    df["block_time"] = pd.Timestamp("2024-04-20", tz="UTC") + pd.to_timedelta(
+        df["block_height"] - 840_000, "h"
+    )
+    df["txid"] = [f"{i:064x}" for i in range(len(df))]
+    for c in ("rune_id", "operation", "sender", "receiver", "txid"):
+        df[c] = df[c].astype("string[pyarrow]")
+    return df
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ties_at_every_cut_are_broken_by_the_address_strings(dask_client, fresh_cache, seed):
+    from mesh_magics.runes import whale_flows
+    from mesh_magics.runes.whale import engine_for
+
+    local = _tied(seed)
+    t = dd.from_pandas(local, npartitions=3)
+    runes = pd.DataFrame({"rune_id": ["1:1", "2:5"], "supply": [10**6, 10**6]})
+    for n in (1, 3, 7, 13):
+        got = top_holders(t, n=n)
+        assert isinstance(engine_for(t), CodedEngine)  # the coded table answered
+        pd.testing.assert_frame_equal(got, top_holders(local, n=n))
+        pd.testing.assert_frame_equal(whale_netflow(t, top=n), whale_netflow(local, top=n))
+    for top in (1, 5, 30):
+        pd.testing.assert_frame_equal(
+            whale_flows(t, runes, min_share=0.000001, top=top),
+            whale_flows(local, runes, min_share=0.000001, top=top),
+        )

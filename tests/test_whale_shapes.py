@@ -92,8 +92,8 @@ def test_per_partition_address_codes_decode_to_the_same_answers(dask_client, fre
     entry = coded(t, build=False)
     assert entry is not None and entry.table.npartitions > 1
     dicts = dask_client.gather(entry.dicts)
-    for d in dicts:  # each sorted, holding only its partition's addresses
-        assert d.to_pylist() == sorted(d.to_pylist()) and len(d) <= len(addrs)
+    for d in dicts:  # each distinct (in no order), holding only its partition's addresses
+        assert len(set(d.to_pylist())) == len(d) <= len(addrs)
     assert len({tuple(d.to_pylist()) for d in dicts}) > 1
     pd.testing.assert_frame_equal(daily_activity(t), daily_activity(pdf))
     pd.testing.assert_frame_equal(whale_flows(t, _runes(pdf), 0.01), whale_flows(pdf, _runes(pdf), 0.01))

@@ -15,12 +15,13 @@ send   bool    ``operation == "send"``
 
 and persisted on the workers (about 29 bytes a row instead of ~150). Rune codes
 are positions in the *sorted* dictionary of rune ids (global, a few thousand
-strings, held by the client). Address codes are positions in a sorted
-dictionary **of their partition** of the coded table: every rune lives in one
-partition, and every query compares addresses only within a rune (ties broken
-"by address asc", holders, senders, flows), so per-partition codes order as
-the strings do wherever an order is asked, and strings come back only for the
-rows of a result, decoded on the worker that holds the partition's dictionary.
+strings, held by the client). Address codes are positions in a dictionary
+**of their partition** of the coded table, in no order: every rune lives in one
+partition, and every query compares addresses only within a rune, so codes of
+two partitions never meet. Where an order by address is asked (ties "by address
+asc" among top holders and top flows) the few candidates tied at the cut are
+decoded and compared as strings on the worker that holds the partition's
+dictionary; strings otherwise come back only for the rows of a result.
 
 Building it is one pass over the input. Each input partition counts its rows
 per rune id and keeps its fixed-width columns beside its address strings (no
@@ -30,7 +31,8 @@ runes to partitions. Each input partition dictionary-encodes its addresses
 (sender and receiver in one dictionary: one hash of each address slot); the
 rows then move in one all-to-all as int32 codes, each piece with the distinct
 addresses its rows name, and each output partition merges its pieces' small
-dictionaries into its own sorted one (a hash per distinct address of a piece).
+dictionaries into its own (a hash per distinct address of a piece; sorting it
+was ~1 s of a 1.3 s task on 5M addresses, so it is not sorted).
 The first version's global address dictionary cost a gather of ~700k strings
 on the client and a hash table of all of them per input partition; the second
 shipped every address string through the all-to-all (+29 % worker peak memory
@@ -87,7 +89,7 @@ class Coded:
     key: str
     table: Any  # dask DataFrame of the coded columns, each rune inside one partition
     parts: list[Any]  # the table's partitions (futures held on the workers)
-    dicts: list[Any]  # per partition, its sorted addresses (futures of pa.Array): code -> address
+    dicts: list[Any]  # per partition, its addresses (futures of pa.Array, in no order): code -> address
     runes: pa.Array  # sorted rune ids: code -> rune_id
     n_addresses: list[int]  # addresses in each partition's dictionary
     time_dtype: Any
@@ -110,7 +112,7 @@ class Coded:
 
 
 def decode_codes(dictionary: pa.Array, codes: Any) -> pd.Series:
-    """Strings of codes into a sorted dictionary (``-1`` -> null); on the host or a worker."""
+    """Strings of codes into a dictionary (``-1`` -> null); on the host or a worker."""
     idx = pa.array(np.asarray(codes, dtype=np.int64), mask=np.asarray(codes) < 0)
     return pd.Series(pd.arrays.ArrowStringArray(pc.cast(dictionary.take(idx), pa.large_string())))
 
@@ -317,20 +319,20 @@ def _renumber(s: np.ndarray, r: np.ndarray, n_addr: int, mask: bool) -> tuple[np
 
 
 def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Codes (int32, -1 for null) of strings into their own sorted dictionary, and that dictionary."""
+    """Codes (int32, -1 for null) of strings into their own dictionary (first appearance
+    order), and that dictionary.
+
+    Not sorted: on 5M addresses an output partition's 1.8M distinct ones took Arrow ~1 s to
+    sort, most of its task. The queries that break ties by address compare the strings of
+    their few candidates instead (:mod:`.coded`)."""
     enc = pc.dictionary_encode(addr)  # Arrow's hash: faster than hashing fixed-width words in numpy
     # and checking for collisions (best of 5 on 1M addresses: 0.12 s against 0.21 s, BENCHMARKS.md)
-    order = pc.sort_indices(enc.dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = np.where(idx >= 0, rank[np.maximum(idx, 0)] if len(rank) else -1, -1).astype(np.int32)
-    return codes, enc.dictionary.take(pa.array(order))
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32), enc.dictionary
 
 
 def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
     """An output partition: its pieces concatenated, their addresses coded into its own
-    sorted dictionary (the pieces' small dictionaries merged: one hash per distinct address
+    dictionary (the pieces' small dictionaries merged: one hash per distinct address
     of each piece, not per row)."""
     cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
     dicts = [d for p in pieces for d in p["addr"]]

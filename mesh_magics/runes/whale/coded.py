@@ -27,7 +27,7 @@ from . import exact as ex
 from .cache import Coded, decode_codes
 from .engine import WhaleEngine
 from .frames import Input
-from .holders import finish_top_holders, sorted_desc, top_chunk, top_holders_table
+from .holders import finish_top_holders, sorted_desc
 
 __all__ = ["CodedEngine"]
 
@@ -157,10 +157,28 @@ def _q5_chunk(part: pd.DataFrame, thr: np.ndarray, top: int) -> pd.DataFrame:
     return _top_flows(_sum(df, ["rune_id", "sender", "receiver"]), top)
 
 
+def _at_least_nth(a1: np.ndarray, a0: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Rows whose amount (normalized limbs) is at least the ``n``-th largest of their block.
+
+    Blocks start at ``starts`` and are sorted by amount, largest first; a block of fewer
+    rows keeps them all. The rows tied with the ``n``-th are kept too: the address codes
+    are in no order, so the tie is broken by the strings afterwards.
+    """
+    sizes = np.diff(np.append(starts, len(a1)))
+    nth = np.repeat(starts + np.minimum(n, sizes) - 1, sizes)
+    t1, t0 = a1[nth], a0[nth]
+    return (a1 > t1) | ((a1 == t1) & (a0 >= t0))
+
+
 def _top_flows(part: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` groups by amount, with every group tied with the ``top``-th (the final
+    order, by rune and address strings among equal amounts, is made after decoding)."""
     part = ex.normalize(part.copy(), LIMBS)
-    by = ["_a1", "_a0", "rune_id", "sender", "receiver"]
-    return part.sort_values(by, ascending=[False, False, True, True, True]).head(top)
+    part = part.sort_values(["_a1", "_a0"], ascending=[False, False], kind="stable")
+    if len(part) <= top:
+        return part
+    keep = _at_least_nth(part["_a1"].to_numpy(), part["_a0"].to_numpy(), np.zeros(1, np.int64), top)
+    return part[keep]
 
 
 def _q5_decoded(part: pd.DataFrame, addresses: Any, thr: np.ndarray, top: int) -> pd.DataFrame:
@@ -171,11 +189,23 @@ def _q5_decoded(part: pd.DataFrame, addresses: Any, thr: np.ndarray, top: int) -
     return best
 
 
-def _top_decoded(bal: pd.DataFrame, addresses: Any, n: int) -> pd.DataFrame:
-    """A partition's top ``n`` holders per rune, addresses as strings."""
-    tops = top_chunk(bal, n, K)
-    tops["address"] = decode_codes(addresses, tops["address"]).array
-    return tops
+def _top_exact(bal: pd.DataFrame, addresses: Any, n: int) -> pd.DataFrame:
+    """A partition's top ``n`` holders per rune, ties in balance broken by the address
+    string: ``address`` the string, ``_code`` its code, ``_rank`` 1..n.
+
+    ``bal`` comes sorted by rune, balance desc and code (:func:`_holder_balances`); every
+    holder tied with its rune's ``n``-th is a candidate, and only the candidates' addresses
+    are decoded and ranked again (codes are in no order).
+    """
+    rune = bal["rune_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, rune[1:] != rune[:-1]]) if len(rune) else np.zeros(0, np.int64)
+    keep = _at_least_nth(bal["_a1"].to_numpy(), bal["_a0"].to_numpy(), starts, n)
+    c = bal[keep].reset_index(drop=True)
+    c["_code"] = c["address"]
+    c["address"] = decode_codes(addresses, c["_code"]).array
+    c = c.sort_values(["rune_id", "_a1", "_a0", "address"], ascending=[True, False, False, True])
+    c["_rank"] = c.groupby("rune_id", sort=False).cumcount() + 1
+    return c[c["_rank"] <= n].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- Q6
@@ -248,16 +278,19 @@ class CodedEngine(WhaleEngine):
 
     def top_holders(self, inp: Input, n: int) -> pd.DataFrame:
         """Q2: the top ``n`` per partition with addresses decoded there; finished on the host."""
-        (chunks,) = inp.compute(
-            *[dask.delayed(pd.concat)(self._per_part(_top_decoded, self.balances(inp), n))]
-        )
+        chunks = self._tops(inp, n).drop(columns="_code")
         chunks["rune_id"] = self.coded.rune_ids(chunks["rune_id"]).array
         return finish_top_holders(chunks, inp.k)
 
+    def _tops(self, inp: Input, n: int) -> pd.DataFrame:
+        """Every partition's :func:`_top_exact` on the host (rune codes, address strings and codes)."""
+        (chunks,) = inp.compute(dask.delayed(pd.concat)(self._per_part(_top_exact, self.balances(inp), n)))
+        return chunks
+
     def _whales(self, inp: Input, top: int) -> np.ndarray:
         """Sorted packed keys (rune << 32 | address) of each rune's ``top`` holders."""
-        tops = top_holders_table(inp, top, bal=self.balances(inp))
-        keys = (tops["rune_id"].to_numpy(np.int64) << 32) | tops["address"].to_numpy(np.int64)
+        tops = self._tops(inp, top)
+        keys = (tops["rune_id"].to_numpy(np.int64) << 32) | tops["_code"].to_numpy(np.int64)
         return np.sort(keys)
 
     # Q4
