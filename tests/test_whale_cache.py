@@ -185,3 +185,18 @@ def test_ties_at_every_cut_are_broken_by_the_address_strings(dask_client, fresh_
             whale_flows(t, runes, min_share=0.000001, top=top),
             whale_flows(local, runes, min_share=0.000001, top=top),
         )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_whale_membership_of_rows_matches_a_set_of_rune_address_pairs(seed):
+    from mesh_magics.runes.whale.coded import _member
+
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(0, 5_000))
+    rune = rng.integers(0, 6, rows).astype(np.int32)
+    codes = rng.integers(-1, 300, rows).astype(np.int32)  # -1: a null address
+    pairs = {(int(r), int(a)) for r, a in zip(rng.integers(0, 6, 40), rng.integers(0, 400, 40))}
+    keys = np.sort(np.array([(r << 32) | a for r, a in pairs], dtype=np.int64))
+    want = np.array([(int(r), int(a)) in pairs for r, a in zip(rune, codes)], dtype=bool)
+    assert np.array_equal(_member(rune, codes, keys), want)
+    assert not _member(rune, codes, keys[:0]).any()
