@@ -351,6 +351,35 @@ def test_a_persisted_input_runs_its_kernels_on_its_own_partitions(dask_client, l
         _same(_tuples(whale_flows(t, rdf, 0.01, top=7)), ref_whale_flows(rows, supply, 0.01, 7))
 
 
+def test_a_persisted_inputs_partitions_are_dealt_to_the_threads_of_the_workers_holding_them(
+    dask_client, ledger
+):
+    from distributed import wait
+
+    from mesh_magics.runes.whale.general import slots
+
+    pdf, _, _ = ledger
+    held = dd.from_pandas(pdf, npartitions=7).persist()
+    futures = held_futures_of(held)
+    wait(futures)
+    who, threads = dask_client.who_has(futures), dask_client.nthreads()
+    got = slots(dask_client, futures)
+    assert sorted(f.key for _, fs in got for f in fs) == sorted(f.key for f in futures)  # each once
+    for address, fs in got:
+        assert address in threads and all(address in who[f.key] for f in fs)
+    per_worker = {a: sum(1 for b, _ in got if b == a) for a, _ in got}
+    assert all(n <= threads[a] for a, n in per_worker.items())
+    assert len(got) <= sum(threads.values())
+
+
+def held_futures_of(df):
+    from mesh_magics.runes.whale.frames import held_futures
+
+    futures = held_futures(df)
+    assert futures is not None
+    return futures
+
+
 @pytest.fixture(scope="module")
 def ledger():
     transfers, runes = synthetic(n_rows=4000, n_runes=6, n_addresses=150, seed=7, npartitions=2)
