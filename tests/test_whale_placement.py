@@ -1,27 +1,37 @@
-"""Where the whale scans run on a first call: beside the persisted partitions they read.
+"""Where the whale scans run on a persisted input: beside the partitions they read.
 
-A scheduler that has not timed a task prefix guesses 0.5 s a task; for Q1's and Q5's
-scans (milliseconds a partition) that guess made work stealing ship input partitions to
-the other worker on the first call. The scans' prefixes carry their own duration
-(``general.KERNEL_DURATIONS``), read by the embedded mesh's scheduler.
-
-How many partitions move is up to stealing's timing (on a 4M-row, 48-partition input the
-old guess moved 3 to 11 per scan, the new one 2): too loose for a test, so the figures are
-in BENCHMARKS.md and this test checks what the scheduler is told.
+Q1 and Q5 run one task for each thread of each worker over the partitions that worker
+holds (``general.slots``). One task a partition, on a first call (no duration known for
+the prefix), let work stealing ship up to 28 of 64 partitions to the other worker, which
+left copies of them there; with the scans placed this way nothing is copied.
 """
 
 from __future__ import annotations
 
-import dask
 from _mesh import isolated_mesh
+from dask.utils import key_split
+from distributed import futures_of, get_task_stream, wait
 
-from mesh_magics.runes.whale.general import KERNEL_DURATIONS
+from mesh_magics.runes import synthetic, whale_flows, whale_transfers
 
 
-def test_the_scans_durations_reach_the_embedded_schedulers_config(tmp_path):
-    with isolated_mesh(tmp_path) as m:
-        known = m.client.run_on_scheduler(
-            lambda: dask.config.get("distributed.scheduler.default-task-durations")
-        )
-    assert {k: known[k] for k in KERNEL_DURATIONS} == KERNEL_DURATIONS
-    assert known["split-shuffle"] == "1us"  # distributed's own defaults are kept beside them
+def test_a_first_scan_of_a_persisted_input_copies_no_partition(tmp_path):
+    parts = 24
+    with isolated_mesh(tmp_path) as m:  # a fresh scheduler: no task prefix timed yet
+        c = m.client
+        t, r = synthetic(n_rows=600_000, n_runes=30, n_addresses=20_000, npartitions=parts, seed=5)
+        t, r = t.persist(), r.persist()
+        wait([t, r])
+        keys = [f.key for f in futures_of(t)]
+        before = c.who_has(futures_of(t))
+        assert all(len(before[k]) == 1 for k in keys)
+        with get_task_stream(c) as ts:
+            q1 = whale_transfers(t, r)
+            q5 = whale_flows(t, r)
+        assert len(q1) and len(q5)
+        scans = [task for task in ts.data if key_split(task["key"]) == "on_many"]
+        after = c.who_has(futures_of(t))
+        threads = sum(c.nthreads().values())
+    assert 0 < len(scans) <= 2 * threads  # one task a worker thread for each of Q1 and Q5
+    copied = [k for k in keys if len(after[k]) > 1]
+    assert copied == [], f"{len(copied)} of {parts} partitions were copied to a second worker"

@@ -71,8 +71,9 @@ def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
 
 def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:
     """Holders (balance > 0) of the runes of one partition: rune_id, address codes and limbs,
-    sorted as the holder queries read them (rune, balance desc, address) with ``_rank``: the
-    balances are derived once per cached input, and Q2, Q3 and Q4's whales each read them."""
+    sorted by rune, balance desc and address *code* with ``_rank``, once per cached input:
+    Q3 reads them as they are (ties have equal balances, so their order changes nothing),
+    Q2 and Q4's whales re-rank the candidates tied at their cut by string (:func:`_top_exact`)."""
     rune = part["rune"].to_numpy().astype(np.int64) << 32
     amount = part["amount"].to_numpy()
     rcv, snd = part["rcv"].to_numpy(), part["snd"].to_numpy()

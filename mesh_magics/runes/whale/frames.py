@@ -42,7 +42,7 @@ class Input:
         self.family = family  # "pandas" or "cudf"
         self.local = local  # in-memory input: compute in this process
         # a persisted input's partitions (see held_futures): kernels that read only their own
-        # columns may run on them straight, one task a partition
+        # columns may run on them straight, where they are held
         self.futures = futures
         meta = ddf._meta
         self.k = ex.n_limbs(meta["amount"].dtype) if "amount" in meta.columns else 2

@@ -17,12 +17,9 @@ threshold table, no merge) and group only them.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import dask
 import dask.dataframe as dd
-import distributed  # noqa: F401  (its config defaults, before ours are merged in)
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -207,16 +204,6 @@ def _q6_count(part: Any) -> Any:
 
 # --------------------------------------------------------------------------- the engine
 
-#: The scheduler's guess for a task prefix it has not timed yet is 0.5 s
-#: (``distributed.scheduler.unknown-task-duration``). For the scans of Q1 and Q5 (10-20 ms a
-#: partition of 150k rows) that guess made work stealing move 28 of 64 persisted input
-#: partitions to the other worker on a query's first call (1.8 s against 0.5 s for the
-#: second; BENCHMARKS.md). The prefixes get their measured order of magnitude, as distributed's
-#: own defaults do for its shuffle's split tasks; a scheduler in this process (the embedded
-#: mesh) reads it when it first sees a prefix, a remote one reads its own config.
-KERNEL_DURATIONS = {"q1_fast": "20ms", "q5_fast": "20ms"}
-dask.config.update_defaults({"distributed": {"scheduler": {"default-task-durations": KERNEL_DURATIONS}}})
-
 
 #: the columns Q1 reads (the input comes projected to Q5's, which add sender and receiver):
 #: selected before the kernels, so that a lazy input (``dd.read_parquet``) reads only these
@@ -231,18 +218,19 @@ def _on_futures(inp: Input, thr: Any, fast: Any) -> tuple[Any, list[Any]] | None
 
     One task a partition cost more than the scan itself: on 2 workers sharing 2 cores with the
     scheduler, a 4 ms kernel took ~10 ms a task (64 partitions: 0.5-0.7 s for ~0.15 s of work).
+    And on a first call, with no duration known for the prefix, work stealing shipped up to 28
+    of 64 partitions to the other worker; a task that holds all of its partitions where they
+    are gives it nothing to balance.
     """
     if not (inp.futures and _fast(inp)):
         return None
     ids, limits = _limits(thr)
     client = inp.futures[0].client
     shared = client.scatter([ids, limits], hash=False)  # fetched once per worker, not per task
-    name = fast.__name__.lstrip("_")  # the task prefix keeps its default duration (KERNEL_DURATIONS)
     tasks = []
     for address, futures in slots(client, inp.futures):
         where = {} if address is None else {"workers": [address], "allow_other_workers": True}
-        key = f"{name}-{uuid.uuid4().hex}"
-        tasks.append(client.submit(_on_many, fast, shared[0], shared[1], *futures, key=key, **where))
+        tasks.append(client.submit(_on_many, fast, shared[0], shared[1], *futures, pure=False, **where))
     return client, tasks
 
 

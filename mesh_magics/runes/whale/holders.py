@@ -73,9 +73,10 @@ def balances(inp: Input) -> Any:
 def sorted_desc(b: Any, k: int) -> Any:
     """Sort by rune_id, balance desc, address asc; add ``_rank`` (1-based, per rune).
 
-    A frame that already has ``_rank`` is in this order (the coded engine's balances are
-    derived sorted): it comes back as a shallow copy, so that columns added to it never
-    reach a persisted partition.
+    A frame that already has ``_rank`` is taken as sorted and comes back as a shallow copy
+    (columns added to it never reach a persisted partition): the coded engine's balances,
+    whose ties are in address-code order, which only order-free readers of ties (Q3's
+    concentration) take through here; its top holders break ties by string themselves.
     """
     if "_rank" in b.columns:
         return b.copy(deep=False)
