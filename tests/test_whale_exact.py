@@ -123,7 +123,8 @@ def test_coded_group_sums_are_exact(rows):
 
 
 def test_a_key_with_more_rows_than_float64_sums_exactly_takes_the_integer_group_by():
-    from mesh_magics.runes.whale.coded import _EXACT_ROWS, _group_sums
+    from mesh_magics.runes.whale.coded import _group_sums
+    from mesh_magics.runes.whale.exact import EXACT_ROWS as _EXACT_ROWS
 
     # every row of key 1 at the largest amount: its low-limb sum is beyond 2**53
     n = _EXACT_ROWS + 3
@@ -134,3 +135,77 @@ def test_a_key_with_more_rows_than_float64_sums_exactly_takes_the_integer_group_
     got = _group_sums(key, moved)
     sums = dict(zip(got["key"].tolist(), [int(v) for v in to_ints(got, ["_a0", "_a1"])]))
     assert sums == {7: -5, 8: 2**63 - 1, 1: (n - 2) * (2**63 - 1)}
+
+
+_RUNES = ["840000:1", "840000:2", "1:0", "9:9"]  # the last is absent from the thresholds
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(_RUNES)),
+            st.one_of(st.none(), st.sampled_from(["send", "mint", "burn", "sen", "send "])),
+            st.sampled_from([None, "a", "b", "ä"]),  # sender
+            st.sampled_from([None, "a", "c"]),  # receiver
+            st.one_of(st.sampled_from([0, 1, 2**32 - 1, 2**32, 2**63 - 1]), st.integers(0, 2**63 - 1)),
+        ),
+        max_size=60,
+    ),
+    st.lists(st.integers(0, 2**63 - 1), min_size=3, max_size=3),
+)
+def test_the_q1_and_q5_kernels_keep_exactly_the_whale_sized_sends(rows, limits):
+    """Per partition, Q1's and Q5's Arrow kernels against the definition: a row counts when its
+    operation is exactly ``send``, its rune has a limit and its amount reaches it; a null rune,
+    operation or address never breaks that (null addresses are groups of their own)."""
+    import pyarrow as pa
+
+    from mesh_magics.runes.whale.general import _q1_fast, _q5_fast
+
+    part = pd.DataFrame(
+        {
+            "rune_id": pd.array([r[0] for r in rows], dtype="string[pyarrow]"),
+            "operation": pd.array([r[1] for r in rows], dtype="string[pyarrow]"),
+            "sender": pd.array([r[2] for r in rows], dtype="string[pyarrow]"),
+            "receiver": pd.array([r[3] for r in rows], dtype="string[pyarrow]"),
+            "amount": np.array([r[4] for r in rows], dtype=np.int64),
+        }
+    )
+    ids = pa.array(_RUNES[:3], type=pa.large_string())
+    limit = dict(zip(_RUNES[:3], limits))
+    kept = [r for r in rows if r[1] == "send" and r[0] in limit and r[4] >= limit[r[0]]]
+
+    q1: dict = {}
+    q5: dict = {}
+    for rune, _, snd, rcv, amount in kept:
+        n, total = q1.get(rune, (0, 0))
+        q1[rune] = (n + 1, total + amount)
+        n, total = q5.get((rune, snd, rcv), (0, 0))
+        q5[(rune, snd, rcv)] = (n + 1, total + amount)
+
+    got1 = _q1_fast(part, ids, np.array(limits, dtype=np.int64))
+    sums1 = to_ints(got1, ["_a0", "_a1"])
+    assert {r: (int(n), int(v)) for r, n, v in zip(got1["rune_id"], got1["n"], sums1)} == q1
+    got5 = _q5_fast(part, ids, np.array(limits, dtype=np.int64))
+    keys5 = [
+        tuple(None if v is pd.NA else v for v in t)
+        for t in got5[["rune_id", "sender", "receiver"]].itertuples(index=False)
+    ]
+    sums5 = to_ints(got5, ["_a0", "_a1"])
+    assert len(keys5) == len(set(keys5))
+    assert {k: (int(n), int(v)) for k, n, v in zip(keys5, got5["n"], sums5)} == q5
+
+
+def test_a_rune_with_more_whale_rows_than_float64_sums_exactly_takes_integer_sums():
+    from mesh_magics.runes.whale.exact import EXACT_ROWS
+    from mesh_magics.runes.whale.general import _position_sums
+
+    n = EXACT_ROWS + 3  # every row of position 1 at the largest amount: its low-limb sum is beyond 2**53
+    at = np.ones(n, dtype=np.int64)
+    at[:2] = [0, 2]
+    amount = np.full(n, 2**63 - 1, dtype=np.int64)
+    amount[0] = 5
+    rows, sums = _position_sums(at, amount, 3)
+    assert rows.tolist() == [1, n - 2, 1]
+    got = [int(v) for v in to_ints(pd.DataFrame(sums), ["_a0", "_a1"])]
+    assert got == [5, (n - 2) * (2**63 - 1), 2**63 - 1]

@@ -37,8 +37,7 @@ _MASK = np.int64(ex.BASE - 1)
 _DAY0 = np.int64(2**31)  # offset of packed day numbers
 
 
-def _limbs(amount: np.ndarray) -> dict[str, np.ndarray]:
-    return {"_a0": amount & _MASK, "_a1": amount >> 32}
+_limbs = ex.int64_limbs
 
 
 def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -48,11 +47,6 @@ def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- balances (Q2, Q3, Q4)
 
 
-#: rows a group may have for its limb sums to be exact in float64: each low limb is below
-#: 2**32 (a high one within ±2**31), so (2**21 - 1) of them sum below 2**53
-_EXACT_ROWS = 2**21
-
-
 def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
     """``key`` and the sum of ``moved`` per distinct key as normalized limbs, exact.
 
@@ -60,13 +54,10 @@ def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
     for float64 to hold its limb sums exactly, pandas' integer group-by instead.
     """
     codes, uniq = pd.factorize(key)
-    rows = np.bincount(codes, minlength=len(uniq))
-    if len(rows) and rows.max() >= _EXACT_ROWS:
+    _, sums = ex.bincount_limbs(codes, moved, len(uniq))
+    if sums is None:
         return ex.normalize(_sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"]), LIMBS)
-    out = pd.DataFrame({"key": np.asarray(uniq, dtype=np.int64)})
-    for name, limb in _limbs(moved).items():
-        out[name] = np.bincount(codes, weights=limb.astype(np.float64), minlength=len(uniq)).astype(np.int64)
-    return ex.normalize(out, LIMBS)
+    return ex.normalize(pd.DataFrame({"key": np.asarray(uniq, dtype=np.int64), **sums}), LIMBS)
 
 
 def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,9 @@ import pandas as pd
 
 __all__ = [
     "BASE",
+    "EXACT_ROWS",
+    "bincount_limbs",
+    "int64_limbs",
     "from_ints",
     "greater",
     "limb_names",
@@ -39,6 +42,31 @@ __all__ = [
 BITS = 32
 BASE = 1 << BITS
 _MASK = BASE - 1
+
+
+#: rows a group may have for float64 sums of its int64 limbs (:func:`int64_limbs`) to be
+#: exact: each low limb is below 2**32 (a high one within ±2**31), so (2**21 - 1) of them
+#: sum below 2**53
+EXACT_ROWS = 2**21
+
+
+def int64_limbs(amount: np.ndarray) -> dict[str, np.ndarray]:
+    """An int64 array as its two limbs ``_a0`` (low 32 bits) and ``_a1`` (the rest, signed)."""
+    return {"_a0": amount & np.int64(_MASK), "_a1": amount >> BITS}
+
+
+def bincount_limbs(codes: np.ndarray, amount: np.ndarray, n: int) -> tuple[np.ndarray, dict | None]:
+    """Per code in ``0..n-1``: its rows, and the sums of ``amount``'s :func:`int64_limbs`
+    (int64), one float64 ``bincount`` per limb. The sums are ``None`` where a code has
+    :data:`EXACT_ROWS` rows or more: float64 would round them, the caller sums in integers."""
+    rows = np.bincount(codes, minlength=n)
+    if len(rows) and rows.max() >= EXACT_ROWS:
+        return rows, None
+    sums = {
+        name: np.bincount(codes, weights=limb.astype(np.float64), minlength=n).astype(np.int64)
+        for name, limb in int64_limbs(amount).items()
+    }
+    return rows, sums
 
 
 def limb_names(k: int, prefix: str = "_a") -> list[str]:
