@@ -30,7 +30,9 @@ and the fix. The tree::
         └── RuneNameError        a rune name, spaced name or rune id does not parse
 
 ``MeshUsageError`` also derives from IPython's ``UsageError`` when IPython is
-importable. IPython shows every ``MeshError`` as one red line naming the problem
+importable. It is made on first use (a module ``__getattr__``): the Runes kernels
+import this module on Dask's workers, and importing IPython there cost each worker
+~85 ms on its first whale task. IPython shows every ``MeshError`` as one red line naming the problem
 and the fix (``_render_traceback_``), except ``RemoteError``, which renders the
 remote traceback.
 
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AuditError",
@@ -75,13 +77,6 @@ __all__ = [
     "TransferError",
     "WorkerLostError",
 ]  # and `named`, the package's own helper for messages (not part of the tree)
-
-try:  # IPython is a dependency, but keep the error tree importable without it.
-    from IPython.core.error import UsageError as _UsageError
-except ImportError:  # pragma: no cover - exercised only without IPython
-
-    class _UsageError(Exception):  # type: ignore[no-redef]  # the stand-in when IPython is absent
-        pass
 
 
 class Named(str):
@@ -151,10 +146,6 @@ class MeshError(Exception):
 
 class MeshConfigError(MeshError, ValueError):
     """A ``mesh.*`` configuration value or an option is invalid."""
-
-
-class MeshUsageError(MeshConfigError, _UsageError):
-    """A usage mistake in a magic: shown by IPython as one line, no traceback."""
 
 
 class NoMeshError(MeshError, RuntimeError):
@@ -305,3 +296,28 @@ class ChainError(MeshError, ValueError):
     """Block data that does not parse or does not line up: a truncated file, a wrong
     network magic or XOR key, a merkle root that does not match, undo data that does not
     match its block. The message names the file, the offset and the block."""
+
+
+if TYPE_CHECKING:
+
+    class MeshUsageError(MeshConfigError):
+        """A usage mistake in a magic: shown by IPython as one line, no traceback."""
+
+
+def _usage_error() -> type:
+    bases: tuple[type, ...] = (MeshConfigError,)
+    try:  # IPython is a dependency, but keep the error tree importable without it.
+        from IPython.core.error import UsageError
+
+        bases = (MeshConfigError, UsageError)
+    except ImportError:  # pragma: no cover - exercised only without IPython
+        pass
+    doc = "A usage mistake in a magic: shown by IPython as one line, no traceback."
+    return type("MeshUsageError", bases, {"__doc__": doc, "__module__": __name__})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MeshUsageError":  # made once, on first use (see the module's docstring)
+        cls = globals()["MeshUsageError"] = _usage_error()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

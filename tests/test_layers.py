@@ -306,6 +306,26 @@ def test_the_worker_side_loads_nothing_of_the_kernel():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_runes_kernels_load_no_front_end():
+    """The whale and ledger kernels run on Dask's workers: unpickling one imports its module
+    there, and IPython (once pulled in by the error tree) cost each worker ~85 ms on its first
+    whale task. The error tree still makes ``MeshUsageError`` an IPython ``UsageError``."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import mesh_magics.runes.whale.general, mesh_magics.runes.whale.coded, mesh_magics.runes.ledger
+        front = ("IPython", "ipykernel", "ipywidgets", "anywidget", "traitlets", "bokeh", "mesh_magics.core",
+                 "mesh_magics.ipython", "mesh_magics.dashboard", "mesh_magics.server")
+        print(sorted(m for m in sys.modules if any(m == f or m.startswith(f + ".") for f in front)))
+        from mesh_magics.errors import MeshConfigError, MeshUsageError
+        from IPython.core.error import UsageError
+        print(issubclass(MeshUsageError, UsageError) and issubclass(MeshUsageError, MeshConfigError))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["[]", "True"]
+
+
 def test_the_core_loads_no_widgets_or_server():
     code = textwrap.dedent(
         """
