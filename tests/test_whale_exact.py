@@ -79,7 +79,7 @@ def _limbs4(values: list[int]) -> pd.DataFrame:
 )
 def test_q5_top_keeps_exactly_the_best_groups(rows, top, k):
     """The top-n preselection on float64 values drops no group that the exact order keeps."""
-    from mesh_magics.runes.whale.general import _q5_top
+    from mesh_magics.runes.whale.flows import top_rows as _q5_top
 
     if k == 2:
         rows = [r for r in rows if r[3] < 2**63]

@@ -29,7 +29,7 @@ def test_a_first_scan_of_a_persisted_input_copies_no_partition(tmp_path):
             q1 = whale_transfers(t, r)
             q5 = whale_flows(t, r)
         assert len(q1) and len(q5)
-        scans = [task for task in ts.data if key_split(task["key"]) == "on_many"]
+        scans = [task for task in ts.data if key_split(task["key"]) in ("q1_many", "q5_many")]
         after = c.who_has(futures_of(t))
         threads = sum(c.nthreads().values())
     assert 0 < len(scans) <= 2 * threads  # one task a worker thread for each of Q1 and Q5

@@ -301,7 +301,8 @@ NO_ADDRESS = HAND + [
 def test_a_send_to_no_address_is_a_flow_of_its_own(dask_client, nparts, persist, monkeypatch):
     """Q5 groups by (rune, sender, receiver) as SQL does: a null receiver is a group, not
     dropped (it was, on the general engine only: Q1 counted the row, Q5 lost it). The same
-    answer from the general engine's one-task sum, its shuffle (forced) and the coded table."""
+    answer from the general engine's one-task sum, its three rounds and its shuffle (both
+    forced) and the coded table."""
     from mesh_magics.runes import whale
     from mesh_magics.runes.whale import general
 
@@ -323,8 +324,11 @@ def test_a_send_to_no_address_is_a_flow_of_its_own(dask_client, nparts, persist,
 
     whale.clear_cache()
     assert flows() == want  # general: one task sums them
+    monkeypatch.setattr(general, "_FLOW_SUM_ROWS", 0)
+    assert flows() == want  # general: the three rounds of flows.top_flows (pandas)
+    monkeypatch.setattr(general, "_TOP_FLOWS_FAMILIES", ())
     monkeypatch.setattr(general, "_FLOW_TREE_ROWS", 1)
-    assert flows() == want  # general: shuffled
+    assert flows() == want  # general: shuffled (what cuDF partitions take)
     if nparts:
         top_holders(t)  # builds the coded table; Q5 then reads it
         hits = whale.cache_info()["hits"]

@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 
 from . import exact as ex
 from .engine import WhaleEngine
-from .frames import Input, flow_order, frame_lib, host, ticks
+from .flows import KEYS, final, top_flows, top_rows
+from .frames import Input, frame_lib, host, ticks
 from .holders import TRANSFER_COLUMNS
 from .holders import balances as holder_balances
 
@@ -58,34 +59,10 @@ def _q1_chunk(part: Any, thr: Any, k: int) -> Any:
     return rows.groupby("rune_id", sort=False).sum().reset_index()
 
 
-_FLOW_KEYS = ["rune_id", "sender", "receiver"]
-
-
 def _q5_chunk(part: Any, thr: Any, k: int) -> Any:
-    rows = _whale_rows(part, thr, k, _FLOW_KEYS)
+    rows = _whale_rows(part, thr, k, KEYS)
     rows["n"] = 1
-    return rows.groupby(_FLOW_KEYS, sort=False, dropna=False).sum().reset_index()
-
-
-def _q5_final(parts: list[Any], top: int, k: int) -> Any:
-    """Every partition's groups (few: see ``GeneralEngine.flows``) summed, the ``top`` best kept."""
-    rows = frame_lib(parts[0]).concat(parts, ignore_index=True)
-    return _q5_top(rows.groupby(_FLOW_KEYS, sort=False, dropna=False).sum().reset_index(), top, k)
-
-
-def _q5_top(part: Any, top: int, k: int) -> Any:
-    """The ``top`` groups in Q5's order. Only the rows whose amount can be among the ``top``
-    largest are sorted (a sort of millions of rows on three strings took seconds): an amount's
-    float64 value is within ~1e-15 of it, so every row within 1e-9 of the ``top``-th largest
-    value is kept, ties included, and the exact sort of the limbs decides among them."""
-    cols = ex.limb_names(k)
-    part = ex.normalize(part.copy(), cols)
-    if len(part) > 4 * top:
-        approx = sum(part[c].astype("float64") * float(ex.BASE) ** j for j, c in enumerate(cols))
-        nth = float(approx.nlargest(top).min())
-        part = part[approx >= nth - abs(nth) * 1e-9]
-    by, ascending = flow_order(k)
-    return part.sort_values(by, ascending=ascending).head(top)
+    return rows.groupby(KEYS, sort=False, dropna=False).sum().reset_index()
 
 
 def _fast(inp: Input) -> bool:
@@ -139,14 +116,24 @@ def _position_sums(at: np.ndarray, amount: np.ndarray, n: int) -> tuple[np.ndarr
     return rows, sums
 
 
-def _q1_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
-    """Q1's partial result of one partition: per rune with a whale-sized send, ``n`` and the
+def _q1_many(ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
+    """Q1's partial result of some partitions: per rune with a whale-sized send, ``n`` and the
     limb sums; the rune's position in ``ids`` is the group key (a bincount, no group-by)."""
-    pos, amount, keep = _whale_mask(part, ids, limits)
-    taken = _numpy(pc.indices_nonzero(keep))
-    rows, sums = _position_sums(_numpy(pc.take(pos, taken)), _numpy(amount)[taken], len(ids))
+    n = len(ids)
+    rows, sums = np.zeros(n, np.int64), {c: np.zeros(n, np.int64) for c in ("_a0", "_a1")}
+    for part in parts:  # int64 sums of per-partition limb sums: exact below 2**31 rows
+        pos, amount, keep = _whale_mask(part, ids, limits)
+        taken = _numpy(pc.indices_nonzero(keep))
+        more, limbs = _position_sums(_numpy(pc.take(pos, taken)), _numpy(amount)[taken], n)
+        rows += more
+        for c in sums:
+            sums[c] += limbs[c]
     at = np.flatnonzero(rows)
     return pd.DataFrame({"rune_id": _ids(ids, at), "n": rows[at], **{c: v[at] for c, v in sums.items()}})
+
+
+def _q1_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
+    return _q1_many(ids, limits, part)
 
 
 def _q1_total(parts: pd.DataFrame) -> pd.DataFrame:
@@ -158,10 +145,9 @@ def _q1_sum(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return _q1_total(pd.concat(parts, ignore_index=True))
 
 
-def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
-    """Q5's partial result of one partition: its whale-sized sends grouped by (rune, sender,
-    receiver), the rune by its position in ``ids`` (an integer key hashes faster than its
-    string; Arrow's own group-by was 3x slower than pandas' here); a null address is a group."""
+def _q5_rows(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
+    """One partition's whale-sized sends: the rune's position in ``ids``, the addresses as
+    they are, the amount's limbs."""
     pos, amount, keep = _whale_mask(part, ids, limits)
     taken = pc.indices_nonzero(keep)  # the few kept addresses taken in Arrow, never as str
     rows = pd.DataFrame({
@@ -170,10 +156,22 @@ def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFr
         "receiver": pd.arrays.ArrowStringArray(_strings(part["receiver"]).take(taken)),
         **ex.int64_limbs(_numpy(amount)[_numpy(taken)]), "n": np.ones(len(taken), np.int64),
     })  # fmt: skip
-    rows = rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
+    return rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
+
+
+def _q5_many(ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
+    """Q5's partial result of some partitions: their whale-sized sends grouped once by (rune,
+    sender, receiver), each flow in one row; the rune grouped by its position in ``ids`` (an
+    integer hashes faster than its string; Arrow's own group-by was 3x slower than pandas'
+    here). A null address is a group."""
+    rows = pd.concat([_q5_rows(p, ids, limits) for p in parts], ignore_index=True)
     out = rows.groupby(["_pos", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
     out.insert(0, "rune_id", _ids(ids, out.pop("_pos").to_numpy()))
     return out
+
+
+def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
+    return _q5_many(ids, limits, part)
 
 
 # --------------------------------------------------------------------------- Q4
@@ -224,11 +222,11 @@ def _q6_count(part: Any) -> Any:
 _Q1_COLUMNS = ["rune_id", "operation", "amount"]
 
 
-def _on_futures(inp: Input, thr: Any, fast: Any) -> tuple[Any, list[Any]] | None:
-    """``fast`` on the partitions of a persisted input where they are held (see
-    ``frames.held_futures``): one task for each thread of each worker over the partitions that
-    worker holds, its results concatenated. ``(client, futures)``, or ``None`` where the fast
-    kernels do not apply or the input is not persisted.
+def _on_futures(inp: Input, thr: Any, many: Any) -> tuple[Any, list[Any]] | None:
+    """``many(ids, limits, *partitions)`` on the partitions of a persisted input where they are
+    held (see ``frames.held_futures``): one task for each thread of each worker over the
+    partitions that worker holds. ``(client, futures)``, or ``None`` where the fast kernels do
+    not apply or the input is not persisted.
 
     One task a partition cost more than the scan itself: on 2 workers sharing 2 cores with the
     scheduler, a 4 ms kernel took ~10 ms a task (64 partitions: 0.5-0.7 s for ~0.15 s of work).
@@ -244,7 +242,7 @@ def _on_futures(inp: Input, thr: Any, fast: Any) -> tuple[Any, list[Any]] | None
     tasks = []
     for address, futures in slots(client, inp.futures):
         where = {} if address is None else {"workers": [address], "allow_other_workers": True}
-        tasks.append(client.submit(_on_many, fast, shared[0], shared[1], *futures, pure=False, **where))
+        tasks.append(client.submit(many, shared[0], shared[1], *futures, pure=False, **where))
     return client, tasks
 
 
@@ -265,11 +263,6 @@ def slots(client: Any, futures: list[Any]) -> list[tuple[str | None, list[Any]]]
     return out
 
 
-def _on_many(fast: Any, ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
-    """``fast`` on several partitions, in one task: their results concatenated."""
-    return pd.concat([fast(p, ids, limits) for p in parts], ignore_index=True)
-
-
 def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
     """Per partition, the whale-sized sends' partial result: ``fast`` (Arrow/numpy on int64
     amounts, thresholds as rune ids and limits) where it applies, else ``general`` (limbs)."""
@@ -280,8 +273,12 @@ def _whale_chunks(inp: Input, thr: Any, fast: Any, general: Any) -> Any:
     return ddf.map_partitions(general, thr, inp.k, meta=general(ddf._meta, thr, inp.k))
 
 
-#: Q5's grouped whale rows (the per-partition chunks' total) up to which one task sums them;
-#: above it, they are shuffled over one output partition per this many
+#: Q5's grouped whale rows (all parts together) up to which one task sums them
+_FLOW_SUM_ROWS = 200_000
+#: the frame families whose larger flows :func:`.flows.top_flows` finds where they are (its
+#: merge matches null keys, as pandas' does); the others are shuffled, one output partition
+#: per this many rows
+_TOP_FLOWS_FAMILIES = ("pandas",)
 _FLOW_TREE_ROWS = 2_000_000
 
 
@@ -297,7 +294,7 @@ class GeneralEngine(WhaleEngine):
         return pdf  # keys are already strings
 
     def whale_sums(self, inp: Input, thr: Any) -> pd.DataFrame:
-        mapped = _on_futures(inp, thr, _q1_fast)
+        mapped = _on_futures(inp, thr, _q1_many)
         if mapped is not None:
             client, parts = mapped
             return host(client.submit(_q1_sum, parts).result())
@@ -317,25 +314,29 @@ class GeneralEngine(WhaleEngine):
     def flows(self, inp: Input, thr: Any, top: int) -> pd.DataFrame:
         """Groups summed on the workers; the ``top`` best are the only rows brought to the
         client. The whale rows are usually few (~1 % of the rows at the default ``min_share``):
-        up to :data:`_FLOW_TREE_ROWS` of them, one task sums the partitions' groups and keeps
-        the best; more are shuffled over one output partition per that many, so that no worker
-        holds them all. A null sender or receiver is a group of its own, as in SQL."""
+        up to :data:`_FLOW_SUM_ROWS` grouped rows, one task sums the parts and keeps the best.
+        More stay where they are on pandas (:func:`.flows.top_flows`: only candidates move);
+        on cuDF they are shuffled over one output partition per :data:`_FLOW_TREE_ROWS`, so
+        that no worker holds them all. A null sender or receiver is a group of its own, as in
+        SQL."""
         k = inp.k
         chunks = _whale_chunks(inp, thr, _q5_fast, _q5_chunk)
-        mapped = _on_futures(inp, thr, _q5_fast)
+        mapped = _on_futures(inp, thr, _q5_many)
         client, parts = mapped if mapped is not None else inp.partitions(chunks)
         if client is None:  # computed in this process, which holds them all anyway
-            return host(_q5_final(parts, top, k))
+            return host(final(parts, top, k))
         rows = sum(client.gather(client.map(len, parts)))
-        if rows <= _FLOW_TREE_ROWS:
-            return host(client.submit(_q5_final, parts, top, k).result())
+        if rows <= _FLOW_SUM_ROWS:
+            return host(client.submit(final, parts, top, k).result())
+        if inp.family in _TOP_FLOWS_FAMILIES:
+            return host(top_flows(client, parts, top, k).result())
         groups = (
             dd.from_delayed(parts, meta=chunks._meta)
-            .groupby(_FLOW_KEYS, sort=False, dropna=False)
+            .groupby(KEYS, sort=False, dropna=False)
             .sum(split_out=-(-rows // _FLOW_TREE_ROWS), shuffle_method="tasks")
         )
         groups = groups.reset_index()
-        best = groups.map_partitions(_q5_top, top, k, meta=_q5_top(groups._meta, top, k))
+        best = groups.map_partitions(top_rows, top, k, meta=top_rows(groups._meta, top, k))
         (pdf,) = inp.compute(best)
         return pdf
 
