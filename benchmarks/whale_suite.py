@@ -43,7 +43,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 from _answers import compare  # noqa: E402
-from _runs import maxrss_mib, run_mesh, run_mesh_cold, worker_peaks  # noqa: E402
+from _runs import byte_compile, maxrss_mib, run_mesh, run_mesh_cold, worker_peaks  # noqa: E402
 from _shapes import SAMPLE, Shape, parse, summary  # noqa: E402
 from peers import PARAMS  # noqa: E402
 
@@ -291,6 +291,7 @@ def main() -> int:
     if args.peer:
         peer_main(args.peer, Path(args.data), Path(args.result), args.mode, args.queries.split(","))
         return 0
+    byte_compile()
     shapes: list[Shape | None] = [None]
     if args.matrix or args.shapes:
         shapes = [parse(n) for n in (args.shapes.split(",") if args.shapes else SAMPLE)]
