@@ -3,7 +3,7 @@
 Each part is a frame of flows (``rune_id, sender, receiver``, amount limbs, ``n``) summed
 over some of the input; a flow may be in several parts, and its amount is the sum of its
 partials. Small inputs are summed in one task (:func:`final`). Large ones never move:
-on many runes a uniform input had ~1.5M grouped whale rows, and summing them in one task
+on many runes a uniform input had ~1.5M per-partition groups of whale rows, and summing them in one task
 took 0.8-1.6 s of Q5's 1.5-3 s. :func:`top_flows` finds the best ``top`` with the
 three-round threshold algorithm of Cao and Wang ("Efficient top-K query calculation in
 distributed networks", PODC 2004, "TPUT"), which needs only that amounts are not negative:
