@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mesh_magics.runes.whale.exact import to_ints
@@ -144,15 +144,24 @@ _RUNES = ["840000:1", "840000:2", "1:0", "9:9"]  # the last is absent from the t
 @given(
     st.lists(
         st.tuples(
-            st.one_of(st.none(), st.sampled_from(_RUNES)),
-            st.one_of(st.none(), st.sampled_from(["send", "mint", "burn", "sen", "send "])),
+            st.sampled_from([*_RUNES, None]),
+            # mostly sends, so that many rows are kept and grouped
+            st.sampled_from(["send", "send", "send", "send", None, "mint", "burn", "sen", "send "]),
             st.sampled_from([None, "a", "b", "ä"]),  # sender
             st.sampled_from([None, "a", "c"]),  # receiver
             st.one_of(st.sampled_from([0, 1, 2**32 - 1, 2**32, 2**63 - 1]), st.integers(0, 2**63 - 1)),
         ),
         max_size=60,
     ),
-    st.lists(st.integers(0, 2**63 - 1), min_size=3, max_size=3),
+    # limits: small ones (most rows kept: many flows to group) as well as any
+    st.lists(st.one_of(st.sampled_from([0, 1, 2**32]), st.integers(0, 2**63 - 1)), min_size=3, max_size=3),
+)
+@example(  # two senders by three receivers (a null one) in one rune: every packed code decoded
+    [
+        ("1:0", "send", s, r, 5 + i)
+        for i, (s, r) in enumerate([(s, r) for s in "ab" for r in ("a", "c", None)])
+    ],
+    [0, 0, 0],
 )
 def test_the_q1_and_q5_kernels_keep_exactly_the_whale_sized_sends(rows, limits):
     """Per partition, Q1's and Q5's Arrow kernels against the definition: a row counts when its
@@ -186,7 +195,19 @@ def test_the_q1_and_q5_kernels_keep_exactly_the_whale_sized_sends(rows, limits):
     got1 = _q1_fast(part, ids, np.array(limits, dtype=np.int64))
     sums1 = to_ints(got1, ["_a0", "_a1"])
     assert {r: (int(n), int(v)) for r, n, v in zip(got1["rune_id"], got1["n"], sums1)} == q1
+    from mesh_magics.runes.whale import general
+
     got5 = _q5_fast(part, ids, np.array(limits, dtype=np.int64))
+    packed = general._PACKED_KEYS
+    general._PACKED_KEYS = 0  # the group-by that replaces packed codes where they could overflow
+    try:
+        unpacked = _q5_fast(part, ids, np.array(limits, dtype=np.int64))
+    finally:
+        general._PACKED_KEYS = packed
+    order = ["rune_id", "sender", "receiver"]
+    pd.testing.assert_frame_equal(
+        got5.sort_values(order).reset_index(drop=True), unpacked.sort_values(order).reset_index(drop=True)
+    )
     keys5 = [
         tuple(None if v is pd.NA else v for v in t)
         for t in got5[["rune_id", "sender", "receiver"]].itertuples(index=False)

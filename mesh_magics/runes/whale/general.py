@@ -145,29 +145,51 @@ def _q1_sum(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return _q1_total(pd.concat(parts, ignore_index=True))
 
 
+#: the packed (rune, sender, receiver) codes of Q5's group-by stay below this (int64)
+_PACKED_KEYS = 2**62
+
+
 def _q5_rows(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
     """One partition's whale-sized sends: the rune's position in ``ids``, the addresses as
-    they are, the amount's limbs."""
+    they are, the amount."""
     pos, amount, keep = _whale_mask(part, ids, limits)
     taken = pc.indices_nonzero(keep)  # the few kept addresses taken in Arrow, never as str
     rows = pd.DataFrame({
-        "_pos": _numpy(pc.take(pos, taken)),
+        "_pos": _numpy(pc.take(pos, taken)).astype(np.int64),
         "sender": pd.arrays.ArrowStringArray(_strings(part["sender"]).take(taken)),
         "receiver": pd.arrays.ArrowStringArray(_strings(part["receiver"]).take(taken)),
-        **ex.int64_limbs(_numpy(amount)[_numpy(taken)]), "n": np.ones(len(taken), np.int64),
+        "amount": _numpy(amount)[_numpy(taken)],
     })  # fmt: skip
     return rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
 
 
 def _q5_many(ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
     """Q5's partial result of some partitions: their whale-sized sends grouped once by (rune,
-    sender, receiver), each flow in one row; the rune grouped by its position in ``ids`` (an
-    integer hashes faster than its string; Arrow's own group-by was 3x slower than pandas'
-    here). A null address is a group."""
+    sender, receiver), each flow in one row, a null address a group of its own.
+
+    Each address column is factorized once and the three codes packed into one int64 key,
+    factorized again and summed by ``bincount``: 0.05 s for 350k rows where pandas' group-by on
+    the rune's position and the two strings took 0.12 s (and Arrow's 3x that). Where the
+    packed key could overflow, pandas' group-by."""
     rows = pd.concat([_q5_rows(p, ids, limits) for p in parts], ignore_index=True)
-    out = rows.groupby(["_pos", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
-    out.insert(0, "rune_id", _ids(ids, out.pop("_pos").to_numpy()))
-    return out
+    s_codes, senders = pd.factorize(rows["sender"], use_na_sentinel=False)
+    r_codes, receivers = pd.factorize(rows["receiver"], use_na_sentinel=False)
+    ns, nr = max(1, len(senders)), max(1, len(receivers))
+    if max(1, len(ids)) * ns * nr >= _PACKED_KEYS:
+        grouped = rows.assign(**ex.int64_limbs(rows.pop("amount").to_numpy()), n=1)
+        out = grouped.groupby(["_pos", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
+        out.insert(0, "rune_id", _ids(ids, out.pop("_pos").to_numpy()))
+        return out
+    key = (rows["_pos"].to_numpy() * ns + s_codes) * nr + r_codes
+    codes, keys = pd.factorize(key)
+    n, sums = _position_sums(codes, rows["amount"].to_numpy(), len(keys))
+    keys = np.asarray(keys, dtype=np.int64)
+    return pd.DataFrame({
+        "rune_id": _ids(ids, keys // (ns * nr)),
+        "sender": pd.Series(senders.take((keys // nr) % ns), dtype=rows["sender"].dtype).array,
+        "receiver": pd.Series(receivers.take(keys % nr), dtype=rows["receiver"].dtype).array,
+        **sums, "n": n,
+    })  # fmt: skip
 
 
 def _q5_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
