@@ -48,15 +48,10 @@ def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
-    """``key`` and the sum of ``moved`` per distinct key as normalized limbs, exact.
-
-    One hash (``pd.factorize``) and a ``bincount`` per limb; where a key has too many rows
-    for float64 to hold its limb sums exactly, pandas' integer group-by instead.
-    """
+    """``key`` and the sum of ``moved`` per distinct key as normalized limbs, exact: one hash
+    (``pd.factorize``) and :func:`.exact.bincount_limbs`."""
     codes, uniq = pd.factorize(key)
     _, sums = ex.bincount_limbs(codes, moved, len(uniq))
-    if sums is None:
-        return ex.normalize(_sum(pd.DataFrame({"key": key, **_limbs(moved)}), ["key"]), LIMBS)
     return ex.normalize(pd.DataFrame({"key": np.asarray(uniq, dtype=np.int64), **sums}), LIMBS)
 
 

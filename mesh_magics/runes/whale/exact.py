@@ -55,18 +55,22 @@ def int64_limbs(amount: np.ndarray) -> dict[str, np.ndarray]:
     return {"_a0": amount & np.int64(_MASK), "_a1": amount >> BITS}
 
 
-def bincount_limbs(codes: np.ndarray, amount: np.ndarray, n: int) -> tuple[np.ndarray, dict | None]:
-    """Per code in ``0..n-1``: its rows, and the sums of ``amount``'s :func:`int64_limbs`
-    (int64), one float64 ``bincount`` per limb. The sums are ``None`` where a code has
-    :data:`EXACT_ROWS` rows or more: float64 would round them, the caller sums in integers."""
+def bincount_limbs(codes: np.ndarray, amount: np.ndarray, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per code in ``0..n-1``: its rows, and the exact sums of ``amount``'s
+    :func:`int64_limbs` (int64). One float64 ``bincount`` per limb; where a code has
+    :data:`EXACT_ROWS` rows or more, float64 would round its sums, so they are added in
+    integers instead (``np.add.at``, slower)."""
     rows = np.bincount(codes, minlength=n)
+    limbs = int64_limbs(amount)
     if len(rows) and rows.max() >= EXACT_ROWS:
-        return rows, None
-    sums = {
+        sums = {name: np.zeros(n, np.int64) for name in limbs}
+        for name, limb in limbs.items():
+            np.add.at(sums[name], codes, limb)
+        return rows, sums
+    return rows, {
         name: np.bincount(codes, weights=limb.astype(np.float64), minlength=n).astype(np.int64)
-        for name, limb in int64_limbs(amount).items()
+        for name, limb in limbs.items()
     }
-    return rows, sums
 
 
 def limb_names(k: int, prefix: str = "_a") -> list[str]:

@@ -106,30 +106,20 @@ def _numpy(arr: Any) -> np.ndarray:
     return np.asarray(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
 
 
-def _position_sums(at: np.ndarray, amount: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
-    """Per position 0..n-1: rows, and the exact sums of the amount's int64 limbs."""
-    rows, sums = ex.bincount_limbs(at, amount, n)
-    if sums is None:  # a position with too many rows for float64: integer sums
-        sums = {name: np.zeros(n, np.int64) for name in ("_a0", "_a1")}
-        for name, limb in ex.int64_limbs(amount).items():
-            np.add.at(sums[name], at, limb)
-    return rows, sums
-
-
 def _q1_many(ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
     """Q1's partial result of some partitions: per rune with a whale-sized send, ``n`` and the
     limb sums; the rune's position in ``ids`` is the group key (a bincount, no group-by)."""
-    n = len(ids)
-    rows, sums = np.zeros(n, np.int64), {c: np.zeros(n, np.int64) for c in ("_a0", "_a1")}
-    for part in parts:  # int64 sums of per-partition limb sums: exact below 2**31 rows
+    at, amounts = [], []
+    for part in parts:
         pos, amount, keep = _whale_mask(part, ids, limits)
         taken = _numpy(pc.indices_nonzero(keep))
-        more, limbs = _position_sums(_numpy(pc.take(pos, taken)), _numpy(amount)[taken], n)
-        rows += more
-        for c in sums:
-            sums[c] += limbs[c]
-    at = np.flatnonzero(rows)
-    return pd.DataFrame({"rune_id": _ids(ids, at), "n": rows[at], **{c: v[at] for c, v in sums.items()}})
+        at.append(_numpy(pc.take(pos, taken)).astype(np.int64))
+        amounts.append(_numpy(amount)[taken])
+    rows, sums = ex.bincount_limbs(np.concatenate(at), np.concatenate(amounts), len(ids))
+    kept = np.flatnonzero(rows)
+    return pd.DataFrame(
+        {"rune_id": _ids(ids, kept), "n": rows[kept], **{c: v[kept] for c, v in sums.items()}}
+    )
 
 
 def _q1_fast(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
@@ -143,10 +133,6 @@ def _q1_total(parts: pd.DataFrame) -> pd.DataFrame:
 
 def _q1_sum(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return _q1_total(pd.concat(parts, ignore_index=True))
-
-
-#: the packed (rune, sender, receiver) codes of Q5's group-by stay below this (int64)
-_PACKED_KEYS = 2**62
 
 
 def _q5_rows(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFrame:
@@ -163,30 +149,32 @@ def _q5_rows(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFr
     return rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
 
 
+def _pack(high: np.ndarray, low: np.ndarray, n_low: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (0..k-1) of the distinct pairs ``(high, low)``, and each code's packed pair
+    ``high * n_low + low`` (``low`` in ``0..n_low-1``)."""
+    return pd.factorize(high * n_low + low)
+
+
 def _q5_many(ids: pa.Array, limits: np.ndarray, *parts: pd.DataFrame) -> pd.DataFrame:
     """Q5's partial result of some partitions: their whale-sized sends grouped once by (rune,
     sender, receiver), each flow in one row, a null address a group of its own.
 
-    Each address column is factorized once and the three codes packed into one int64 key,
-    factorized again and summed by ``bincount``: 0.05 s for 350k rows where pandas' group-by on
-    the rune's position and the two strings took 0.12 s (and Arrow's 3x that). Where the
-    packed key could overflow, pandas' group-by."""
+    Each address column is factorized once, the rune's position and the two codes are packed
+    pairwise into int64 keys (re-coded after each pair, so a key stays below rows x distinct
+    addresses) and summed by ``bincount``: 0.05 s for 350k rows where pandas' group-by on the
+    position and the two strings took 0.12 s (and Arrow's 3x that)."""
     rows = pd.concat([_q5_rows(p, ids, limits) for p in parts], ignore_index=True)
     s_codes, senders = pd.factorize(rows["sender"], use_na_sentinel=False)
     r_codes, receivers = pd.factorize(rows["receiver"], use_na_sentinel=False)
     ns, nr = max(1, len(senders)), max(1, len(receivers))
-    if max(1, len(ids)) * ns * nr >= _PACKED_KEYS:
-        grouped = rows.assign(**ex.int64_limbs(rows.pop("amount").to_numpy()), n=1)
-        out = grouped.groupby(["_pos", "sender", "receiver"], sort=False, dropna=False).sum().reset_index()
-        out.insert(0, "rune_id", _ids(ids, out.pop("_pos").to_numpy()))
-        return out
-    key = (rows["_pos"].to_numpy() * ns + s_codes) * nr + r_codes
-    codes, keys = pd.factorize(key)
-    n, sums = _position_sums(codes, rows["amount"].to_numpy(), len(keys))
+    first, pairs = _pack(rows["_pos"].to_numpy(), s_codes, ns)  # (rune, sender)
+    codes, keys = _pack(first, r_codes, nr)  # ((rune, sender), receiver)
+    n, sums = ex.bincount_limbs(codes, rows["amount"].to_numpy(), len(keys))
     keys = np.asarray(keys, dtype=np.int64)
+    pair = np.asarray(pairs, dtype=np.int64)[keys // nr]
     return pd.DataFrame({
-        "rune_id": _ids(ids, keys // (ns * nr)),
-        "sender": pd.Series(senders.take((keys // nr) % ns), dtype=rows["sender"].dtype).array,
+        "rune_id": _ids(ids, pair // ns),
+        "sender": pd.Series(senders.take(pair % ns), dtype=rows["sender"].dtype).array,
         "receiver": pd.Series(receivers.take(keys % nr), dtype=rows["receiver"].dtype).array,
         **sums, "n": n,
     })  # fmt: skip
