@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -65,10 +65,17 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _scheduler_address(path: Path, sched: subprocess.Popen, deadline: float) -> str:
+    """The address a scheduler started with ``--scheduler-file path`` wrote there (it picks
+    its own port: a port found free and handed over could be taken before it bound it)."""
+    while time.time() < deadline:
+        if sched.poll() is not None:
+            raise AssertionError(f"the TLS scheduler exited with {sched.returncode}")
+        try:
+            return json.loads(path.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            time.sleep(0.2)
+    raise AssertionError("the TLS scheduler wrote no scheduler file")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -109,8 +116,8 @@ def test_connect_over_tls(tmp_path):
         "-extfile",
         str(ext),
     )
-    port = _free_port()
     tls = ["--tls-ca-file", ca, "--tls-cert", cert, "--tls-key", key]
+    scheduler_file = tmp_path / "scheduler.json"
     sched = subprocess.Popen(
         [
             sys.executable,
@@ -121,7 +128,9 @@ def test_connect_over_tls(tmp_path):
             "--protocol",
             "tls",
             "--port",
-            str(port),
+            "0",
+            "--scheduler-file",
+            str(scheduler_file),
             "--dashboard-address",
             ":0",
             *tls,
@@ -134,7 +143,8 @@ def test_connect_over_tls(tmp_path):
             sys.executable,
             "-m",
             "distributed.cli.dask_worker",
-            f"tls://127.0.0.1:{port}",
+            "--scheduler-file",
+            str(scheduler_file),
             "--nthreads",
             "1",
             "--no-nanny",
@@ -146,12 +156,11 @@ def test_connect_over_tls(tmp_path):
     audit = tmp_path / "audit.sqlite3"  # mesh.audit.path (the _isolated fixture)
     try:
         deadline = time.time() + 60
+        address = _scheduler_address(scheduler_file, sched, deadline)
         m = None
         while time.time() < deadline:
             try:
-                m = mesh_magics.connect(
-                    f"tls://127.0.0.1:{port}", tls_ca=ca, tls_cert=cert, tls_key=key, timeout=3
-                )
+                m = mesh_magics.connect(address, tls_ca=ca, tls_cert=cert, tls_key=key, timeout=3)
                 break
             except MeshConnectionError:
                 time.sleep(0.5)
@@ -168,14 +177,14 @@ def test_connect_over_tls(tmp_path):
         from mesh_magics.store.audit import AuditLog
 
         with AuditLog(audit) as a:
-            assert [r["mesh"] for r in a.runs()] == [f"tls://127.0.0.1:{port}"]
+            assert [r["mesh"] for r in a.runs()] == [address]
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("audit.sqlite3*"))
         for pem in (key, cert, ca):
             body = "".join(Path(pem).read_text().splitlines()[1:-1])[:64]
             assert body.encode() not in raw and b"PRIVATE KEY" not in raw
         # without the client certificate the scheduler refuses us
         with pytest.raises(MeshUsageError, match="tls_ca, tls_cert and tls_key"):
-            mesh_magics.connect(f"tls://127.0.0.1:{port}", timeout=2)
+            mesh_magics.connect(address, timeout=2)
     finally:
         worker.kill()
         sched.kill()
