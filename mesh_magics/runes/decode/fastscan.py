@@ -58,10 +58,19 @@ class FastScan:
     """What the vectorised pass settled: ``done`` per script and, where done, the results.
 
     ``flaw`` is a code into :data:`FLAWS` (0: a runestone), ``edicts`` counts a
-    runestone's edicts, ``mint_block`` is ``-1`` without a mint.
+    runestone's edicts, ``mint_block`` is ``-1`` without a mint, ``pointer`` is
+    ``-1`` without one (or where it names no output), ``etching`` says the Flags
+    field has the Etching bit (its fields are not returned: etchings are rare and
+    go to the reference decoder). The edicts of the runestones (``flaw`` 0), in
+    script order, are ``edict_owner`` (the script), ``edict_block``, ``edict_tx``
+    (absolute ids), ``edict_amount`` and ``edict_output``, the amount being
+    ``edict_amount_hi * 2**63 + edict_amount``; ``big_amount`` marks the scripts
+    with an amount of 2**63 or more.
     """
 
-    __slots__ = ("done", "edicts", "flaw", "mint_block", "mint_tx")
+    __slots__ = ("big_amount", "done", "edict_amount", "edict_amount_hi", "edict_block", "edict_output",
+                 "edict_owner",
+                 "edict_tx", "edicts", "etching", "flaw", "mint_block", "mint_tx", "pointer")  # fmt: skip
 
     def __init__(self, n: int) -> None:
         self.done = np.zeros(n, dtype=bool)
@@ -69,6 +78,22 @@ class FastScan:
         self.edicts = np.zeros(n, dtype=np.int64)
         self.mint_block = np.full(n, -1, dtype=np.int64)
         self.mint_tx = np.zeros(n, dtype=np.int64)
+        self.pointer = np.full(n, -1, dtype=np.int64)
+        self.etching = np.zeros(n, dtype=bool)
+        self.big_amount = np.zeros(n, dtype=bool)
+        empty = np.zeros(0, dtype=np.int64)
+        self.edict_owner = self.edict_block = self.edict_tx = self.edict_output = empty
+        self.edict_amount = self.edict_amount_hi = empty
+
+
+def _raw_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_hex_bytes` of a binary column (null: an empty script)."""
+    arr = arr.cast(pa.large_binary()) if arr.type != pa.large_binary() else arr
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    buf = arr.buffers()[2]
+    data = (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[offsets[0] : offsets[-1]]
+    size = np.diff(offsets)
+    return data, offsets[:-1] - offsets[0], size, np.ones(len(size), dtype=bool)
 
 
 def _hex_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,13 +131,18 @@ def _first(owner: np.ndarray, values: np.ndarray, n: int, nth: int = 0) -> tuple
     return out, has
 
 
-def fast_scan(arr: pa.Array, n_outputs: int) -> FastScan:
-    """Decode what can be decoded vectorised among candidate scripts (``arr``: hex, all ``6a5d…``)."""
+def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
+    """Decode what can be decoded vectorised among candidate scripts (``arr``: hex or binary, all ``6a5d…``).
+
+    ``n_outputs``: the output count of each script's transaction (one for all, or one per script).
+    """
     n = len(arr)
     res = FastScan(n)
     if n == 0:
         return res
-    data, start, size, ok = _hex_bytes(arr)
+    n_outputs = np.broadcast_to(np.asarray(n_outputs, dtype=np.int64), (n,))
+    binary = pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)
+    data, start, size, ok = _raw_bytes(arr) if binary else _hex_bytes(arr)
     if len(data) == 0:
         return res
     # ---- one push after the magic
@@ -157,7 +187,7 @@ def fast_scan(arr: pa.Array, n_outputs: int) -> FastScan:
     has_body = body_at < big
     flaw[(flaw == 0) & ~has_body & (count % 2 == 1)] = _TRUNCATED
     tag_row = (j < body_at[vowner]) & (j % 2 == 0) & (j + 1 < count[vowner])
-    flaw_e, n_edicts = _edicts(values, vowner, j > body_at[vowner], n, n_outputs, ok)
+    flaw_e, n_edicts, chunks = _edicts(values, vowner, j > body_at[vowner], n, n_outputs, ok)
     flaw = np.where(flaw == 0, flaw_e, flaw).astype(np.int8)
     # ---- fields, taken as ord takes them
     rows = np.flatnonzero(tag_row)
@@ -202,6 +232,18 @@ def fast_scan(arr: pa.Array, n_outputs: int) -> FastScan:
     minted = ok & has_mint & (flaw != _VARINT)
     res.mint_block[minted] = mint_b[minted]
     res.mint_tx[minted] = mint_t[minted]
+    res.etching = ok & etching
+    pointed = ok & (res.flaw == 0) & (taken[:, _POINTER // 2] == 1)
+    res.pointer[pointed] = values[p_at][pointed]
+    eo, block, tx, amount_at, out = chunks
+    keep = (res.flaw == 0)[eo] & ok[eo]
+    res.edict_owner, res.edict_block, res.edict_tx = eo[keep], block[keep], tx[keep]
+    res.edict_amount, res.edict_amount_hi, res.edict_output = (
+        lo[amount_at[keep]],
+        hi[amount_at[keep]],
+        out[keep],
+    )
+    res.big_amount[res.edict_owner[res.edict_amount_hi > 0]] = True
     return res
 
 
@@ -238,9 +280,15 @@ def _bit_length(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 
 def _edicts(
-    values: np.ndarray, vowner: np.ndarray, in_edicts: np.ndarray, n: int, n_outputs: int, ok: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per script the message flaw of its edicts (0, RuneId, Output, Trailing) and their count.
+    values: np.ndarray,
+    vowner: np.ndarray,
+    in_edicts: np.ndarray,
+    n: int,
+    n_outputs: np.ndarray,
+    ok: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Per script the message flaw of its edicts (0, RuneId, Output, Trailing) and their count,
+    and the whole chunks: owner, absolute block and tx, amount, output (meaningful where no flaw).
 
     Marks ``ok`` False where a block delta needs more than 32 bits (sums kept in int64).
     """
@@ -253,7 +301,8 @@ def _edicts(
     ev = values[pos].reshape(-1, 4)
     eo = vowner[pos][::4]
     if not len(ev):
-        return flaw, n_ints // 4
+        empty = np.zeros(0, dtype=np.int64)
+        return flaw, n_ints // 4, (empty, empty, empty, empty, empty)
     bd, td, out = ev[:, 0], ev[:, 1], ev[:, 3]
     ok[eo[bd > _U32_MAX]] = False
     first = np.concatenate([[True], eo[1:] != eo[:-1]])
@@ -261,7 +310,7 @@ def _edicts(
     block = _segmented_cumsum(np.where(bd > _U32_MAX, 0, bd), first)
     tx = _segmented_cumsum(np.where(td_ok, td, 0), first | (bd != 0))
     bad_id = ~td_ok | (tx > _U32_MAX) | ((block == 0) & (tx > 0))
-    bad = bad_id | (out > n_outputs)
+    bad = bad_id | (out > n_outputs[eo])
     # the first bad chunk of each script decides (ord stops there)
     first_bad = np.full(n, np.iinfo(np.int64).max)
     where = np.flatnonzero(bad)
@@ -269,7 +318,7 @@ def _edicts(
     has_bad = first_bad < np.iinfo(np.int64).max
     code = np.where(bad_id[np.minimum(first_bad, len(bad) - 1)], _RUNE_ID, _OUTPUT)
     flaw = np.where(has_bad, code, flaw)
-    return flaw, n_ints // 4
+    return flaw, n_ints // 4, (eo, block, tx, pos.reshape(-1, 4)[:, 2], out)
 
 
 def _segmented_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:

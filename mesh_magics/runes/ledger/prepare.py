@@ -2,13 +2,13 @@
 
 :func:`prepare_range` runs on a worker over the rows of one height range ``[lo, hi]`` of
 the four chain tables (pandas, :mod:`mesh_magics.chain.schema` columns) and returns a
-:class:`Prepared` in three parts, so that each later task receives only what it reads:
+:class:`Prepared` in parts, each read by a later stage:
 
 ``core`` (:class:`Core`, to the replay tasks): integer arrays only. Output offsets per
     transaction, which outputs are OP_RETURN, each transaction's first non-OP_RETURN
     output, the **spend map** of the range (for every output spent inside the range, the
-    spending transaction and input), and the decoded artifacts (runestones and cenotaphs,
-    deduplicated: identical scripts with the same output count share one object);
+    spending transaction and input), and the decoded artifacts (runestones and cenotaphs)
+    as flat arrays;
 ``cross`` (to the probe tasks): the inputs that spend an output created before the range
     (height, 64-bit txid prefix, vout, full txid, spender), matched against the carried
     state's rune-bearing outpoints;
@@ -19,11 +19,13 @@ the four chain tables (pandas, :mod:`mesh_magics.chain.schema` columns) and retu
     attempts.
 
 Decoding: the first ``OP_RETURN OP_13`` output of each transaction is found with Arrow's
-kernels over the whole range; :func:`~mesh_magics.runes.protocol.runestone.decipher`
-decodes it with the transaction's output count, once per distinct ``(script, n_out)``
-(mainnet mints repeat the same script thousands of times). The columnar decoder
-``decode_scripts`` reports kinds, flaws and mint ids but not the etchings, pointers and
-edicts a ledger needs, so the ledger calls the reference decoder directly.
+kernels over the whole range, and all of them are decoded at once with their
+transactions' output counts by the numpy pass of
+:func:`~mesh_magics.runes.decode.fastscan.fast_scan`, which also gives the edicts
+(exact u128 amounts), pointers and mint ids a ledger needs. Etchings (rare, and the
+ledger needs every field) and the shapes the numpy pass leaves go to
+:func:`~mesh_magics.runes.protocol.runestone.decipher`, the reference, once per distinct
+``(script, n_out)``. The replay reads the artifacts as flat arrays (:class:`Core`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import LedgerError
+from ..decode.fastscan import fast_scan
 from ..protocol.runestone import Cenotaph, decipher
 from .gcpause import paused_gc
 from .rules import COMMIT_CONFIRMATIONS, can_etch_name, commitment, is_p2tr, pushes_commitment, reserved_rune
@@ -90,11 +93,13 @@ class Core:
     first: np.ndarray  # int32[n_tx]: first non-OP_RETURN vout, -1 for none
     spender: np.ndarray  # int32[n_out]: local index of the tx spending it in the range, -1
     spender_vin: np.ndarray  # int32[n_out]
+    # the artifacts, flat (cheap to ship); etchings and mints reach the replay as seeds
     art_tx: np.ndarray  # int32[n_art]: local tx of each artifact (ascending)
-    art_obj: np.ndarray  # int32[n_art]: index into art_objects
-    #: distinct artifacts, as plain tuples (cheap to ship): (is_cenotaph, pointer or None,
-    #: edicts as (block, tx, amount, output) tuples); etchings and mints reach the replay as seeds
-    art_objects: list[tuple[bool, int | None, tuple[tuple[int, int, int, int], ...]]]
+    art_cenotaph: np.ndarray  # bool[n_art]
+    art_pointer: np.ndarray  # int64[n_art]: a runestone's pointer, -1 for none
+    edict_start: np.ndarray  # int64[n_art + 1]: artifact k's edicts: rows edict_start[k]:edict_start[k + 1]
+    edicts: np.ndarray  # int64[n_edicts, 4]: block, tx, amount, output (amount -1: in edict_big)
+    edict_big: dict[int, int]  # row -> amount, for amounts of 2**63 and more
     block_start: np.ndarray  # int64[n_blocks + 1]: local index of each block's first tx (heights lo..hi)
 
     def where(self, t: int) -> str:
@@ -207,33 +212,16 @@ def prepare_range(
     art_tx, at = np.unique(owner_o[cand], return_index=True)
     keep = height[art_tx] >= first_height
     art_tx, cand_rows = art_tx[keep], cand[at][keep]
-    cache: dict[tuple[bytes, int], int] = {}
-    objects: list[Any] = []
-    art_obj = np.zeros(len(art_tx), np.int32)
-    for k, (script, count) in enumerate(
-        zip(scripts.take(pa.array(cand_rows)).to_pylist(), n_out[art_tx].tolist())
-    ):
-        key = (script, count)
-        j = cache.get(key)
-        if j is None:
-            j = cache[key] = len(objects)
-            objects.append(decipher([script, *([b""] * (count - 1))]))
-        art_obj[k] = j
-    # -- etchings that pass their transaction's own checks; mint attempts
-    # per distinct artifact: its mint id, and whether it etches (most are mints and transfers)
-    mint_b = np.array(
-        [-1 if o.mint is None or o.mint[0] > _I64_MAX else o.mint[0] for o in objects], np.int64
-    )
-    mint_t = np.array([0 if o.mint is None else o.mint[1] for o in objects], np.int64)
-    etches = np.array([o.etching is not None for o in objects], bool)
-    has_mint = mint_b[art_obj] >= 0
+    arts = _artifacts(scripts.take(pa.array(cand_rows)), n_out[art_tx])
+    has_mint = arts.mint_block >= 0
     minting = art_tx[has_mint]
     mints = pd.DataFrame({"tx": minting, "height": height[minting], "tx_index": tx_index[minting],
-                          "block": mint_b[art_obj[has_mint]], "rune_tx": mint_t[art_obj[has_mint]]}, dtype="int64")  # fmt: skip
+                          "block": arts.mint_block[has_mint], "rune_tx": arts.mint_tx[has_mint]}, dtype="int64")  # fmt: skip
+    # -- etchings that pass their transaction's own checks (etchings always take the reference decoder)
     etchings: list[tuple[Any, ...]] = []
     witness: list[pa.Array] | None = None  # the inputs' leaf_script, prev_script, prev_height, when needed
-    for t, j in zip(art_tx[etches[art_obj]].tolist(), art_obj[etches[art_obj]].tolist()):
-        art = objects[j]
+    for k, art in arts.etchings:
+        t = int(art_tx[k])
         h, ti = int(height[t]), int(tx_index[t])
         named = art.etching if isinstance(art, Cenotaph) else art.etching.rune  # (etching: not None here)
         if named is None:  # (a cenotaph's etching is always a name)
@@ -247,17 +235,92 @@ def prepare_range(
     spender, spender_vin, cross = _spends(txs, inputs, txid, pfx, height, out_start, n_out, owner_i, in_start,
                                           lo, hi, first_height, len(scripts))  # fmt: skip
     block_start = np.searchsorted(height, np.arange(lo, hi + 2))
-    compact = [
-        (True, None, ()) if isinstance(o, Cenotaph) else (False, o.pointer, tuple(tuple(e) for e in o.edicts))
-        for o in objects
-    ]
     core = Core(
-        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), art_obj, compact,
-        block_start,
+        lo, hi, out_start, opret, first, spender, spender_vin, art_tx.astype(np.int32), arts.cenotaph,
+        arts.pointer, arts.edict_start, arts.edicts, arts.big, block_start,
     )  # fmt: skip
     times = dict(zip(_ints(blocks["height"]).tolist(), _ints(blocks["time"]).tolist()))
     text = Text(height, tx_index, txid, pfx, _arrow(outputs["address"]), times)
     return Prepared(core, cross, text, etchings, mints)
+
+
+@dataclass
+class _Artifacts:
+    cenotaph: np.ndarray
+    pointer: np.ndarray
+    mint_block: np.ndarray  # -1: no mint (or an id no int64 holds, which no rune can have)
+    mint_tx: np.ndarray
+    edict_start: np.ndarray
+    edicts: np.ndarray
+    big: dict[int, int]
+    etchings: list[tuple[int, Any]]  # (artifact, decoded) of those with an Etching
+
+
+def _artifacts(scripts: pa.Array, n_out: np.ndarray) -> _Artifacts:
+    """The artifacts of the deciding scripts (binary, one per transaction) and their output counts.
+
+    :func:`~mesh_magics.runes.decode.fastscan.fast_scan` decodes the common shapes
+    over all of them at once; etchings and every shape it leaves go to :func:`~mesh_magics.runes.protocol.runestone.decipher` (the reference;
+    ``tests/test_ledger_decode.py`` checks both give the same), once per distinct
+    ``(script, output count)``.
+    """
+    n = len(scripts)
+    fast = fast_scan(scripts, n_out)
+    slow = np.flatnonzero(~fast.done | fast.etching)
+    cenotaph = fast.flaw > 0
+    pointer = fast.pointer.copy()
+    mint_block, mint_tx = fast.mint_block.copy(), fast.mint_tx.copy()
+    keep = ~np.isin(fast.edict_owner, slow)
+    owner = [fast.edict_owner[keep]]
+    cols = [np.stack([fast.edict_block[keep], fast.edict_tx[keep], fast.edict_amount[keep],
+                      fast.edict_output[keep]], axis=1)]  # fmt: skip
+    # amounts of 2**63 and more: exact Python ints beside the int64 rows (row before the sort -> amount)
+    hi, lo = fast.edict_amount_hi[keep], fast.edict_amount[keep]
+    wide = np.flatnonzero(hi > 0)
+    big = {i: (h << 63) | v for i, h, v in zip(wide.tolist(), hi[wide].tolist(), lo[wide].tolist())}
+    cols[0][wide, 2] = -1
+    etchings: list[tuple[int, Any]] = []
+    cache: dict[tuple[bytes, int], Any] = {}
+    slow_edicts: list[tuple[int, int, int, int]] = []
+    slow_owner: list[int] = []
+    for k, script, count in zip(slow.tolist(), scripts.take(pa.array(slow, pa.int64())).to_pylist(),
+                                n_out[slow].tolist()):  # fmt: skip
+        key = (script, count)
+        art = cache.get(key)
+        if art is None:
+            art = decipher([script, *([b""] * (count - 1))])
+            assert art is not None  # the script starts with the runestone magic
+            cache[key] = art
+        if art.mint is None or art.mint[0] > _I64_MAX:
+            mint_block[k], mint_tx[k] = -1, 0
+        else:
+            mint_block[k], mint_tx[k] = art.mint
+        if art.etching is not None:
+            etchings.append((k, art))
+        if isinstance(art, Cenotaph):
+            cenotaph[k], pointer[k] = True, -1
+            continue
+        cenotaph[k] = False
+        pointer[k] = -1 if art.pointer is None else art.pointer
+        for e in art.edicts:
+            if e.block > _I64_MAX:  # names no rune that can exist: the replay skips it anyway
+                continue
+            if e.amount > _I64_MAX:
+                big[len(owner[0]) + len(slow_edicts)] = e.amount
+            slow_edicts.append((e.block, e.tx, -1 if e.amount > _I64_MAX else e.amount, e.output))
+            slow_owner.append(k)
+    if slow_edicts:
+        owner.append(np.array(slow_owner, np.int64))
+        cols.append(np.array(slow_edicts, np.int64).reshape(-1, 4))
+    owner_all = np.concatenate(owner)
+    order = np.argsort(owner_all, kind="stable")
+    edicts = np.concatenate(cols)[order]
+    if big:  # rows before the sort -> rows after
+        where = np.empty(len(order), np.int64)
+        where[order] = np.arange(len(order))
+        big = {int(where[i]): v for i, v in big.items()}
+    edict_start = np.searchsorted(owner_all[order], np.arange(n + 1))
+    return _Artifacts(cenotaph, pointer, mint_block, mint_tx, edict_start, edicts, big, etchings)
 
 
 def _commit_status(witness: list[pa.Array], a: int, b: int, rune: int, height: int) -> str:

@@ -140,7 +140,15 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
     queued = set(heap)
     out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()
     spender, spender_vin = core.spender.tolist(), core.spender_vin.tolist()
-    artifacts = dict(zip(core.art_tx.tolist(), [core.art_objects[j] for j in core.art_obj.tolist()]))
+    artifacts = dict(zip(core.art_tx.tolist(), range(len(core.art_tx))))
+    cenotaph, pointer, edict_start = (
+        core.art_cenotaph.tolist(),
+        core.art_pointer.tolist(),
+        core.edict_start.tolist(),
+    )
+    edicts = core.edicts.tolist()
+    for row, amount in core.edict_big.items():
+        edicts[row][2] = amount
     while heap:
         t = heapq.heappop(heap)
         queued.discard(t)
@@ -166,14 +174,15 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
             out.events.append((t, MINTED, *rid, amount, -1, -1))
         art = artifacts.get(t)
         etch = seeds.etched.get(t)
+        burns = art is not None and cenotaph[art]
         base = out_start[t]
         n_out = out_start[t + 1] - base
         allocated: dict[int, dict[RuneId, int]] = {}
-        if art is not None and not art[0] and (etch is not None or art[2]):
+        if art is not None and not burns and (etch is not None or edict_start[art + 1] > edict_start[art]):
             if etch is not None:
                 unallocated[etch[0]] = unallocated.get(etch[0], 0) + etch[1]
                 sources.setdefault(etch[0], []).append((PREMINE, None, etch[1]))
-            for e_block, e_tx, e_amount, e_output in art[2]:
+            for e_block, e_tx, e_amount, e_output in edicts[edict_start[art] : edict_start[art + 1]]:
                 rid = (e_block, e_tx)
                 if rid == (0, 0):
                     if etch is None:
@@ -204,10 +213,10 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         if etch is not None:
             out.events.append((t, ETCHED, *etch[0], etch[1], -1, -1))  # (a cenotaph's premine: 0)
         leftover: dict[RuneId, int] = {}
-        if art is not None and art[0]:  # a cenotaph
+        if burns:  # a cenotaph
             leftover = {rid: bal for rid, bal in unallocated.items()}
         else:
-            target = None if art is None else art[1]
+            target = None if art is None or pointer[art] < 0 else pointer[art]
             if target is None and first[t] >= 0:
                 target = first[t]
             for rid, bal in unallocated.items():
