@@ -168,10 +168,9 @@ def _window(
         ]
         prepared.append(submit(prepare_range, *tables, lo, hi, net, first_height))
     del parts
-    core = [submit(operator.attrgetter("core"), p) for p in prepared]
-    cross = [submit(operator.attrgetter("cross"), p) for p in prepared]
-    text = [submit(operator.attrgetter("text"), p) for p in prepared]
-    clock.mark("prepare", core + cross + text)
+    # later tasks take the whole Prepared (the replay reads its core, cross and text; the
+    # rest is small): a task per part to pick it out cost a scheduler round trip each
+    clock.mark("prepare", prepared)
     summaries = [x.value for x in client.gather([submit(_summary, p) for p in prepared])]
     # 2. group-bys: etchings on the client (few), mints ranked per range on the workers
     times = {h: t for _, ts in summaries for h, t in ts.items()}
@@ -186,7 +185,7 @@ def _window(
     # logs WorkerState objects to distributed's "all" topic, which cuts its subscribed clients
     # (see worker/plugin.py); each worker fetches the small table once when a task needs it.
     mintable = client.scatter([terms_frame(entries)], hash=False)[0]
-    in_window = [submit(mints_in_window, submit(operator.attrgetter("mints"), p), mintable) for p in prepared]
+    in_window = [submit(_mints_in_window, p, mintable) for p in prepared]
     counts = [x.value for x in client.gather([submit(_packed, range_counts, w) for w in in_window])]
     offsets, final_mints = mint_offsets(counts, entries)
     for rid, mints in final_mints.items():
@@ -195,27 +194,22 @@ def _window(
         submit(_packed, valid_mints, w, off, made, n) for w, off, made in zip(in_window, offsets, by_range)
     ]
     clock.mark("group-by", seeds)
-    del prepared
     # 3. replay per rune partition, range after range, where the partition's live set is kept;
     # 4. names from each range's text (arrays: cheap to ship, unlike the replay's rows), there too:
     # the new live outpoints' on the critical path, the tables' off it
     workers = sorted(client.nthreads())
     framed: list[list[Any]] = [[] for _ in ranges]  # per range, per rune partition: a Framed
-    burned: list[Any] = []
     for r in range(n):
         # no worker listed (one restarting as the range is planned): Dask places the tasks itself
         home = {"workers": [workers[r % len(workers)]], "allow_other_workers": True} if workers else {}
         state = live[r]
         for k in range(len(ranges)):  # one task a range on the chain's critical path (_step)
-            state = submit(_step, core[k], cross[k], text[k], state, seeds[k], r, **home)
-            framed[k].append(submit(_frames, state, text[k], **home))
-            burned.append(submit(_packed, _burned, state, **home))
+            state = submit(_step, prepared[k], state, seeds[k], r, **home)
+            framed[k].append(submit(_frames, state, prepared[k], **home))
         if ranges:
             live[r] = submit(operator.attrgetter("live"), state, **home)
+    del prepared
     clock.mark("replay", [f for fs in framed for f in fs])
-    for totals in client.gather(burned):
-        for rid, amount in totals.value.items():
-            entries[rid].burned += amount
     return framed
 
 
@@ -224,18 +218,16 @@ def _assemble(
     resolved: list[list[Any]], height: int | None, clock: _Clock,
 ) -> LedgerResult:  # fmt: skip
     submit = functools.partial(client.submit, pure=False)
-    # each table int64 if all its amounts fit, else exact, as the reference decides per table
+    # each table int64 if all its amounts fit, else exact, as the reference decides per table;
+    # the burns of each range and rune partition come with the answer
     flat = [f for fs in resolved for f in fs]
-    fits = client.gather(
-        [submit(operator.attrgetter("transfers_fit"), res) for res in flat]
-        + [submit(operator.attrgetter("events_fit"), res) for res in flat]
-        + [submit(_live_fits, s) for s in live]
-    )
-    t_fit, e_fit, b_fit = (
-        all(fits[: len(flat)]),
-        all(fits[len(flat) : 2 * len(flat)]),
-        all(fits[2 * len(flat) :]),
-    )
+    infos = [x.value for x in client.gather([submit(_info, res) for res in flat])]
+    for _, _, burned in infos:
+        for rid, amount in burned.items():
+            entries[rid].burned += amount
+    t_fit = all(t for t, _, _ in infos)
+    e_fit = all(e for _, e, _ in infos)
+    b_fit = all(client.gather([submit(_live_fits, s) for s in live]))
     t_repr, e_repr, b_repr = ("int64" if fit else "exact" for fit in (t_fit, e_fit, b_fit))
     transfers = [submit(_merge, "transfers", ["block_height"], t_repr, *fs) for fs in resolved]
     events = [submit(_merge, "events", ["block_height", "tx_index"], e_repr, *fs) for fs in resolved]
@@ -310,21 +302,27 @@ class _Stepped:
 
 
 @paused_gc
-def _step(core: Any, cross: Any, text: Any, before: Any, seeds: _Packed, r: int) -> _Stepped:
+def _step(prepared: Any, before: Any, seeds: _Packed, r: int) -> _Stepped:
     """Probe, replay and carry the live set of one range for rune partition ``r``, in one
     task: the chain from range to range waits on one task a range, not on five, each hop
     a scheduler round trip and a result kept apart."""
     live = before.live if isinstance(before, _Stepped) else before
-    out = replay_range(core, live, probe(cross, live), seeds.value[r])
-    return _Stepped(out, merge_live(live, out.spent, name_new(out.new, text)))
+    out = replay_range(prepared.core, live, probe(prepared.cross, live), seeds.value[r])
+    return _Stepped(out, merge_live(live, out.spent, name_new(out.new, prepared.text)))
 
 
-def _frames(stepped: _Stepped, text: Any) -> Framed:
-    return range_frames(stepped.out, text)
+def _frames(stepped: _Stepped, prepared: Any) -> Framed:
+    framed = range_frames(stepped.out, prepared.text)
+    framed.burned = stepped.out.burned
+    return framed
 
 
-def _burned(stepped: _Stepped) -> dict[RuneId, int]:
-    return stepped.out.burned
+def _info(framed: Framed) -> _Packed:
+    return _Packed((framed.transfers_fit, framed.events_fit, framed.burned))
+
+
+def _mints_in_window(prepared: Any, terms: pd.DataFrame) -> pd.DataFrame:
+    return mints_in_window(prepared.mints, terms)
 
 
 def _summary(p: Any) -> _Packed:

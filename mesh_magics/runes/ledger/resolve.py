@@ -31,15 +31,18 @@ RuneId = tuple[int, int]
 
 class Framed:
     """One range and rune partition's transfers and events frames (with their sort keys,
-    amounts int64 where they all fit, for :func:`~.tables.merge_parts`), and whether they fit."""
+    amounts int64 where they all fit, for :func:`~.tables.merge_parts`), whether they fit,
+    and the units the replay burned per rune."""
 
-    __slots__ = ("events", "events_fit", "transfers", "transfers_fit")
+    __slots__ = ("burned", "events", "events_fit", "transfers", "transfers_fit")
 
     def __init__(
-        self, transfers: pd.DataFrame, events: pd.DataFrame, transfers_fit: bool, events_fit: bool
-    ) -> None:
+        self, transfers: pd.DataFrame, events: pd.DataFrame, transfers_fit: bool, events_fit: bool,
+        burned: dict[RuneId, int] | None = None,
+    ) -> None:  # fmt: skip
         self.transfers, self.events = transfers, events
         self.transfers_fit, self.events_fit = transfers_fit, events_fit
+        self.burned = burned or {}
 
 
 def _namer(text: Text, rows: set[int], txs: set[int]) -> tuple[dict[int, Any], dict[int, str]]:
