@@ -176,6 +176,33 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         etch = seeds.etched.get(t)
         burns = art is not None and cenotaph[art]
         base = out_start[t]
+        if (
+            etch is None
+            and len(unallocated) == 1
+            and (art is None or (not burns and edict_start[art + 1] == edict_start[art]))
+        ):  # the common case: one rune, no edicts, all of it to the pointer or the default output
+            ((rid, bal),) = unallocated.items()
+            if bal > 0:
+                target = pointer[art] if art is not None and pointer[art] >= 0 else first[t]
+                row = base + target
+                if target >= 0 and not opret[row]:
+                    out.events.append((t, TRANSFERRED, *rid, bal, target, row))
+                    sink = (row, bal, False)
+                    s = spender[row]
+                    if s >= 0:
+                        pending.setdefault(s, []).append((spender_vin[row], row, ((rid, bal),)))
+                        if s not in queued:
+                            queued.add(s)
+                            heapq.heappush(heap, s)
+                    else:
+                        out.new.append((t, target, row, ((rid, bal),)))
+                else:  # no output to take it, or an OP_RETURN one: burned
+                    sink = (None, bal, True)
+                    out.burned[rid] = out.burned.get(rid, 0) + bal
+                    out.events.append((t, BURNED, *rid, bal, -1, -1))
+                b, x = rid
+                out.steps.extend([(t, b, x, *step) for step in steps(sources[rid], (sink,))])
+                continue
         n_out = out_start[t + 1] - base
         allocated: dict[int, dict[RuneId, int]] = {}
         if art is not None and not burns and (etch is not None or edict_start[art + 1] > edict_start[art]):
