@@ -14,6 +14,10 @@ wait for each other and add up to more). The figure is the ledger stage (decode 
 generation or the chain readers (the chain issue measures those; end to end is theirs
 plus this).
 
+The mesh is the embedded default (:func:`mesh_magics.core.cluster.start_local`, what
+``%mesh up`` starts: worker processes with one thread, and the malloc mmap threshold
+that keeps glibc from mapping and faulting in every large buffer afresh).
+
 The mesh's tables are checked equal to the reference's before any time is printed.
 Prints a table and writes JSON under benchmarks/results/.
 
@@ -114,12 +118,14 @@ def _same(mesh, ref) -> None:
 
 
 def _mesh(root: Path, workers: int, ref, repeat: int, partitions: int | None) -> dict:
-    from distributed import Client, LocalCluster, wait
+    from distributed import Client, wait
 
+    from mesh_magics.core.cluster import start_local
     from mesh_magics.runes import index_chain
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", memory_limit="6GiB",
-                      processes=True) as cluster, Client(cluster) as client:  # fmt: skip
+    # the embedded default, as `%mesh up` starts it (its workers' malloc settings included)
+    cluster, _ = start_local(kind="cpu", n_workers=workers, threads_per_worker=1, memory_limit="6GiB")
+    with cluster, Client(cluster) as client:
         tables = _dask(root, client)
         best: dict | None = None
         for _ in range(
