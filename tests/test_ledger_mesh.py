@@ -77,6 +77,32 @@ def test_partitions_of_the_tables_need_not_line_up(dask_client):
     assert_same_ledger(index_chain(tables, "regtest", rune_partitions=2, window=2), ref)
 
 
+def test_persisted_tables_are_read_as_they_are_held(dask_client):
+    """Persisted tables (the benchmark's and a notebook's usual case) are used partition for
+    partition, with no task to pick each out, and give the same ledger; a collection derived
+    from persisted ones is not taken for them."""
+    from dask.distributed import wait
+
+    from mesh_magics.runes.ledger.partitions import persisted
+
+    blocks = random_chain(22, n_blocks=24, txs_per_block=20)
+    frames = from_blocks(blocks, "regtest")
+    tables = chain_frames_to_dask(frames, 4)
+    held = {name: t.persist() for name, t in tables.items()}
+    wait([f for t in held.values() for f in dask_client.futures_of(t)])
+    futures = persisted(dask_client, held["txs"])
+    assert futures is not None and len(futures) == held["txs"].npartitions
+    assert [len(f.result()) for f in futures] == held["txs"].map_partitions(len).compute().tolist()
+    assert persisted(dask_client, tables["txs"]) is None  # not persisted
+    assert persisted(dask_client, held["txs"][held["txs"]["height"] > 3]) is None  # derived from persisted
+    ref = index_blocks(blocks, "regtest")
+    assert_same_ledger(index_chain(held, "regtest", rune_partitions=2), ref)
+    # a derived table that drops rows is read as derived: the ledger sees the gap
+    cut = dict(held, txs=held["txs"][held["txs"]["height"] != 5])
+    with pytest.raises(LedgerError):
+        index_chain(cut, "regtest", rune_partitions=2).compute()
+
+
 def test_a_second_call_indexes_only_the_new_blocks(dask_client):
     blocks = random_chain(31, n_blocks=40, txs_per_block=20)
     frames = from_blocks(blocks, "regtest")

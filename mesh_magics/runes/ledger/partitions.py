@@ -22,6 +22,7 @@ __all__ = [
     "chain_frames_to_dask",
     "height_ranges",
     "load_window",
+    "persisted",
     "range_future",
     "table_of",
 ]
@@ -58,6 +59,8 @@ def table_of(tables: Any, name: str) -> Any:
 
 
 def _bounds(heights: pd.Series) -> pd.DataFrame:
+    if isinstance(heights, pd.DataFrame):
+        heights = heights["height"]
     n = len(heights)
     lo, hi = (int(heights.min()), int(heights.max())) if n else (0, -1)
     return pd.DataFrame({"lo": [lo], "hi": [hi], "n": [n]})
@@ -77,7 +80,15 @@ def height_ranges(
     """Height ranges (one per group of overlapping txs partitions) and the tables'
     partition bounds, from their ``height`` columns only (nothing else is read here)."""
     meta = pd.DataFrame({"lo": [0], "hi": [0], "n": [0]}).iloc[:0]
-    found = client.compute([tables[name]["height"].map_partitions(_bounds, meta=meta) for name in TABLES])
+    found = []
+    for name in TABLES:
+        held = persisted(client, tables[name])
+        if held is None:
+            found.append(client.compute(tables[name]["height"].map_partitions(_bounds, meta=meta)))
+        else:  # one task a partition, on the worker that holds it
+            found.append(
+                client.submit(_concat, *[client.submit(_bounds, f, pure=False) for f in held], pure=False)
+            )
     bounds: Bounds = {}
     for name, frame in zip(TABLES, client.gather(found)):
         rows = zip(range(len(frame)), frame["lo"].tolist(), frame["hi"].tolist(), frame["n"].tolist())
@@ -101,17 +112,49 @@ def height_ranges(
     return ranges, bounds
 
 
+def _concat(*parts: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True)
+
+
+def persisted(client: Any, table: Any) -> list[Any] | None:
+    """The futures of a dask DataFrame's partitions, in order, when it is persisted on
+    ``client``'s cluster (each of its partitions an alias of a future), else None: then its
+    partitions are used as they are, without a task each to pick one out."""
+    try:
+        keys = table.__dask_keys__()
+        graph = table.__dask_graph__()
+        held = {f.key: f for f in client.futures_of(table)}
+        out = []
+        for key in keys:
+            node = graph[key]
+            deps = list(getattr(node, "dependencies", ()))
+            if type(node).__name__ != "Alias" or len(deps) != 1 or deps[0] not in held:
+                return None
+            out.append(held[deps[0]])
+    except Exception:  # not a collection of this shape: read it through its graph
+        return None
+    return out or None
+
+
 def load_window(client: Any, tables: dict[str, Any], bounds: Bounds, lo: int, hi: int) -> dict[str, list]:
     """Futures of the partitions of each table that hold heights ``lo..hi`` (read on the workers)."""
     out = {}
     for name in TABLES:
         chosen = [i for i, a, b in bounds[name] if a <= hi and b >= lo]
-        parts = client.compute([tables[name].partitions[i] for i in chosen])
+        held = persisted(client, tables[name])
+        parts = (
+            [held[i] for i in chosen]
+            if held is not None
+            else client.compute([tables[name].partitions[i] for i in chosen])
+        )
         out[name] = [(f, next((a, b) for j, a, b in bounds[name] if j == i)) for f, i in zip(parts, chosen)]
     return out
 
 
 def range_future(client: Any, parts: dict, name: str, lo: int, hi: int) -> Any:
-    """A future of table ``name``'s rows of heights ``lo..hi``, cut from the window's ``parts``."""
-    chosen = [f for f, (a, b) in parts[name] if a <= hi and b >= lo]
-    return client.submit(_select, lo, hi, *chosen, pure=False)
+    """A future of table ``name``'s rows of heights ``lo..hi``, cut from the window's
+    ``parts``; the partition itself where it holds exactly those heights."""
+    chosen = [(f, a, b) for f, (a, b) in parts[name] if a <= hi and b >= lo]
+    if len(chosen) == 1 and lo <= chosen[0][1] and chosen[0][2] <= hi:
+        return chosen[0][0]
+    return client.submit(_select, lo, hi, *(f for f, _, _ in chosen), pure=False)
