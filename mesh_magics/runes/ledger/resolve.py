@@ -45,29 +45,26 @@ class Framed:
         self.burned = burned or {}
 
 
-def _namer(text: Text, rows: set[int], txs: set[int]) -> tuple[dict[int, Any], dict[int, str]]:
-    """Addresses of output rows and txids of transactions, taken in one Arrow call each."""
-    r, t = sorted(rows), sorted(txs)
-    names = dict(zip(r, text.address.take(pa.array(r, pa.int64())).to_pylist())) if r else {}
-    txids = dict(zip(t, text.txid.take(pa.array(t, pa.int64())).to_pylist())) if t else {}
-    return names, txids
-
-
 @paused_gc
 def name_new(new: list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]], text: Text) -> pd.DataFrame:
     """The range's new live outpoints (:attr:`~.replay.ReplayOut.new`) with their height,
     index, txid, prefix and address: what the next range needs, on the replay's critical path."""
-    names, txids = _namer(text, {n[2] for n in new}, {n[0] for n in new})
-    height, tx_index, pfx = text.height, text.tx_index, text.pfx
+    if not new:
+        return pd.DataFrame({c: pd.Series([], dtype="int64" if c in ("height", "tx_index", "vout", "pfx") else object)
+                             for c in LIVE_COLUMNS})  # fmt: skip
+    t_, vout, row_, held = zip(*new)
+    t, row = np.array(t_, dtype=np.int64), np.array(row_, dtype=np.int64)
     return pd.DataFrame(
         {
-            "height": np.array([height[n[0]] for n in new], dtype=np.int64),
-            "tx_index": np.array([tx_index[n[0]] for n in new], dtype=np.int64),
-            "vout": np.array([n[1] for n in new], dtype=np.int64),
-            "pfx": np.array([pfx[n[0]] for n in new], dtype=np.int64),
-            "txid": pd.Series([txids[n[0]] for n in new], dtype=object),
-            "address": pd.Series([names[n[2]] for n in new], dtype=object),
-            "balances": pd.Series([n[3] for n in new], dtype=object),
+            "height": text.height[t].astype(np.int64),
+            "tx_index": text.tx_index[t].astype(np.int64),
+            "vout": np.array(vout, dtype=np.int64),
+            "pfx": text.pfx[t].astype(np.int64),
+            "txid": pd.Series(text.txid.take(pa.array(t)).to_numpy(zero_copy_only=False), dtype=object),
+            "address": pd.Series(
+                text.address.take(pa.array(row)).to_numpy(zero_copy_only=False), dtype=object
+            ),
+            "balances": pd.Series(list(held), dtype=object),
         },
         columns=LIVE_COLUMNS,
     )
