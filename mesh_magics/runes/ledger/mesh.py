@@ -25,8 +25,10 @@ are partitioned and read by height: :mod:`.partitions`.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +45,15 @@ from .replay import ReplayOut, empty_live, probe, replay_range
 from .resolve import Framed, merge_live, name_new, range_frames
 from .rules import RuneEntry, first_rune_height, genesis_entry
 from .state import LedgerState
-from .tables import LedgerResult, balances_frame, events_frame, merge_parts, runes_frame, transfers_frame
+from .tables import (
+    LedgerResult,
+    balances_columns,
+    balances_frame,
+    events_frame,
+    merge_parts,
+    runes_frame,
+    transfers_frame,
+)
 
 __all__ = ["LedgerState", "chain_frames_to_dask", "index_chain"]
 
@@ -178,9 +188,8 @@ def _window(
     by_range: list[list[tuple[int, RuneId, int]]] = [[] for _ in ranges]
     local = {(c[0], c[1]): c[2] for cands, _ in summaries for c in cands}
     starts = [lo for lo, _ in ranges]
-    for e in created:
-        k = int(np.searchsorted(starts, e.block, side="right")) - 1
-        by_range[k].append((local[(e.block, e.tx)], e.id, e.premine))
+    for e in created:  # (bisect: np.searchsorted would make an array of starts for each etching)
+        by_range[bisect.bisect_right(starts, e.block) - 1].append((local[(e.block, e.tx)], e.id, e.premine))
     # (in a list: scatter would split a collection given as such). Not broadcast: replication
     # logs WorkerState objects to distributed's "all" topic, which cuts its subscribed clients
     # (see worker/plugin.py); each worker fetches the small table once when a task needs it.
@@ -342,11 +351,16 @@ def _merge(table: str, by: list[str], repr_: str, *parts: Framed) -> pd.DataFram
 
 @paused_gc
 def _balances_part(live: pd.DataFrame, repr_: str) -> pd.DataFrame:
-    rows = [
-        (h, t, v, txid, rid[0], rid[1], amount, address)
-        for h, t, v, txid, address, bal in zip(
-            live["height"], live["tx_index"], live["vout"], live["txid"], live["address"], live["balances"]
-        )  # fmt: skip
-        for rid, amount in bal
-    ]
-    return balances_frame(rows, repr_)
+    """One rune partition's ``balances``: a row per outpoint and rune it holds, as columns."""
+    held = live["balances"].tolist()
+    flat = list(itertools.chain.from_iterable(held))  # ((block, tx), amount) pairs
+    n = len(flat)
+    at = np.repeat(np.arange(len(held)), np.fromiter(map(len, held), np.int64, len(held)))
+    h, t, v = (live[c].to_numpy(np.int64)[at] for c in ("height", "tx_index", "vout"))
+    txid, address = (live[c].to_numpy(object)[at] for c in ("txid", "address"))
+    b = np.fromiter((rid[0] for rid, _ in flat), np.int64, n)
+    x = np.fromiter((rid[1] for rid, _ in flat), np.int64, n)
+    amounts: Any = [amount for _, amount in flat]
+    if repr_ == "int64":  # (every balance fits: _live_fits)
+        amounts = np.array(amounts, dtype=np.int64)
+    return balances_columns(h, t, v, txid, b, x, amounts, address, repr_)

@@ -44,6 +44,7 @@ __all__ = [
     "EVENTS_COLUMNS",
     "RUNES_LEDGER_COLUMNS",
     "LedgerResult",
+    "balances_columns",
     "balances_frame",
     "EVENT_NAMES",
     "events_columns",
@@ -184,12 +185,22 @@ def _times(heights: np.ndarray, block_times: dict[int, int]) -> Any:
 def balances_frame(rows: Sequence[tuple[Any, ...]], repr_: str = "auto") -> pd.DataFrame:
     """``rows``: ``(height, tx_index, vout, txid, rune block, rune tx, amount, address)``."""
     h, t, v, txid, b, x, amount, address = _columns(list(rows), 8)
-    order = np.lexsort(tuple(np.array(c, dtype=np.int64) for c in (x, b, v, t, h)))
+    h_, t_, v_, b_, x_ = (np.array(c, dtype=np.int64) for c in (h, t, v, b, x))
+    return balances_columns(h_, t_, v_, txid, b_, x_, amount, address, repr_)
+
+
+def balances_columns(
+    h: np.ndarray, t: np.ndarray, v: np.ndarray, txid: Any, b: np.ndarray, x: np.ndarray, amount: Any,
+    address: Any, repr_: str = "auto",
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`balances_frame` of columns: ``int64`` arrays for the keys, lists or numpy
+    arrays (object) for the strings, a list of ints for the amounts."""
+    order = np.lexsort((x, b, v, t, h))
     df = pd.DataFrame(
         {
             "txid": _str(_take(txid, order)),
-            "vout": pd.array(np.array(v, dtype=np.int64)[order], dtype="int64"),
-            "rune_id": _ids(np.array(b, dtype=np.int64)[order], np.array(x, dtype=np.int64)[order]),
+            "vout": pd.array(v[order], dtype="int64"),
+            "rune_id": _ids(b[order], x[order]),
             "amount": exact_column(_take(amount, order), repr_),
             "address": _str(_take(address, order)),
         }
@@ -291,9 +302,12 @@ def merge_parts(parts: Sequence[pd.DataFrame], by: list[str], repr_: str) -> pd.
             for p in parts
         ]  # fmt: skip
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    order = {"_t": 1, "_k": 2, "_v": 3, "_b": 4, "_x": 5}
-    df = df.sort_values(by + sorted(hidden, key=order.__getitem__), kind="stable").drop(columns=hidden)
-    df = df.reset_index(drop=True)
+    rank = {"_t": 1, "_k": 2, "_v": 3, "_b": 4, "_x": 5}
+    keys = by + sorted(hidden, key=rank.__getitem__)
+    # the keys are int64 columns: one stable lexsort, not pandas' factorizing multi-column sort
+    order = _ordered(tuple(df[c].to_numpy() for c in reversed(keys))) if len(df) else None
+    df = df.drop(columns=hidden)
+    df = (df if order is None else df.take(order)).reset_index(drop=True)
     if repr_ == "int64" and str(df["amount"].dtype) == EXACT_AMOUNT_DTYPE:
         df["amount"] = exact_column(df["amount"].tolist(), "int64")
     df.attrs["amount_repr"] = _repr_of(df["amount"])
