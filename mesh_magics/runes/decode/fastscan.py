@@ -86,22 +86,26 @@ class FastScan:
         self.edict_amount = self.edict_amount_hi = empty
 
 
-def _raw_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_hex_bytes` of a binary column (null: an empty script)."""
-    arr = arr.cast(pa.large_binary()) if arr.type != pa.large_binary() else arr
+def _values(arr: pa.Array, large: pa.DataType) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of a string or binary column (as ``large``, 64-bit offsets) and its offsets."""
+    arr = arr.cast(large) if arr.type != large else arr
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     buf = arr.buffers()[2]
-    data = (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[offsets[0] : offsets[-1]]
+    return (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[
+        offsets[0] : offsets[-1]
+    ], offsets
+
+
+def _raw_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_hex_bytes` of a binary column (null: an empty script)."""
+    data, offsets = _values(arr, pa.large_binary())
     size = np.diff(offsets)
     return data, offsets[:-1] - offsets[0], size, np.ones(len(size), dtype=bool)
 
 
 def _hex_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decoded bytes of the scripts, their byte offsets and sizes, and which decoded (even, valid hex)."""
-    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    buf = arr.buffers()[2]
-    chars = (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[offsets[0] : offsets[-1]]
+    chars, offsets = _values(arr, pa.large_string())
     lengths = np.diff(offsets)
     ok = lengths % 2 == 0
     if not ok.all():  # keep the even-length scripts only: pairs then align on each script's start
