@@ -91,9 +91,8 @@ def _values(arr: pa.Array, large: pa.DataType) -> tuple[np.ndarray, np.ndarray]:
     arr = arr.cast(large) if arr.type != large else arr
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     buf = arr.buffers()[2]
-    return (np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8))[
-        offsets[0] : offsets[-1]
-    ], offsets
+    data = np.frombuffer(buf, dtype=np.uint8) if buf else np.zeros(0, np.uint8)
+    return data[offsets[0] : offsets[-1]], offsets
 
 
 def _raw_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -96,20 +96,24 @@ def range_counts(in_window: pd.DataFrame) -> dict[RuneId, int]:
     """Attempts in window per rune, for :func:`mint_offsets`."""
     if not len(in_window):
         return {}
-    # np.unique of rows (axis=0) sorts a structured view, ~10x slower than of int64 keys
+    ids, inverse = _by_rune(in_window)
+    return dict(zip(ids, np.bincount(inverse).tolist()))
+
+
+def _by_rune(in_window: pd.DataFrame) -> tuple[list[RuneId], np.ndarray]:
+    """The distinct rune ids of the attempts (sorted) and each attempt's index among them.
+
+    One ``np.unique`` of int64 keys ``block << 32 | tx`` (blocks of etched runes are heights),
+    or of structured pairs where a block does not fit 31 bits: ``np.unique(axis=0)`` of the
+    rows sorts a structured view anyway, ~10x slower than int64 keys."""
     block, tx = in_window["block"].to_numpy(np.int64), in_window["rune_tx"].to_numpy(np.int64)
-    ids, at, counts = np.unique(_id_keys(block, tx), return_index=True, return_counts=True)
-    return dict(zip(zip(block[at].tolist(), tx[at].tolist()), counts.tolist()))
-
-
-def _id_keys(block: np.ndarray, tx: np.ndarray) -> np.ndarray:
-    """Rune ids as sortable keys, one per id: int64 ``block << 32 | tx`` (block heights of
-    etched runes), or a structured pair where a block does not fit that."""
-    if not len(block) or block.max() < 2**31:
-        return (block << 32) | tx
-    pairs = np.empty(len(block), dtype=[("b", np.int64), ("x", np.int64)])
-    pairs["b"], pairs["x"] = block, tx
-    return pairs
+    if block.max() < 2**31:
+        key = (block << 32) | tx
+    else:
+        key = np.empty(len(block), dtype=[("b", np.int64), ("x", np.int64)])
+        key["b"], key["x"] = block, tx
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return list(zip(block[first].tolist(), tx[first].tolist())), inverse.reshape(-1)
 
 
 def mint_offsets(
@@ -151,26 +155,16 @@ def valid_mints(
     range's new runes (``created``: ``(local tx, rune id, premine)``)."""
     seeds = [Seeds() for _ in range(n_partitions)]
     if len(in_window):
-        block, tx = in_window["block"].to_numpy(np.int64), in_window["rune_tx"].to_numpy(np.int64)
-        key = _id_keys(block, tx)
+        runes, inverse = _by_rune(in_window)
         # each attempt's rank among the range's attempts on its rune (they come in block order)
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        first = np.ones(len(key), bool)
-        first[1:] = sorted_key[1:] != sorted_key[:-1]
-        starts = np.flatnonzero(first)
-        rank = np.empty(len(key), np.int64)
-        rank[order] = np.arange(len(key)) - np.repeat(starts, np.diff(np.append(starts, len(key))))
-        # plus the attempts before the range (every rune here has an offset: range_counts)
-        known = _id_keys(
-            np.fromiter((b for b, _ in offsets), np.int64, len(offsets)),
-            np.fromiter((x for _, x in offsets), np.int64, len(offsets)),
-        )
-        done = np.fromiter(offsets.values(), np.int64, len(offsets))
-        at = np.argsort(known)
-        offset = done[at][np.searchsorted(known[at], key)]
-        ok = np.flatnonzero(offset + rank < in_window["cap"].to_numpy())
-        t, b, x = in_window["tx"].to_numpy(np.int64)[ok], block[ok], tx[ok]
+        sizes = np.bincount(inverse)
+        group_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rank = np.empty(len(inverse), np.int64)
+        rank[np.argsort(inverse, kind="stable")] = np.arange(len(inverse)) - group_start
+        # plus the attempts before the range (every rune here has one: offsets come from range_counts)
+        before = np.array([offsets[rid] for rid in runes], dtype=np.int64)[inverse]
+        ok = np.flatnonzero(before + rank < in_window["cap"].to_numpy())
+        t, b, x = (in_window[c].to_numpy(np.int64)[ok] for c in ("tx", "block", "rune_tx"))
         amount = in_window["amount"].to_numpy()[ok]
         part = (b * 1_000_003 + x) % n_partitions  # partition_of, on arrays (block ids are heights here)
         for r in range(n_partitions):

@@ -305,7 +305,7 @@ def merge_parts(parts: Sequence[pd.DataFrame], by: list[str], repr_: str) -> pd.
     rank = {"_t": 1, "_k": 2, "_v": 3, "_b": 4, "_x": 5}
     keys = by + sorted(hidden, key=rank.__getitem__)
     # the keys are int64 columns: one stable lexsort, not pandas' factorizing multi-column sort
-    order = _ordered(tuple(df[c].to_numpy() for c in reversed(keys))) if len(df) else None
+    order = _ordered(tuple(df[c].to_numpy() for c in reversed(keys)))
     df = df.drop(columns=hidden)
     df = (df if order is None else df.take(order)).reset_index(drop=True)
     if repr_ == "int64" and str(df["amount"].dtype) == EXACT_AMOUNT_DTYPE:
