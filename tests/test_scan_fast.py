@@ -2,8 +2,8 @@
 
 Scripts are built to sit on every edge the vectorised pass decides on: tags
 near Mint/Pointer/Body, duplicated fields, edict deltas that reset or overflow
-``tx``, outputs at and past the output count, 9- and 10-byte varints,
-unterminated payloads, PUSHDATA1, bad hex and odd lengths, mixed in one column
+``tx``, outputs at and past the output count, 9- and 10-byte varints, 18- to
+21-byte ones (u128 up to its last bit, ord's Overflow and Overlong), unterminated payloads, PUSHDATA1, bad hex and odd lengths, mixed in one column
 so a script's neighbours cannot leak into it.
 """
 
@@ -21,12 +21,27 @@ from mesh_magics.runes.protocol import script as _script
 from mesh_magics.runes.protocol import varint as _varint
 
 U32 = 2**32 - 1
-edge_ints = st.sampled_from([0, 1, 2, 3, 5, 20, 22, 126, 127, 840_000, U32, U32 + 1, 2**63 - 1, 2**63, 2**64])
-ints = st.one_of(edge_ints, st.integers(0, 3000), st.integers(0, 2**70))
+edge_ints = st.sampled_from([0, 1, 2, 3, 5, 20, 22, 126, 127, 840_000, U32, U32 + 1, 2**63 - 1, 2**63, 2**64,
+                             2**126 - 1, 2**126, 2**127, 2**128 - 1])  # fmt: skip
+ints = st.one_of(edge_ints, st.integers(0, 3000), st.integers(0, 2**70), st.integers(0, 2**128 - 1))
+#: raw varints of 17 to 21 bytes, any bits: u128s, ord's Overflow (19th byte > 3) and Overlong (> 19)
+wide_varints = st.builds(
+    lambda groups, last: bytes(0x80 | g for g in groups) + bytes([last]),
+    st.lists(st.integers(0, 127), min_size=16, max_size=20),
+    st.one_of(st.integers(0, 4), st.integers(0, 127)),
+)
 
 
 def _payload(values: list[int]) -> bytes:
     return b"".join(_varint.encode(v) for v in values)
+
+
+def _widened(draw: st.DrawFn, values: list[int]) -> bytes:
+    """``_payload(values)``, now and then with one of its varints replaced by a raw wide one."""
+    parts = [_varint.encode(v) for v in values]
+    if parts and draw(st.integers(0, 2)) == 0:
+        parts[draw(st.integers(0, len(parts) - 1))] = draw(wide_varints)
+    return b"".join(parts)
 
 
 @st.composite
@@ -55,7 +70,7 @@ def scripts(draw: st.DrawFn) -> str | None:
     if shape == "raw":
         data = draw(st.binary(max_size=24))
     else:
-        data = _payload(values) if shape != "random" else draw(st.binary(max_size=30))
+        data = _widened(draw, values) if shape != "random" else draw(st.binary(max_size=30))
         if draw(st.integers(0, 9)) == 0:
             data += b"\x80"  # unterminated
     push = _script.push_data(data)
@@ -124,9 +139,11 @@ def test_common_shapes_take_the_vectorised_path():
 
 
 @pytest.mark.parametrize(
-    "cap_amount", [(2**64, 2**64 - 1), (2**64, 2**64), (2**65, 2**63), (2**70, 2**60), (3, 2**125)]
-)
-@pytest.mark.parametrize("premine", [0, 1, 2**100, 2**125])
+    "cap_amount",
+    [(2**64, 2**64 - 1), (2**64, 2**64), (2**65, 2**63), (2**70, 2**60), (3, 2**125), (1, 2**127), (2, 2**127),
+     (1, 2**128 - 1), (2**127, 1)],
+)  # fmt: skip
+@pytest.mark.parametrize("premine", [0, 1, 2**100, 2**125, 2**127])
 def test_supply_overflow_at_the_edge(cap_amount, premine):
     def rs(*values: int) -> str:
         return (b"\x6a\x5d" + _script.push_data(_payload(list(values)))).hex()

@@ -3,9 +3,10 @@
 ord's rules are applied to whole columns with numpy instead of one script at
 a time. A script takes this path when its hex is well formed, it is ``6a 5d``
 then exactly one push (a direct push ``01..4b`` or ``OP_PUSHDATA1``) covering
-the rest, every complete varint is at most 9 bytes (value < 2**63, so no
-u64/u128 limit and no supply overflow can be reached) and its edicts' block
-deltas fit in 32 bits. That covers mints, transfers, etchings with terms and
+the rest, every varint is at most 19 bytes and, at 19, its last byte holds at
+most 2 bits (ord's ``Overflow`` test; such scripts go to the reference decoder),
+an etching's varints are at most 18 bytes (below 2**126: its supply check stays
+simple) and its edicts' block deltas fit in 32 bits. That covers mints, transfers, etchings with terms and
 the usual cenotaphs. For those it settles, in ord's order of precedence:
 
 1. ``Varint`` (an unterminated last varint; no mint);
@@ -43,7 +44,8 @@ FLAWS = (None, "Varint", "TruncatedField", "EdictRuneId", "EdictOutput", "Traili
          "SupplyOverflow", "UnrecognizedFlag", "UnrecognizedEvenTag")  # fmt: skip
 _VARINT, _TRUNCATED, _RUNE_ID, _OUTPUT, _TRAILING, _SUPPLY, _FLAG, _EVEN = range(1, 9)
 _PUSHDATA1 = 0x4C
-_MAX_FAST_VARINT = 18  # 18 x 7 = 126 bits: never overflows u128, never overlong
+_MAX_FAST_VARINT = 19  # ord's longest varint: 19 x 7 bits, the last group at most 2 bits (u128)
+_TOP = 18  # the group of bits 126 and 127, kept apart from the two 63-bit limbs
 _HUGE = np.iinfo(np.int64).max  # stands for any value >= 2**63 in comparisons
 _U128_MAX = 2**128 - 1
 
@@ -64,12 +66,13 @@ class FastScan:
     go to the reference decoder). The edicts of the runestones (``flaw`` 0), in
     script order, are ``edict_owner`` (the script), ``edict_block``, ``edict_tx``
     (absolute ids), ``edict_amount`` and ``edict_output``, the amount being
-    ``edict_amount_hi * 2**63 + edict_amount``; ``big_amount`` marks the scripts
-    with an amount of 2**63 or more.
+    ``edict_amount_top * 2**126 + edict_amount_hi * 2**63 + edict_amount`` (three
+    limbs: a u128 needs 128 bits, two int64 limbs of 63 hold 126); ``big_amount``
+    marks the scripts with an amount of 2**63 or more.
     """
 
-    __slots__ = ("big_amount", "done", "edict_amount", "edict_amount_hi", "edict_block", "edict_output",
-                 "edict_owner",
+    __slots__ = ("big_amount", "done", "edict_amount", "edict_amount_hi", "edict_amount_top", "edict_block",
+                 "edict_output", "edict_owner",
                  "edict_tx", "edicts", "etching", "flaw", "mint_block", "mint_tx", "pointer")  # fmt: skip
 
     def __init__(self, n: int) -> None:
@@ -83,7 +86,7 @@ class FastScan:
         self.big_amount = np.zeros(n, dtype=bool)
         empty = np.zeros(0, dtype=np.int64)
         self.edict_owner = self.edict_block = self.edict_tx = self.edict_output = empty
-        self.edict_amount = self.edict_amount_hi = empty
+        self.edict_amount = self.edict_amount_hi = self.edict_amount_top = empty
 
 
 def _values(arr: pa.Array, large: pa.DataType) -> tuple[np.ndarray, np.ndarray]:
@@ -168,14 +171,20 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
     vstart = np.flatnonzero(np.concatenate([[True], end[:-1]])[: len(payload)])
     vlen = np.diff(np.append(vstart, len(payload)))
     vowner = owner[vstart]
-    ok[vowner[vlen > _MAX_FAST_VARINT]] = False  # maybe a valid u128, maybe overlong: not here
+    ok[vowner[vlen > _MAX_FAST_VARINT]] = False  # overlong (or an overflow before it): not here
     vid = np.cumsum(np.concatenate([[0], end[:-1]]).astype(np.int64))[: len(payload)]
     k = np.arange(len(payload)) - vstart[vid]  # byte within its varint
     group = (payload & 0x7F).astype(np.uint64)
+    ok[owner[(k == _TOP) & (group > 3)]] = False  # ord's Overflow: bits beyond 128
     lo = _sum_at(np.where(k < 9, group << (7 * np.minimum(k, 8)).astype(np.uint64), 0), vstart)
-    hi = _sum_at(np.where(k >= 9, group << (7 * np.clip(k - 9, 0, 8)).astype(np.uint64), 0), vstart)
-    # value = hi * 2**63 + lo; comparisons use ``values`` (exact below 2**63, else _HUGE), parity ``lo``
-    values = np.where(hi > 0, _HUGE, lo)
+    hi = _sum_at(
+        np.where((k >= 9) & (k < _TOP), group << (7 * np.clip(k - 9, 0, 8)).astype(np.uint64), 0), vstart
+    )
+    top = _sum_at(np.where(k == _TOP, group, 0), vstart)
+    # value = top * 2**126 + hi * 2**63 + lo; comparisons use ``values`` (exact below 2**63, else
+    # _HUGE), parity ``lo``; ``wide`` is ``hi`` made nonzero where only ``top`` is (any value >= 2**63)
+    wide = np.where(top > 0, _HUGE, hi)
+    values = np.where(wide > 0, _HUGE, lo)
     if not len(values):  # only empty payloads: runestones without fields
         res.done = ok
         return res
@@ -203,8 +212,9 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
     other_even = np.bincount(towner[even & ~small], minlength=n)
     first = lambda tag, nth=0: _first(towner[tags == tag], rows[tags == tag] + 1, n, nth)  # noqa: E731
     f_at, has_flags = first(_FLAGS)
-    flags, flags_huge = np.where(has_flags, lo[f_at], 0), has_flags & (hi[f_at] > 0)
+    flags, flags_huge = np.where(has_flags, lo[f_at], 0), has_flags & (wide[f_at] > 0)
     etching = (flags & 1) == 1
+    ok[etching & (np.bincount(vowner[vlen == _MAX_FAST_VARINT], minlength=n) > 0)] = False
     terms = etching & ((flags & 2) == 2)
     left_flags = ((flags & ~(etching * 5 + terms * 2)) != 0) | flags_huge  # Etching, Turbo; Terms
     b_at, has_mint = first(_MINT, 0)
@@ -222,7 +232,7 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
     taken[:, [t // 2 for t in _TERMS_TAGS]] = terms[:, None]
     for t in _TERMS_TAGS[2:]:  # heights and offsets are taken only as u64: value <= 2**64 - 1
         at_t, has_t = first(t)
-        taken[:, t // 2] &= ~(has_t & (hi[at_t] >= 2))
+        taken[:, t // 2] &= ~(has_t & (wide[at_t] >= 2))
     left_even = (other_even > 0) | (counts > taken).any(axis=1)
     overflow = _supply_overflow(etching, terms, first, lo, hi, counts)
     flaw[(flaw == 0) & overflow] = _SUPPLY
@@ -241,12 +251,10 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
     eo, block, tx, amount_at, out = chunks
     keep = (res.flaw == 0)[eo] & ok[eo]
     res.edict_owner, res.edict_block, res.edict_tx = eo[keep], block[keep], tx[keep]
-    res.edict_amount, res.edict_amount_hi, res.edict_output = (
-        lo[amount_at[keep]],
-        hi[amount_at[keep]],
-        out[keep],
-    )
-    res.big_amount[res.edict_owner[res.edict_amount_hi > 0]] = True
+    amount_at = amount_at[keep]
+    res.edict_amount, res.edict_amount_hi, res.edict_amount_top = lo[amount_at], hi[amount_at], top[amount_at]
+    res.edict_output = out[keep]
+    res.big_amount[res.edict_owner[wide[amount_at] > 0]] = True
     return res
 
 

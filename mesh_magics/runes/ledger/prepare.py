@@ -275,9 +275,10 @@ def _artifacts(scripts: pa.Array, n_out: np.ndarray) -> _Artifacts:
     cols = [np.stack([fast.edict_block[keep], fast.edict_tx[keep], fast.edict_amount[keep],
                       fast.edict_output[keep]], axis=1)]  # fmt: skip
     # amounts of 2**63 and more: exact Python ints beside the int64 rows (row before the sort -> amount)
-    hi, lo = fast.edict_amount_hi[keep], fast.edict_amount[keep]
-    wide = np.flatnonzero(hi > 0)
-    big = {i: (h << 63) | v for i, h, v in zip(wide.tolist(), hi[wide].tolist(), lo[wide].tolist())}
+    top, hi, lo = fast.edict_amount_top[keep], fast.edict_amount_hi[keep], fast.edict_amount[keep]
+    wide = np.flatnonzero((hi > 0) | (top > 0))
+    big = {i: (t << 126) | (h << 63) | v
+           for i, t, h, v in zip(wide.tolist(), top[wide].tolist(), hi[wide].tolist(), lo[wide].tolist())}  # fmt: skip
     cols[0][wide, 2] = -1
     etchings: list[tuple[int, Any]] = []
     cache: dict[tuple[bytes, int], Any] = {}
