@@ -95,6 +95,7 @@ SCHEMA: dict[str, Setting] = {
     "cluster.memory-limit": _s("size", null=True),
     "cluster.dashboard-address": _s("str", null=True),
     "cluster.malloc-mmap-threshold": _s("bytes", null=True),
+    "cluster.arrow-memory-pool": _s("choice", choices=("jemalloc", "mimalloc", "system"), null=True),
     "reconnect.enabled": _s("bool"),
     "reconnect.initial-delay": _s("float", low=0, above=True),
     "reconnect.max-delay": _s("float", low=0, above=True),

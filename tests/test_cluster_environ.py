@@ -97,3 +97,68 @@ def test_the_next_mesh_reads_its_own_setting_and_a_small_threshold_mmaps_the_buf
     for before, during, env_value in answers.values():
         assert env_value == "131072"
         assert during == before + 1
+
+
+# --------------------------------------------------------------------------- Arrow's memory pool
+
+
+def _jemalloc_built() -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return False
+    return True
+
+
+needs_jemalloc = pytest.mark.skipif(not _jemalloc_built(), reason="this pyarrow was built without jemalloc")
+
+
+@needs_jemalloc
+def test_arrows_pool_is_added_and_follows_its_setting():
+    assert worker_environ()["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    with dask.config.set({"mesh.cluster.arrow-memory-pool": "system"}):
+        assert worker_environ()["ARROW_DEFAULT_MEMORY_POOL"] == "system"
+    with dask.config.set({"mesh.cluster.arrow-memory-pool": None}):
+        assert "ARROW_DEFAULT_MEMORY_POOL" not in worker_environ()
+    with dask.config.set({f"{_PRE}.ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}):
+        assert worker_environ()["ARROW_DEFAULT_MEMORY_POOL"] == "mimalloc"  # the user's own wins
+
+
+def test_a_pool_this_pyarrow_lacks_is_not_asked_for(monkeypatch):
+    import pyarrow as pa
+
+    def missing() -> None:
+        raise NotImplementedError("built without jemalloc")
+
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", missing)  # what a build without jemalloc answers
+    with dask.config.set({"mesh.cluster.arrow-memory-pool": "jemalloc"}):
+        assert "ARROW_DEFAULT_MEMORY_POOL" not in worker_environ()
+
+
+def test_a_bad_pool_is_refused_when_set():
+    from mesh_magics import config
+    from mesh_magics.errors import MeshConfigError
+
+    with pytest.raises(MeshConfigError, match="arrow-memory-pool"):
+        config.set_value("cluster.arrow-memory-pool", "tcmalloc")
+
+
+def _arrow_pool() -> tuple[str, str]:
+    import os
+
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name, os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "")
+
+
+@needs_jemalloc
+def test_the_workers_allocate_arrow_buffers_with_the_pool_set(tmp_path):
+    with isolated_mesh(tmp_path / "a") as m:
+        first = m.client.run(_arrow_pool)
+    with isolated_mesh(tmp_path / "b", cluster__arrow_memory_pool="system") as m:
+        second = m.client.run(_arrow_pool)  # not stuck with what the first mesh left in os.environ
+    assert len(first) == len(second) == 2
+    assert set(first.values()) == {("jemalloc", "jemalloc")}
+    assert set(second.values()) == {("system", "system")}

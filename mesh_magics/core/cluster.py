@@ -17,6 +17,14 @@ grows to by itself; the trim threshold still returns freed memory. Measured in
 BENCHMARKS.md ("The workers' allocator"). A value the user set in
 ``distributed.nanny.pre-spawn-environ`` wins, and nothing is added where that
 config has no trim threshold (glibc's dynamic threshold then still works).
+
+They also set ``ARROW_DEFAULT_MEMORY_POOL`` to ``mesh.cluster.arrow-memory-pool``
+(jemalloc). Arrow's default pool, mimalloc, returned the pages of freed buffers to
+the system so soon that a fresh worker faulted in every partition it read anew:
+reading Parquet and dictionary-encoding took ~1.5-2x the CPU they take with
+jemalloc (BENCHMARKS.md, "Arrow's allocator in the workers"). A pool this pyarrow
+was built without is not asked for (jemalloc is missing from some builds, e.g. on
+Windows), and a value the user set or exported wins, as for the mmap threshold.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ __all__ = ["GpuProbe", "gpu_probe", "start_local", "worker_environ"]
 
 _PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 _MMAP = "MALLOC_MMAP_THRESHOLD_"
-_ours: str | None = None  # the value of _MMAP this module last had nannies write into os.environ
+_POOL = "ARROW_DEFAULT_MEMORY_POOL"
+_ours: dict[str, str] = {}  # the values of _MMAP and _POOL this module last had nannies write into os.environ
 
 
 @dataclass(frozen=True)
@@ -72,17 +81,37 @@ def gpu_probe() -> GpuProbe:
 
 def worker_environ() -> dict[str, Any]:
     """The environment the embedded mesh's nannies set before they spawn a worker:
-    distributed's ``pre-spawn-environ`` with the malloc mmap threshold added (see above)."""
+    distributed's ``pre-spawn-environ`` with the malloc mmap threshold and Arrow's
+    memory pool added (see above)."""
     import dask
     import distributed  # noqa: F401  (its config defaults)
 
     env = dict(dask.config.get(_PRE_SPAWN, default={}) or {})
     threshold = config.get("cluster.malloc-mmap-threshold")
-    exported = os.environ.get(_MMAP)  # distributed lets an exported variable win over its config
-    users = _MMAP in env or (exported is not None and exported != _ours)
-    if threshold is not None and "MALLOC_TRIM_THRESHOLD_" in env and not users:
+    if threshold is not None and "MALLOC_TRIM_THRESHOLD_" in env and not _users(env, _MMAP):
         env[_MMAP] = int(dask.utils.parse_bytes(threshold))
+    pool = config.get("cluster.arrow-memory-pool")
+    if pool is not None and not _users(env, _POOL) and _pool_built(pool):
+        env[_POOL] = pool
     return env
+
+
+def _users(env: dict[str, Any], name: str) -> bool:
+    """Whether the user set ``name`` for the workers: in ``pre-spawn-environ``, or exported
+    (distributed lets an exported variable win over its config) other than as this module left it."""
+    exported = os.environ.get(name)
+    return name in env or (exported is not None and exported != _ours.get(name))
+
+
+def _pool_built(pool: str) -> bool:
+    """Whether this pyarrow has the memory pool ``pool`` (``jemalloc_memory_pool`` raises where not)."""
+    import pyarrow as pa
+
+    try:
+        getattr(pa, f"{pool}_memory_pool")()
+    except NotImplementedError:
+        return False
+    return True
 
 
 @contextmanager
@@ -91,17 +120,17 @@ def _worker_environ() -> Iterator[None]:
     restarts. Like distributed's own variables it stays in this process's ``os.environ``
     (a nanny writes it there, and later nannies read an exported value before their config),
     so a value this module had written is taken out first: the next mesh reads its setting."""
-    global _ours
     import dask
 
-    if _ours is not None and os.environ.get(_MMAP) == _ours:
-        del os.environ[_MMAP]
+    for name, value in list(_ours.items()):
+        if os.environ.get(name) == value:
+            del os.environ[name]
     env = worker_environ()
-    ours = _MMAP in env and env[_MMAP] != dask.config.get(_PRE_SPAWN, default={}).get(_MMAP)
+    users = dask.config.get(_PRE_SPAWN, default={}) or {}
+    added = {name: str(env[name]) for name in (_MMAP, _POOL) if name in env and env[name] != users.get(name)}
     with dask.config.set({_PRE_SPAWN: env}):
         yield
-    if ours:
-        _ours = str(env[_MMAP])
+    _ours.update(added)
 
 
 def start_local(
