@@ -51,6 +51,26 @@ class Cell:
         return "\n".join(self.texts())
 
     @property
+    def final_text(self) -> str:
+        """What the notebook shows once the cell is done: each display (by its display id)
+        in its last state, streams and results as they came. ``all_text`` holds every state
+        of a live display, so a line shown before and after an update is in it twice."""
+        shown: dict[str, str] = {}  # display id (or a unique key) -> its text, in order of appearance
+        for i, m in enumerate(self.msgs):
+            if m.type in ("display_data", "update_display_data"):
+                did = (m.content.get("transient") or {}).get("display_id")
+                key = f"display {did}" if did else f"msg {i}"
+                if m.type == "display_data" or key in shown:
+                    shown[key] = m.content["data"].get("text/plain", "")
+            elif m.type == "stream":
+                shown[f"msg {i}"] = m.content["text"]
+            elif m.type == "execute_result":
+                shown[f"msg {i}"] = m.content["data"].get("text/plain", "")
+            elif m.type == "error":
+                shown[f"msg {i}"] = "\n".join(m.content.get("traceback", []))
+        return "\n".join(shown.values())
+
+    @property
     def status(self) -> str | None:
         return self.reply["status"] if self.reply else None
 
