@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from _varints import wide_varints
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,12 +24,6 @@ from mesh_magics.runes.protocol.runestone import Cenotaph, decipher
 I64 = 2**63 - 1
 edge = st.sampled_from([0, 1, 2, 3, 4, 5, 20, 22, 127, 840_000, 2**32 - 1, 2**32, I64, 2**63, 2**64, 2**127])
 ints = st.one_of(edge, st.integers(0, 3000), st.integers(0, 2**128 - 1))
-#: raw varints of 17 to 21 bytes, any bits: u128s, ord's Overflow (19th byte > 3) and Overlong (> 19)
-wide_varints = st.builds(
-    lambda groups, last: bytes(0x80 | g for g in groups) + bytes([last]),
-    st.lists(st.integers(0, 127), min_size=16, max_size=20),
-    st.one_of(st.integers(0, 4), st.integers(0, 127)),
-)
 
 
 def _rs(values: list[int | bytes], tail: bytes = b"") -> bytes:

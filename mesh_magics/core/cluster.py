@@ -22,9 +22,10 @@ They also set ``ARROW_DEFAULT_MEMORY_POOL`` to ``mesh.cluster.arrow-memory-pool`
 (jemalloc). Arrow's default pool, mimalloc, returned the pages of freed buffers to
 the system so soon that a fresh worker faulted in every partition it read anew:
 reading Parquet and dictionary-encoding took ~1.5-2x the CPU they take with
-jemalloc (BENCHMARKS.md, "Arrow's allocator in the workers"). A pool this pyarrow
-was built without is not asked for (jemalloc is missing from some builds, e.g. on
-Windows), and a value the user set or exported wins, as for the mmap threshold.
+jemalloc (BENCHMARKS.md, "Stop 31"). A pool this pyarrow was built without is not
+asked for (jemalloc is missing from some builds, e.g. on Windows; asking imports
+pyarrow, ~35 ms of ``%mesh up``), and a value the user set or exported wins, as for
+the mmap threshold.
 """
 
 from __future__ import annotations

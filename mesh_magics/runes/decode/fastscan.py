@@ -6,8 +6,8 @@ then exactly one push (a direct push ``01..4b`` or ``OP_PUSHDATA1``) covering
 the rest, every varint is at most 19 bytes and, at 19, its last byte holds at
 most 2 bits (ord's ``Overflow`` test; such scripts go to the reference decoder),
 an etching's varints are at most 18 bytes (below 2**126: its supply check stays
-simple) and its edicts' block deltas fit in 32 bits. That covers mints, transfers, etchings with terms and
-the usual cenotaphs. For those it settles, in ord's order of precedence:
+simple) and its edicts' block deltas fit in 32 bits. That covers mints,
+transfers, etchings with terms and the usual cenotaphs. For those it settles, in ord's order of precedence:
 
 1. ``Varint`` (an unterminated last varint; no mint);
 2. the message's first flaw: ``TruncatedField`` (a tag without value, no
@@ -175,12 +175,13 @@ def fast_scan(arr: pa.Array, n_outputs: int | np.ndarray) -> FastScan:
     vid = np.cumsum(np.concatenate([[0], end[:-1]]).astype(np.int64))[: len(payload)]
     k = np.arange(len(payload)) - vstart[vid]  # byte within its varint
     group = (payload & 0x7F).astype(np.uint64)
-    ok[owner[(k == _TOP) & (group > 3)]] = False  # ord's Overflow: bits beyond 128
+    at_top = np.flatnonzero(k == _TOP)  # the 19th bytes: few, so the third limb is set, not summed
+    ok[owner[at_top[group[at_top] > 3]]] = False  # ord's Overflow: bits beyond 128
+    top = np.zeros(len(vstart), np.int64)
+    top[vid[at_top]] = group[at_top]
+    group[at_top] = 0  # out of the two 63-bit limbs below
     lo = _sum_at(np.where(k < 9, group << (7 * np.minimum(k, 8)).astype(np.uint64), 0), vstart)
-    hi = _sum_at(
-        np.where((k >= 9) & (k < _TOP), group << (7 * np.clip(k - 9, 0, 8)).astype(np.uint64), 0), vstart
-    )
-    top = _sum_at(np.where(k == _TOP, group, 0), vstart)
+    hi = _sum_at(np.where(k >= 9, group << (7 * np.clip(k - 9, 0, 8)).astype(np.uint64), 0), vstart)
     # value = top * 2**126 + hi * 2**63 + lo; comparisons use ``values`` (exact below 2**63, else
     # _HUGE), parity ``lo``; ``wide`` is ``hi`` made nonzero where only ``top`` is (any value >= 2**63)
     wide = np.where(top > 0, _HUGE, hi)
