@@ -133,13 +133,28 @@ def mint_offsets(
 
 class Seeds:
     """What the replay of one range and rune partition starts from: ``mints[t] = (rune id,
-    amount)`` and ``etched[t] = (rune id, premine)`` per local transaction."""
+    amount)`` and ``etched[t] = (rune id, premine)`` per local transaction; the mints also
+    as columns (:meth:`mint_columns`), for the replay's vectorized plain mints."""
 
-    __slots__ = ("etched", "mints")
+    __slots__ = ("_columns", "etched", "mints")
 
     def __init__(self) -> None:
         self.mints: dict[int, tuple[RuneId, int]] = {}
         self.etched: dict[int, tuple[RuneId, int]] = {}
+        self._columns: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]] | None = None
+
+    def mint_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """``mints`` as columns: local tx, rune block, rune tx (int64 arrays) and amounts (ints)."""
+        if self._columns is None or len(self._columns[0]) != len(self.mints):
+            n = len(self.mints)
+            rids = [rid for rid, _ in self.mints.values()]
+            self._columns = (
+                np.fromiter(self.mints, np.int64, n),
+                np.fromiter((b for b, _ in rids), np.int64, n),
+                np.fromiter((x for _, x in rids), np.int64, n),
+                [amount for _, amount in self.mints.values()],
+            )
+        return self._columns
 
 
 def partition_of(rune_id: RuneId, n: int) -> int:
@@ -169,8 +184,10 @@ def valid_mints(
         part = (b * 1_000_003 + x) % n_partitions  # partition_of, on arrays (block ids are heights here)
         for r in range(n_partitions):
             sel = np.flatnonzero(part == r) if n_partitions > 1 else slice(None)
-            ids = zip(b[sel].tolist(), x[sel].tolist())
-            seeds[r].mints.update(zip(t[sel].tolist(), zip(ids, amount[sel].tolist())))
+            columns = (t[sel], b[sel], x[sel], amount[sel].tolist())
+            ids = zip(columns[1].tolist(), columns[2].tolist())
+            seeds[r].mints.update(zip(columns[0].tolist(), zip(ids, columns[3])))
+            seeds[r]._columns = columns  # (one attempt a transaction: the dict has them all)
     for t, rid, premine in created:
         seeds[partition_of(rid, n_partitions)].etched[t] = (rid, premine)
     return seeds

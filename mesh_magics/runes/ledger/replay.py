@@ -14,7 +14,10 @@ the transactions that touch *its* runes, in block order:
 A transaction is replayed with ord's rules restricted to the partition's runes (inputs,
 mint, premine, edicts, ``0:0``, splits, pointer, default output, cenotaph burns,
 OP_RETURN burns). Every other transaction of the chain is never looked at: a transaction
-without rune inputs and without a counting mint or etching changes nothing.
+without rune inputs and without a counting mint or etching changes nothing. The plain
+mints (no etching, no edicts, not a cenotaph; most of a mainnet-like chain's rune
+transactions) are not looked at one by one either: :class:`_PlainMints` replays them as
+columns and the loop takes back the few whose inputs turn out to hold runes.
 
 Positions stay positions here, as plain ints (:mod:`.resolve` names them afterwards,
 where the range's text lives): an output is its row in the range's outputs (``out_row``);
@@ -136,10 +139,16 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
     balances = live["balances"].to_numpy()
     for i, (row, t, vin) in enumerate(zip(spent.tolist(), hits["tx"].tolist(), hits["vin"].tolist())):
         pending.setdefault(t, []).append((vin, -2 - i, balances[row]))
-    heap = sorted(set(pending) | set(seeds.mints) | set(seeds.etched))
+    # memoryviews: indexing one gives a Python int or bool, like a list, without making a
+    # list of every output of the range (the loop reads a few of them)
+    out_start, opret, first, spender, spender_vin = (
+        _view(a) for a in (core.out_start, core.opret, core.first, core.spender, core.spender_vin)
+    )
+    plain = _PlainMints(core, seeds, pending)
+    for s, vin, row, held in plain.pushes():  # their outputs' spenders see them as inputs
+        pending.setdefault(s, []).append((vin, row, held))
+    heap = sorted(set(pending) | (seeds.mints.keys() - plain.at.keys()) | set(seeds.etched))
     queued = set(heap)
-    out_start, opret, first = core.out_start.tolist(), core.opret.tolist(), core.first.tolist()
-    spender, spender_vin = core.spender.tolist(), core.spender_vin.tolist()
     artifacts = dict(zip(core.art_tx.tolist(), range(len(core.art_tx))))
     cenotaph, pointer, edict_start = (
         core.art_cenotaph.tolist(),
@@ -152,6 +161,8 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
     while heap:
         t = heapq.heappop(heap)
         queued.discard(t)
+        if t in plain.at:  # a plain mint whose inputs hold runes after all: replayed here
+            plain.withdraw(t, pending)
         spends = pending.pop(t, [])
         if len(spends) > 1:
             spends.sort(key=itemgetter(0))
@@ -187,7 +198,7 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
                 row = base + target
                 if target >= 0 and not opret[row]:
                     out.events.append((t, TRANSFERRED, *rid, bal, target, row))
-                    sink = (row, bal, False)
+                    sink: tuple[Any, int, bool] = (row, bal, False)
                     s = spender[row]
                     if s >= 0:
                         pending.setdefault(s, []).append((spender_vin[row], row, ((rid, bal),)))
@@ -286,4 +297,93 @@ def replay_range(core: Core, live: pd.DataFrame, hits: pd.DataFrame, seeds: Seed
         for rid in sorted(touched) if len(touched) > 1 else touched:
             b, x = rid
             out.steps.extend([(t, b, x, *step) for step in steps(sources.get(rid, ()), sinks.get(rid, ()))])
+    plain.emit(out)
     return out
+
+
+def _view(a: np.ndarray) -> Any:
+    """A memoryview of ``a`` (numpy's stubs do not declare the buffer protocol)."""
+    return memoryview(np.ascontiguousarray(a))  # type: ignore[arg-type]
+
+
+class _PlainMints:
+    """The range's plain mints, replayed as columns: a counting mint with no etching, no
+    edicts, not a cenotaph, a positive amount, and (as far as anything known before the
+    loop says) no input holding runes. ord's rules give each all of its amount on the
+    pointer or the first non-OP_RETURN output, or burn it where there is none (the loop's
+    common case). Whether an input holds runes is known only once the transactions before
+    it are replayed, so each is planned as plain; its output is pushed to its spender as
+    an input before the loop starts, and a plain mint the loop reaches (something pushed
+    runes to it) is withdrawn from the plan and replayed as any other transaction."""
+
+    def __init__(self, core: Core, seeds: Seeds, pending: dict[int, Any]) -> None:
+        t, b, x, amounts = seeds.mint_columns()
+        n_art = len(core.art_tx)
+        art = np.searchsorted(core.art_tx, t)
+        has = art < n_art
+        has[has] = core.art_tx[art[has]] == t[has]
+        a = np.where(has, art, 0)
+        if n_art:
+            simple = ~has | (~core.art_cenotaph[a] & (core.edict_start[a + 1] == core.edict_start[a]))
+            pointer = np.where(has, core.art_pointer[a], -1)
+        else:
+            simple, pointer = np.ones(len(t), bool), np.full(len(t), -1, np.int64)
+        target = np.where(pointer >= 0, pointer, core.first[t]).astype(np.int64)
+        keep = simple & (np.array(amounts, dtype=object) > 0 if amounts else np.zeros(0, bool))
+        # (a shortcut: the loop would reach these anyway, through the heap, and withdraw them)
+        keep &= ~np.isin(t, np.fromiter(set(pending) | set(seeds.etched), np.int64))
+        idx = np.flatnonzero(keep)
+        self.t, self.b, self.x, target = t[idx], b[idx], x[idx], target[idx]
+        self.amounts = [amounts[i] for i in idx.tolist()]
+        row = core.out_start[self.t] + target
+        ok = target >= 0
+        ok[ok] = ~core.opret[row[ok]]
+        self.row = np.where(ok, row, -1)  # -1: burned (no output takes it, or an OP_RETURN one)
+        self.vout = np.where(ok, target, -1)
+        self.spender = np.where(ok, core.spender[np.maximum(row, 0)], -1)
+        self.spender_vin = np.where(ok, core.spender_vin[np.maximum(row, 0)], -1)
+        self.at = dict(zip(self.t.tolist(), range(len(self.t))))
+        self.withdrawn = np.zeros(len(self.t), bool)
+
+    def _held(self, i: int) -> tuple[tuple[RuneId, int], ...]:
+        return (((int(self.b[i]), int(self.x[i])), self.amounts[i]),)
+
+    def pushes(self) -> list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]]:
+        """``(spender, vin, output row, balances)`` of the planned outputs spent in the range."""
+        idx = np.flatnonzero(self.spender >= 0).tolist()
+        s, vin, row = (self.spender[idx].tolist(), self.spender_vin[idx].tolist(), self.row[idx].tolist())
+        return [(s[k], vin[k], row[k], self._held(i)) for k, i in enumerate(idx)]
+
+    def withdraw(self, t: int, pending: dict[int, list[tuple[int, Any, Any]]]) -> None:
+        """Take mint ``t`` out of the plan, and its output out of its spender's inputs."""
+        i = self.at.pop(t)
+        self.withdrawn[i] = True
+        s = int(self.spender[i])
+        if s >= 0:
+            row = int(self.row[i])
+            pending[s] = [spend for spend in pending[s] if spend[1] != row]
+
+    def emit(self, out: ReplayOut) -> None:
+        """The plain mints' events, steps, burns and new live outpoints, as the loop would
+        have made them (the result tables sort each transaction's rows afterwards)."""
+        idx = np.flatnonzero(~self.withdrawn)
+        if not len(idx):
+            return
+        amounts = [self.amounts[i] for i in idx.tolist()]
+        t, b, x = (a[idx].tolist() for a in (self.t, self.b, self.x))
+        n = len(t)
+        out.events.extend(zip(t, [MINTED] * n, b, x, amounts, [-1] * n, [-1] * n))
+        burn = self.row[idx] < 0
+        for k in np.flatnonzero(burn).tolist():
+            rid = (b[k], x[k])
+            out.burned[rid] = out.burned.get(rid, 0) + amounts[k]
+            out.events.append((t[k], BURNED, b[k], x[k], amounts[k], -1, -1))
+            out.steps.append((t[k], b[k], x[k], "burn", None, None, amounts[k]))
+        go = idx[~burn]
+        t, b, x, row, vout = (a[go].tolist() for a in (self.t, self.b, self.x, self.row, self.vout))
+        amounts = [self.amounts[i] for i in go.tolist()]
+        n = len(t)
+        out.events.extend(zip(t, [TRANSFERRED] * n, b, x, amounts, vout, row))
+        out.steps.extend(zip(t, b, x, ["mint"] * n, [None] * n, row, amounts))
+        kept = np.flatnonzero(self.spender[go] < 0).tolist()  # unspent in the range: live
+        out.new.extend([(t[k], vout[k], row[k], (((b[k], x[k]), amounts[k]),)) for k in kept])

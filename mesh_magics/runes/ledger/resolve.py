@@ -105,9 +105,13 @@ def range_frames(out: ReplayOut, text: Text) -> Framed:
     if out.steps:
         t_, b_, x_, op_, snd_, rcv_, amt_ = zip(*out.steps)
         t, b, x = (np.array(c, dtype=np.int64) for c in (t_, b_, x_))
-        op = np.array(op_, dtype=object)
-        sender, receiver = _labels(_ints(snd_), text, out.carried), _labels(_ints(rcv_), text, out.carried)
-        keep, amounts = _summed(t, b, x, op, sender, receiver, list(amt_))
+        op, snd, rcv, amt = np.array(op_, dtype=object), _ints(snd_), _ints(rcv_), list(amt_)
+        order = _by_tx(t)
+        if order is not None:
+            t, b, x, op, snd, rcv = (c[order] for c in (t, b, x, op, snd, rcv))
+            amt = [amt[i] for i in order.tolist()]
+        sender, receiver = _labels(snd, text, out.carried), _labels(rcv, text, out.carried)
+        keep, amounts = _summed(t, b, x, op, sender, receiver, amt)
         if keep is not None:
             t, b, x, op = t[keep], b[keep], x[keep], op[keep]
             sender, receiver = (c.take(pa.array(keep)) for c in (sender, receiver))
@@ -121,6 +125,10 @@ def range_frames(out: ReplayOut, text: Text) -> Framed:
         et, kind, eb, ex, vout, row = (
             np.array(c, dtype=np.int64) for c in (et_, kind_, eb_, ex_, vout_, row_)
         )
+        order = _by_tx(et)
+        if order is not None:
+            et, kind, eb, ex, vout, row = (c[order] for c in (et, kind, eb, ex, vout, row))
+            eamt_ = tuple(eamt_[i] for i in order.tolist())
         eamount, e_fit = _amounts(eamt_)
         address = text.address.take(pa.array(np.maximum(row, 0), mask=row < 0))
         events = events_columns(height[et], tx_index[et], text.txid.take(pa.array(et)), kind, eb, ex, eamount, vout,
@@ -128,6 +136,15 @@ def range_frames(out: ReplayOut, text: Text) -> Framed:
     else:
         events, e_fit = events_frame([], text.times, "auto", keys=True), True
     return Framed(transfers, events, t_fit, e_fit)
+
+
+def _by_tx(t: np.ndarray) -> np.ndarray | None:
+    """A stable order of rows by transaction, None where they are in it: the loop's rows
+    come in transaction order and the plain mints' (:class:`~.replay.ReplayOut`) after
+    them; in one order the frames' own sort finds nothing to do and takes no strings."""
+    if len(t) < 2 or bool((t[1:] >= t[:-1]).all()):
+        return None
+    return np.argsort(t, kind="stable")
 
 
 def _summed(
