@@ -54,4 +54,7 @@ def test_counts_and_ranks_equal_the_definition(case: tuple[pd.DataFrame, dict, i
     created = [(1, (840_002, 4), 10**30)]
     seeds = valid_mints(frame, offsets, created, n)
     assert [s.mints for s in seeds] == want
+    for s in seeds:  # the columns the replay's plain mints read hold the same mints
+        t, b, x, amounts = s.mint_columns
+        assert dict(zip(t.tolist(), zip(zip(b.tolist(), x.tolist()), amounts))) == s.mints
     assert seeds[partition_of((840_002, 4), n)].etched == {1: ((840_002, 4), 10**30)}

@@ -133,28 +133,17 @@ def mint_offsets(
 
 class Seeds:
     """What the replay of one range and rune partition starts from: ``mints[t] = (rune id,
-    amount)`` and ``etched[t] = (rune id, premine)`` per local transaction; the mints also
-    as columns (:meth:`mint_columns`), for the replay's vectorized plain mints."""
+    amount)`` and ``etched[t] = (rune id, premine)`` per local transaction, and the mints
+    also as columns (``mint_columns``: local tx, rune block, rune tx as int64 arrays,
+    amounts as ints) for the replay's plain mints; :func:`valid_mints` fills both."""
 
-    __slots__ = ("_columns", "etched", "mints")
+    __slots__ = ("etched", "mint_columns", "mints")
 
     def __init__(self) -> None:
         self.mints: dict[int, tuple[RuneId, int]] = {}
         self.etched: dict[int, tuple[RuneId, int]] = {}
-        self._columns: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]] | None = None
-
-    def mint_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-        """``mints`` as columns: local tx, rune block, rune tx (int64 arrays) and amounts (ints)."""
-        if self._columns is None or len(self._columns[0]) != len(self.mints):
-            n = len(self.mints)
-            rids = [rid for rid, _ in self.mints.values()]
-            self._columns = (
-                np.fromiter(self.mints, np.int64, n),
-                np.fromiter((b for b, _ in rids), np.int64, n),
-                np.fromiter((x for _, x in rids), np.int64, n),
-                [amount for _, amount in self.mints.values()],
-            )
-        return self._columns
+        none = np.zeros(0, np.int64)
+        self.mint_columns: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]] = (none, none, none, [])
 
 
 def partition_of(rune_id: RuneId, n: int) -> int:
@@ -187,7 +176,7 @@ def valid_mints(
             columns = (t[sel], b[sel], x[sel], amount[sel].tolist())
             ids = zip(columns[1].tolist(), columns[2].tolist())
             seeds[r].mints.update(zip(columns[0].tolist(), zip(ids, columns[3])))
-            seeds[r]._columns = columns  # (one attempt a transaction: the dict has them all)
+            seeds[r].mint_columns = columns  # (one attempt a transaction: the dict has them all)
     for t, rid, premine in created:
         seeds[partition_of(rid, n_partitions)].etched[t] = (rid, premine)
     return seeds

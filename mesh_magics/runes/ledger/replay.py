@@ -317,19 +317,16 @@ class _PlainMints:
     runes to it) is withdrawn from the plan and replayed as any other transaction."""
 
     def __init__(self, core: Core, seeds: Seeds, pending: dict[int, Any]) -> None:
-        t, b, x, amounts = seeds.mint_columns()
-        n_art = len(core.art_tx)
+        t, b, x, amounts = seeds.mint_columns
         art = np.searchsorted(core.art_tx, t)
-        has = art < n_art
+        has = art < len(core.art_tx)
         has[has] = core.art_tx[art[has]] == t[has]
-        a = np.where(has, art, 0)
-        if n_art:
-            simple = ~has | (~core.art_cenotaph[a] & (core.edict_start[a + 1] == core.edict_start[a]))
-            pointer = np.where(has, core.art_pointer[a], -1)
-        else:
-            simple, pointer = np.ones(len(t), bool), np.full(len(t), -1, np.int64)
+        art = art[has]
+        simple, pointer = np.ones(len(t), bool), np.full(len(t), -1, np.int64)
+        simple[has] = ~core.art_cenotaph[art] & (core.edict_start[art + 1] == core.edict_start[art])
+        pointer[has] = core.art_pointer[art]
         target = np.where(pointer >= 0, pointer, core.first[t]).astype(np.int64)
-        keep = simple & (np.array(amounts, dtype=object) > 0 if amounts else np.zeros(0, bool))
+        keep = simple & np.array([amount > 0 for amount in amounts], dtype=bool)
         # (a shortcut: the loop would reach these anyway, through the heap, and withdraw them)
         keep &= ~np.isin(t, np.fromiter(set(pending) | set(seeds.etched), np.int64))
         idx = np.flatnonzero(keep)
@@ -345,14 +342,14 @@ class _PlainMints:
         self.at = dict(zip(self.t.tolist(), range(len(self.t))))
         self.withdrawn = np.zeros(len(self.t), bool)
 
-    def _held(self, i: int) -> tuple[tuple[RuneId, int], ...]:
-        return (((int(self.b[i]), int(self.x[i])), self.amounts[i]),)
-
     def pushes(self) -> list[tuple[int, int, int, tuple[tuple[RuneId, int], ...]]]:
         """``(spender, vin, output row, balances)`` of the planned outputs spent in the range."""
-        idx = np.flatnonzero(self.spender >= 0).tolist()
-        s, vin, row = (self.spender[idx].tolist(), self.spender_vin[idx].tolist(), self.row[idx].tolist())
-        return [(s[k], vin[k], row[k], self._held(i)) for k, i in enumerate(idx)]
+        idx = np.flatnonzero(self.spender >= 0)
+        s, vin, row, b, x = (
+            a[idx].tolist() for a in (self.spender, self.spender_vin, self.row, self.b, self.x)
+        )
+        amounts = [self.amounts[i] for i in idx.tolist()]
+        return [(s[k], vin[k], row[k], (((b[k], x[k]), amounts[k]),)) for k in range(len(s))]
 
     def withdraw(self, t: int, pending: dict[int, list[tuple[int, Any, Any]]]) -> None:
         """Take mint ``t`` out of the plan, and its output out of its spender's inputs."""
