@@ -144,6 +144,37 @@ def test_a_pieces_address_codes_are_renumbered_the_same_by_mask_and_by_sort(seed
     assert set(used) == set(np.concatenate([s, r])[np.concatenate([s, r]) >= 0])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_chunks_are_coded_into_one_dictionary_whatever_their_lengths_and_nulls(seed):
+    """Arrow drops empty chunks from a dictionary encoding: the codes still line up with the
+    input's chunks (empty ones, all-null ones, string and large_string columns)."""
+    import pyarrow as pa
+
+    from mesh_magics.runes.whale.cache import _chunks, _encode_chunks
+
+    rng = np.random.default_rng(seed)
+    words = [f"bc1q{w:05d}" for w in range(int(rng.integers(1, 50)))]
+    chunks = []
+    for _ in range(int(rng.integers(1, 7))):
+        n = int(rng.choice([0, 0, 1, int(rng.integers(2, 300))]))
+        values = [None if rng.random() < 0.2 else words[int(rng.integers(len(words)))] for _ in range(n)]
+        if n and rng.random() < 0.2:
+            values = [None] * n
+        chunks.append(pa.array(values, type=pa.string() if rng.random() < 0.5 else pa.large_string()))
+    column = pd.Series(
+        pd.arrays.ArrowStringArray(pa.chunked_array([c.cast(pa.large_string()) for c in chunks]))
+    )
+    got = _chunks(column)
+    assert [len(c) for c in got] == [len(c) for c in chunks]
+    codes, dictionary = _encode_chunks([c.cast(pa.large_string()) for c in chunks])
+    assert len(codes) == len(chunks)
+    names = dictionary.to_pylist()
+    assert len(set(names)) == len(names)
+    for chunk, code in zip(chunks, codes):
+        assert code.dtype == np.int32 and len(code) == len(chunk)
+        assert [names[i] if i >= 0 else None for i in code] == chunk.to_pylist()
+
+
 def _tied(seed: int) -> pd.DataFrame:
     """Transfers where many holders tie: addresses first seen in an order other than their
     strings' (the coded dictionaries keep first appearance), equal balances at every cut."""

@@ -181,46 +181,74 @@ def _empty_table() -> pd.DataFrame:
     })  # fmt: skip
 
 
-def _strings(values: Any) -> pa.Array:
-    """A column's strings as one large_string Arrow array (zero-copy from Arrow-backed pandas)."""
+def _chunks(values: Any) -> list[pa.Array]:
+    """A column's strings as large_string Arrow chunks, read where they lie (Arrow-backed
+    pandas columns are not copied: ``combine_chunks`` copies even a single chunk, ~60 MB of
+    a 1.25M-row address column and most of the build's page faults, BENCHMARKS.md stop 33)."""
     arr = values.array
-    arr = (
+    data = (
         arr._pa_array
         if hasattr(arr, "_pa_array")
-        else pa.array(np.asarray(values, dtype=object), from_pandas=True)
+        else pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.large_string())
     )
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+    if isinstance(data, pa.Array):
+        data = pa.chunked_array([data])
+    return (data if data.type == pa.large_string() else data.cast(pa.large_string())).chunks
+
+
+def _encode_chunks(chunks: list[pa.Array]) -> tuple[list[np.ndarray], pa.Array]:
+    """Codes (int32, -1 for null) of each chunk into one dictionary of all of them (first
+    appearance order), and that dictionary: one hash of each value."""
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    if enc.num_chunks == 0:
+        return [np.zeros(0, np.int32) for _ in chunks], pa.array([], type=pa.large_string())
+    codes = [_indices(c) for c in enc.chunks]
+    if len(codes) != len(chunks):  # Arrow drops empty chunks: cut the codes at the input's lengths
+        bounds = np.cumsum([len(c) for c in chunks])[:-1]
+        codes = np.split(np.concatenate(codes), bounds)
+    return codes, enc.chunk(0).dictionary  # every chunk's dictionary is the whole one
+
+
+def _joined(codes: list[np.ndarray]) -> np.ndarray:
+    return codes[0] if len(codes) == 1 else np.concatenate(codes) if codes else np.zeros(0, np.int32)
 
 
 def _local(part: pd.DataFrame) -> tuple[dict[str, Any], pd.Series]:
     """One partition: fixed-width columns (local rune codes, and address codes into the
-    partition's own dictionary ``addr``) and rows per rune id."""
-    part = part[part["rune_id"].notna()]
-    rune_codes, rune_u = pd.factorize(part["rune_id"])
+    partition's own dictionary ``addr``) and rows per rune id.
+
+    Nothing is copied that need not be: the string columns are hashed where they lie, the
+    codes are Arrow's int32 indices (a view where the column has no nulls), the times a view
+    of their ticks."""
+    keep = part["rune_id"].notna()
+    if not keep.all():
+        part = part[keep]
+    rune_codes, runes = _encode_chunks(_chunks(part["rune_id"]))
     # sender and receiver share one dictionary: one hash of each address slot, here, so the
     # all-to-all ships int32 codes and each piece's distinct addresses instead of every string
-    snd, rcv = pc.dictionary_encode(
-        pa.chunked_array([_strings(part["sender"]), _strings(part["receiver"])])
-    ).chunks
+    snd_chunks = _chunks(part["sender"])
+    codes, addr = _encode_chunks(snd_chunks + _chunks(part["receiver"]))
+    times = part["block_time"].array
     cols = {
-        "rune": rune_codes.astype(np.int32),
+        "rune": _joined(rune_codes),
         "amount": part["amount"].to_numpy(dtype=np.int64),
-        "t": part["block_time"].astype("int64").to_numpy(),
+        "t": times.asi8 if hasattr(times, "asi8") else part["block_time"].astype("int64").to_numpy(),
         "send": (part["operation"] == "send").to_numpy(dtype=bool, na_value=False),
-        "snd": _indices(snd),
-        "rcv": _indices(rcv),
-        "addr": snd.dictionary,
-        "runes": pa.array(np.asarray(rune_u, dtype=object), type=pa.large_string()),
+        "snd": _joined(codes[: len(snd_chunks)]),
+        "rcv": _joined(codes[len(snd_chunks) :]),
+        "addr": addr,
+        "runes": runes,
     }
     counts = pd.Series(
-        np.bincount(cols["rune"], minlength=len(rune_u)), index=np.asarray(rune_u, dtype=object)
+        np.bincount(cols["rune"], minlength=len(runes)), index=np.asarray(runes.to_pylist(), dtype=object)
     )
     return cols, counts
 
 
 def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    """A chunk's codes as int32, ``-1`` for null: a view of Arrow's buffer when there is none."""
+    idx = encoded.indices if encoded.null_count == 0 else pc.fill_null(encoded.indices, -1)
+    return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def _merge_counts(*counts: pd.Series) -> pd.Series:
@@ -293,7 +321,7 @@ def _split(runes: pa.Array, owner: np.ndarray, *locals_: Any) -> list[dict[str, 
             pieces[i]["rcv"].append(rcv_i)
             pieces[i]["addr"].append(cols["addr"].take(pa.array(used)))
     return [
-        {**{c: np.concatenate(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"], "addr": p["addr"]}
+        {**{c: _joined(p[c]) for c in _NUMERIC}, "snd": p["snd"], "rcv": p["rcv"], "addr": p["addr"]}
         for p in pieces
     ]
 
@@ -318,38 +346,30 @@ def _renumber(s: np.ndarray, r: np.ndarray, n_addr: int, mask: bool) -> tuple[np
     return np.flatnonzero(seen), renumber[s], renumber[r]
 
 
-def _encode(addr: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Codes (int32, -1 for null) of strings into their own dictionary (first appearance
-    order), and that dictionary.
-
-    Not sorted: on 5M addresses an output partition's 1.8M distinct ones took Arrow ~1 s to
-    sort, most of its task. The queries that break ties by address compare the strings of
-    their few candidates instead (:mod:`.coded`)."""
-    enc = pc.dictionary_encode(addr)  # Arrow's hash: faster than hashing fixed-width words in numpy
-    # and checking for collisions (best of 5 on 1M addresses: 0.12 s against 0.21 s, BENCHMARKS.md)
-    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32), enc.dictionary
-
-
 def _finish(*pieces: dict[str, Any]) -> tuple[pd.DataFrame, pa.Array]:
     """An output partition: its pieces concatenated, their addresses coded into its own
     dictionary (the pieces' small dictionaries merged: one hash per distinct address
-    of each piece, not per row)."""
-    cols = {c: np.concatenate([p[c] for p in pieces]) for c in _NUMERIC}
-    dicts = [d for p in pieces for d in p["addr"]]
-    codes, dictionary = _encode(pa.chunked_array(dicts, type=pa.large_string()).combine_chunks())
-    base = np.cumsum([0] + [len(d) for d in dicts])[:-1]
-    codes = np.append(codes, -1)  # position -1 (a null address) reads this -1
+    of each piece, not per row).
+
+    The dictionary is in first appearance order, not sorted: on 5M addresses an output
+    partition's 1.8M distinct ones took Arrow ~1 s to sort, most of its task. The queries
+    that break ties by address compare the strings of their few candidates instead
+    (:mod:`.coded`). Arrow's hash is faster than hashing fixed-width words in numpy and
+    checking for collisions (best of 5 on 1M addresses: 0.12 s against 0.21 s,
+    BENCHMARKS.md). The frame is made without copying its columns (pandas' consolidation
+    of same-typed columns into one block copied every row again: ~1 s a 10M-row build)."""
+    cols = {c: _joined([p[c] for p in pieces]) for c in _NUMERIC}
+    codes, dictionary = _encode_chunks([d for p in pieces for d in p["addr"]])
+    # each piece's codes read their own dictionary's slice of the merged one; -1 (null) reads -1
+    luts = [np.append(c, np.int32(-1)) for c in codes]
 
     def remap(column: str) -> np.ndarray:
-        parts = [
-            np.where(c >= 0, c + off, -1) for c, off in zip((c for p in pieces for c in p[column]), base)
-        ]
-        return codes[np.concatenate(parts)] if parts else np.zeros(0, np.int32)
+        return _joined([lut[c] for lut, c in zip(luts, (c for p in pieces for c in p[column]))])
 
     frame = pd.DataFrame({
         "rune": cols["rune"], "snd": remap("snd"), "rcv": remap("rcv"),
         "amount": cols["amount"], "t": cols["t"], "send": cols["send"],
-    })  # fmt: skip
+    }, copy=False)  # fmt: skip
     return frame, dictionary
 
 
