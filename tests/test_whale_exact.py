@@ -30,7 +30,11 @@ def test_to_ints_is_exact_and_int64_only_when_everything_fits(values):
 @settings(max_examples=60)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 4), st.integers(0, 50), st.integers(1, 2**40)),
+        st.tuples(
+            st.sampled_from([0, 1, 2, 257, 4, 70_000]),  # 257: beyond 8 bits; 70 000: beyond 16 (no radix)
+            st.integers(0, 50),
+            st.one_of(st.integers(1, 2**40), st.sampled_from([2**63 - 1, 2**63, 2**70 + 5])),  # beyond int64
+        ),
         unique_by=lambda r: (r[0], r[1]),
         max_size=60,
     )
@@ -120,6 +124,47 @@ def test_coded_group_sums_are_exact(rows):
     for k, v in rows:
         want[k] = want.get(k, 0) + v
     assert dict(zip(got["key"].tolist(), [int(v) for v in to_ints(got, ["_a0", "_a1"])])) == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 3, 7, 40_000]),  # global rune codes, sparse in a partition
+            st.integers(-1, 9),  # receiver code, -1: none
+            st.integers(-1, 9),  # sender code
+            st.one_of(st.sampled_from([1, 2**32 - 1, 2**32, 2**63 - 1]), st.integers(0, 2**63 - 1)),
+        ),
+        max_size=120,
+    )
+)
+def test_pair_sums_are_the_same_by_dense_slots_and_by_hashing(rows):
+    """A coded partition's (rune, address) sums: received less sent, exact, whichever way they
+    are grouped (a table of slots for few runes, a hash of packed keys beyond)."""
+    from mesh_magics.runes.whale import coded
+
+    rune = np.array([r[0] for r in rows], dtype=np.int32)
+    rcv = np.array([r[1] for r in rows], dtype=np.int32)
+    snd = np.array([r[2] for r in rows], dtype=np.int32)
+    amount = np.array([r[3] for r in rows], dtype=np.int64)
+    want: dict[int, int] = {}
+    for ru, rc, sn, a in rows:
+        if rc >= 0:
+            want[ru << 32 | rc] = want.get(ru << 32 | rc, 0) + a
+        if sn >= 0:
+            want[ru << 32 | sn] = want.get(ru << 32 | sn, 0) - a
+    got = {}
+    saved = coded.DENSE_SLOTS_PER_ROW
+    try:
+        for way, slots in (("hash", 0), ("dense", 10**6)):
+            coded.DENSE_SLOTS_PER_ROW = slots
+            out = coded._pair_sums(rune, rcv, snd, amount)
+            assert out["key"].dtype == np.int64
+            got[way] = dict(zip(out["key"].tolist(), [int(v) for v in to_ints(out, ["_a0", "_a1"])]))
+    finally:
+        coded.DENSE_SLOTS_PER_ROW = saved
+    assert got["hash"] == want
+    assert got["dense"] == want
 
 
 def test_a_key_with_more_rows_than_float64_sums_exactly_takes_the_integer_group_by():

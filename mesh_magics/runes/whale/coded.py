@@ -55,18 +55,43 @@ def _group_sums(key: np.ndarray, moved: np.ndarray) -> pd.DataFrame:
     return ex.normalize(pd.DataFrame({"key": np.asarray(uniq, dtype=np.int64), **sums}), LIMBS)
 
 
+#: the dense (rune, address) table of a partition is used while it has at most this many slots
+#: per moved row (each slot is three float64 sums): beyond, the keys are hashed
+DENSE_SLOTS_PER_ROW = 1
+
+
+def _pair_sums(rune: np.ndarray, rcv: np.ndarray, snd: np.ndarray, amount: np.ndarray) -> pd.DataFrame:
+    """Per (rune, address) pair of a coded partition, ``key = rune << 32 | address`` and the
+    exact sum of what it received less what it sent, as normalized limbs.
+
+    A coded partition holds few runes and its own dense address codes, so while a table of
+    (its runes) x (its addresses) has at most :data:`DENSE_SLOTS_PER_ROW` slots a moved row
+    (few runes: the skewed shapes), the sums are ``bincount`` on those slots, with no hash;
+    else the packed keys are hashed (:func:`_group_sums`). The order of the pairs differs
+    (slots come sorted, hashed keys in first appearance); the caller sorts."""
+    r, s = rcv >= 0, snd >= 0
+    moved = np.concatenate([amount[r], -amount[s]])
+    present = np.zeros(int(rune.max(initial=-1)) + 1, dtype=bool)
+    present[rune] = True
+    n_addr = int(max(rcv.max(initial=-1), snd.max(initial=-1))) + 1
+    slots = int(present.sum()) * n_addr
+    if not 0 < slots <= DENSE_SLOTS_PER_ROW * len(moved):
+        wide = rune.astype(np.int64) << 32
+        return _group_sums(np.concatenate([wide[r] | rcv[r], wide[s] | snd[s]]), moved)
+    local = (np.cumsum(present) - 1)[rune] * n_addr  # the rune's rank among the partition's
+    rows, sums = ex.bincount_limbs(np.concatenate([local[r] + rcv[r], local[s] + snd[s]]), moved, slots)
+    used = np.flatnonzero(rows)
+    key = (np.flatnonzero(present)[used // n_addr].astype(np.int64) << 32) | (used % n_addr)
+    return ex.normalize(pd.DataFrame({"key": key, **{c: v[used] for c, v in sums.items()}}), LIMBS)
+
+
 def _holder_balances(part: pd.DataFrame) -> pd.DataFrame:
     """Holders (balance > 0) of the runes of one partition: rune_id, address codes and limbs,
     sorted by rune, balance desc and address *code* with ``_rank``, once per cached input:
     Q3 reads them as they are (ties have equal balances, so their order changes nothing),
     Q2 and Q4's whales re-rank the candidates tied at their cut by string (:func:`_top_exact`)."""
-    rune = part["rune"].to_numpy().astype(np.int64) << 32
-    amount = part["amount"].to_numpy()
-    rcv, snd = part["rcv"].to_numpy(), part["snd"].to_numpy()
-    r, s = rcv >= 0, snd >= 0
-    key = np.concatenate([rune[r] | rcv[r], rune[s] | snd[s]])
-    moved = np.concatenate([amount[r], -amount[s]])
-    out = _group_sums(key, moved)
+    cols = [part[c].to_numpy() for c in ("rune", "rcv", "snd", "amount")]
+    out = _pair_sums(*cols)
     out = out[ex.positive(out, LIMBS)]
     key = out["key"].to_numpy()
     bal = pd.DataFrame({

@@ -90,13 +90,25 @@ def sorted_desc(b: Any, k: int) -> Any:
 
 
 def _sorted_desc_ints(b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """:func:`sorted_desc` for integer codes (the cached path): one numpy lexsort.
+    """:func:`sorted_desc` for integer codes (the cached path): stable sorts, least
+    significant key first (address, then balance, then rune).
 
-    Normalized limbs are bounded (the low ones below 2**32), so negating them
-    to sort descending cannot overflow.
-    """
-    keys = [b["address"].to_numpy(), *(-b[c].to_numpy() for c in cols), b["rune_id"].to_numpy()]
-    order = np.lexsort(keys)
+    Normalized limbs are bounded (the low ones below 2**32), so negating them to sort
+    descending cannot overflow. Where every balance fits in int64 (two limbs, the high one
+    below 2**31) the balance is one key, not two, and rune codes that fit in 16 bits sort by
+    numpy's radix sort: on 4.9M holders 1.4 s of ``np.lexsort`` became BENCHMARKS.md stop 33's."""
+    rune = b["rune_id"].to_numpy()
+    order = np.argsort(b["address"].to_numpy(), kind="stable")
+    hi = b[cols[-1]].to_numpy()
+    if len(cols) == 2 and (len(hi) == 0 or (hi.min() >= 0 and hi.max() < 2**31)):
+        balance = (hi << 32) | b[cols[0]].to_numpy()
+        order = order[np.argsort(-balance[order], kind="stable")]
+    else:
+        for c in cols:  # least significant limb first
+            order = order[np.argsort(-b[c].to_numpy()[order], kind="stable")]
+    small = len(rune) == 0 or (rune.min() >= 0 and rune.max() < 2**16)
+    by_rune = rune[order].astype(np.uint16) if small else rune[order]
+    order = order[np.argsort(by_rune, kind="stable")]
     s = b.take(order).reset_index(drop=True)
     rune = s["rune_id"].to_numpy()
     first = np.flatnonzero(np.r_[True, rune[1:] != rune[:-1]]) if len(rune) else np.zeros(0, np.int64)
