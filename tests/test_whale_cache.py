@@ -126,7 +126,7 @@ def test_engine_for_chooses_one_engine_per_input(dask_client, tmp_path, fresh_ca
 
 @pytest.mark.parametrize("seed", range(6))
 def test_a_pieces_address_codes_are_renumbered_the_same_by_mask_and_by_sort(seed):
-    from mesh_magics.runes.whale.cache import _renumber
+    from mesh_magics.runes.whale.coding import _renumber
 
     rng = np.random.default_rng(seed)
     n_addr = int(rng.integers(1, 5_000))
@@ -150,7 +150,7 @@ def test_chunks_are_coded_into_one_dictionary_whatever_their_lengths_and_nulls(s
     input's chunks (empty ones, all-null ones, string and large_string columns)."""
     import pyarrow as pa
 
-    from mesh_magics.runes.whale.cache import _chunks, _encode_chunks
+    from mesh_magics.runes.whale.coding import _chunks, _encode_chunks
 
     rng = np.random.default_rng(seed)
     words = [f"bc1q{w:05d}" for w in range(int(rng.integers(1, 50)))]
