@@ -49,8 +49,8 @@ builds an index: 4.6 s against 1.5-2 s at 10M rows, see BENCHMARKS.md.)
 
 The build's per-partition tasks live in :mod:`.coding`. The cache is keyed by the dask
 token of the input's columns, so a changed input (other files, other modification times,
-another graph) is a new key; it holds the two most recent inputs (LRU) and drops an entry whose persisted
-partitions were lost (a restarted worker). Holder balances, needed by three
+another graph) is a new key; it holds the two most recent inputs (LRU) and drops an entry
+whose persisted partitions were lost (a restarted worker). Holder balances, needed by three
 queries, are computed once per entry and persisted beside it.
 :func:`clear_cache` releases everything, :func:`cache_info` describes it.
 """
