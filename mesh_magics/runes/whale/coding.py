@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
+    "arrow_strings",
     "assign_runes",
     "empty_table",
     "encode_partition",
@@ -33,16 +34,20 @@ def empty_table() -> pd.DataFrame:
     })  # fmt: skip
 
 
-def _chunks(values: Any) -> list[pa.Array]:
-    """A column's strings as large_string Arrow chunks, read where they lie (Arrow-backed
-    pandas columns are not copied: ``combine_chunks`` copies even a single chunk, ~60 MB of
-    a 1.25M-row address column and most of the build's page faults, BENCHMARKS.md stop 33)."""
+def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A string column's Arrow data: where it lies for an Arrow-backed pandas column (no
+    copy), else converted from its objects."""
     arr = values.array
-    data = (
-        arr._pa_array
-        if hasattr(arr, "_pa_array")
-        else pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.large_string())
-    )
+    if hasattr(arr, "_pa_array"):
+        return arr._pa_array
+    return pa.array(np.asarray(values, dtype=object), from_pandas=True)
+
+
+def _chunks(values: pd.Series) -> list[pa.Array]:
+    """A column's strings as large_string Arrow chunks, not combined (``combine_chunks``
+    copies even a single chunk: ~60 MB of a 1.25M-row address column and most of the
+    build's page faults, BENCHMARKS.md stop 33)."""
+    data = arrow_strings(values)
     if isinstance(data, pa.Array):
         data = pa.chunked_array([data])
     return (data if data.type == pa.large_string() else data.cast(pa.large_string())).chunks
@@ -61,8 +66,11 @@ def _encode_chunks(chunks: list[pa.Array]) -> tuple[list[np.ndarray], pa.Array]:
     return codes, enc.chunk(0).dictionary  # every chunk's dictionary is the whole one
 
 
-def _joined(codes: list[np.ndarray]) -> np.ndarray:
-    return codes[0] if len(codes) == 1 else np.concatenate(codes) if codes else np.zeros(0, np.int32)
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays end to end; a single one as it is (no copy)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
 
 
 def encode_partition(part: pd.DataFrame) -> tuple[dict[str, Any], pd.Series]:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import exact as ex
+from .coding import arrow_strings
 from .engine import WhaleEngine
 from .flows import KEYS, final, top_flows, top_rows
 from .frames import Input, frame_lib, host, ticks
@@ -79,22 +80,15 @@ def _limits(thr: pd.DataFrame) -> tuple[pa.Array, np.ndarray]:
     return ids, value  # <= INT64_MAX: larger thresholds were dropped (no int64 amount reaches them)
 
 
-def _strings(s: pd.Series) -> Any:
-    arr = s.array
-    return (
-        arr._pa_array if hasattr(arr, "_pa_array") else pa.array(s.to_numpy(dtype=object), from_pandas=True)
-    )
-
-
 def _whale_mask(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> tuple[Any, pa.Array, Any]:
     """Which rows are whale-sized sends, in Arrow kernels: a send whose amount reaches its
     rune's limit (a null rune, operation or rune absent from ``ids`` never qualifies).
     ``(positions, amounts, keep)``: per row its rune's position in ``ids`` (null: none), the
     amounts as Arrow, and the mask (no nulls)."""
-    pos = pc.index_in(_strings(part["rune_id"]), value_set=ids)
+    pos = pc.index_in(arrow_strings(part["rune_id"]), value_set=ids)
     amount = pa.array(part["amount"].to_numpy(dtype=np.int64))
     big = pc.greater_equal(amount, pc.take(pa.array(limits), pos))
-    keep = pc.fill_null(pc.and_(pc.equal(_strings(part["operation"]), "send"), big), False)
+    keep = pc.fill_null(pc.and_(pc.equal(arrow_strings(part["operation"]), "send"), big), False)
     return pos, amount, keep
 
 
@@ -142,8 +136,8 @@ def _q5_rows(part: pd.DataFrame, ids: pa.Array, limits: np.ndarray) -> pd.DataFr
     taken = pc.indices_nonzero(keep)  # the few kept addresses taken in Arrow, never as str
     rows = pd.DataFrame({
         "_pos": _numpy(pc.take(pos, taken)).astype(np.int64),
-        "sender": pd.arrays.ArrowStringArray(_strings(part["sender"]).take(taken)),
-        "receiver": pd.arrays.ArrowStringArray(_strings(part["receiver"]).take(taken)),
+        "sender": pd.arrays.ArrowStringArray(arrow_strings(part["sender"]).take(taken)),
+        "receiver": pd.arrays.ArrowStringArray(arrow_strings(part["receiver"]).take(taken)),
         "amount": _numpy(amount)[_numpy(taken)],
     })  # fmt: skip
     return rows.astype({"sender": part["sender"].dtype, "receiver": part["receiver"].dtype})
